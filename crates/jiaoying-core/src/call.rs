@@ -183,3 +183,10 @@ mod tests {
         assert_eq!(CallState::sources_of(Answered), vec![Pending, Sent, Delivered, Escalated]);
     }
 }
+
+impl TryFrom<String> for CallState {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}

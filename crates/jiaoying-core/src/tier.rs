@@ -91,3 +91,10 @@ mod tests {
         assert!("purple".parse::<Tier>().is_err());
     }
 }
+
+impl TryFrom<String> for Tier {
+    type Error = TierError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}

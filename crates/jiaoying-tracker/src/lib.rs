@@ -1,1 +1,17 @@
-//! placeholder
+//! The answer tracker: turns an accepted alert into calls, takes answers, and runs the timers
+//! that repeat and escalate unanswered calls. All state lives in the database; this crate holds
+//! the rules for changing it, each change one short transaction.
+
+mod accept;
+mod answer;
+mod calls;
+mod compose;
+mod context;
+mod runner;
+mod timers;
+
+pub use accept::{AcceptError, Accepted};
+pub use answer::{AnswerOutcome, AnswerRequest, ReplyOutcome};
+pub use compose::Composer;
+pub use context::{Tracker, TrackerConfig, TrackerError};
+pub use runner::{run_loop, Step};

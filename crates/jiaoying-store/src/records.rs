@@ -1,0 +1,229 @@
+//! Rows as stored and the inputs that create them. Columns that hold domain values decode into
+//! domain types (`CallState`, `Tier`), so a bad value fails at the edge, not deep in the logic.
+
+use jiaoying_core::{CallState, Tier};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AlertRow {
+    pub id: i64,
+    pub source: String,
+    pub status: String,
+    pub msg_type: String,
+    pub event: String,
+    #[sqlx(try_from = "String")]
+    pub tier: Tier,
+    pub headline: String,
+    pub description: String,
+    pub instruction: String,
+    pub onset: Option<i64>,
+    pub expires: Option<i64>,
+    /// The alert's areas as received (JSON).
+    pub areas: String,
+    /// `active`, `cancelled`, `expired`, or `stored` (kept but calling nobody).
+    pub state: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl AlertRow {
+    pub fn is_drill(&self) -> bool {
+        self.status == "Exercise"
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAlertRow {
+    pub source: String,
+    pub status: String,
+    pub msg_type: String,
+    pub event: String,
+    pub tier: Tier,
+    pub headline: String,
+    pub description: String,
+    pub instruction: String,
+    pub onset: Option<i64>,
+    pub expires: Option<i64>,
+    pub areas: String,
+    pub state: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CallRow {
+    pub id: i64,
+    pub alert_id: i64,
+    pub person_id: String,
+    /// The roles this person is called in, `;`-separated.
+    pub roles: String,
+    pub unit_id: Option<String>,
+    pub area: String,
+    /// 0 for a direct call, n for the n-th step of escalation.
+    pub level: i64,
+    #[sqlx(try_from = "String")]
+    pub state: CallState,
+    pub reply_code: String,
+    pub attempts: i64,
+    pub deadline: i64,
+    pub next_action_at: Option<i64>,
+    pub answered_at: Option<i64>,
+    pub answered_via: Option<String>,
+    pub answered_by: Option<String>,
+    pub answer_note: Option<String>,
+    pub late: bool,
+    pub unreached: bool,
+    pub escalated_from: Option<i64>,
+    pub escalated_to: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A call with its person's name, as the API lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CallListRow {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub call: CallRow,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub alert_id: i64,
+    pub person_id: String,
+    pub roles: String,
+    pub unit_id: Option<String>,
+    pub area: String,
+    pub level: i64,
+    pub reply_code: String,
+    pub deadline: i64,
+    pub escalated_from: Option<i64>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Asks for an answer: carries the reply code and link.
+    Call,
+    /// Tells something (lifted, updated); asks for nothing.
+    Notice,
+    /// An answer to an inbound SMS (the list of codes, help).
+    Reply,
+    /// `send-test`.
+    Test,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Call => "call",
+            Purpose::Notice => "notice",
+            Purpose::Reply => "reply",
+            Purpose::Test => "test",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub alert_id: Option<i64>,
+    pub call_id: Option<i64>,
+    pub channel: String,
+    pub recipient: String,
+    pub purpose: Purpose,
+    pub subject: String,
+    pub body: String,
+    pub code: Option<String>,
+    pub link: Option<String>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub alert_id: Option<i64>,
+    pub call_id: Option<i64>,
+    pub channel: String,
+    pub recipient: String,
+    pub purpose: String,
+    pub subject: String,
+    pub body: String,
+    pub code: Option<String>,
+    pub link: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub provider_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+}
+
+/// What became of one send attempt of a claimed message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendResult {
+    Sent { provider_id: Option<String> },
+    /// Try again at `retry_at`.
+    Retry { error: String, retry_at: i64 },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub alert_id: i64,
+    pub call_id: i64,
+    pub at: i64,
+    pub from_state: Option<CallState>,
+    pub to_state: CallState,
+    /// `system`, `person:<id>`, `officer:<name>`, `source:<id>`.
+    pub actor: String,
+    pub via: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub alert_id: i64,
+    pub call_id: i64,
+    pub at: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub actor: String,
+    pub via: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// `active` or none for all.
+    pub state: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Number of calls of one alert in one state.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StateCount {
+    pub alert_id: i64,
+    #[sqlx(try_from = "String")]
+    pub state: CallState,
+    pub n: i64,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RegistryChanges {
+    pub added: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenInfo {
+    pub name: String,
+    pub role: String,
+}

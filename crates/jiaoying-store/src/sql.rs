@@ -1,0 +1,565 @@
+//! The SQL both backends share, written once. `impl_sql_store!` instantiates the [`Store`] and
+//! [`StoreTx`] implementations for one sqlx backend; the adapter modules pass in the statements
+//! that differ (row claiming) and own their connection set-up and migrations.
+//!
+//! Every statement binds its values (`$1` works on both: sqlx's SQLite driver maps `$N` to the
+//! N-th argument) and takes the time as a parameter instead of calling `now()` in SQL, so the
+//! service's clock (a controllable one in tests) is the only clock.
+
+/// Columns of `calls` in `CallRow` order.
+pub(crate) const CALL_COLUMNS: &str = "id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+     deadline, next_action_at, answered_at, answered_via, answered_by, answer_note, late, unreached, \
+     escalated_from, escalated_to, created_at, updated_at";
+
+pub(crate) const OPEN_STATES_SQL: &str = "('pending', 'sent', 'delivered', 'escalated')";
+
+macro_rules! impl_sql_store {
+    ($Store:ident, $Tx:ident, $DB:ty, backend = $backend:expr, claim_calls = $claim_calls:expr, claim_messages = $claim_messages:expr) => {
+        use async_trait::async_trait;
+        use jiaoying_core::{AlertKey, MobileNumber, Person, Registry};
+        use $crate::error::StoreResult;
+        use $crate::records::*;
+        use $crate::sql::{CALL_COLUMNS, OPEN_STATES_SQL};
+        use $crate::store::{Backend, Store, StoreTx};
+
+        pub struct $Tx {
+            tx: sqlx::Transaction<'static, $DB>,
+        }
+
+        fn call_select(tail: &str) -> String {
+            format!("SELECT {CALL_COLUMNS} FROM calls {tail}")
+        }
+
+        #[async_trait]
+        impl StoreTx for $Tx {
+            async fn alert_id_for_key(&mut self, key: &AlertKey) -> StoreResult<Option<i64>> {
+                let id: Option<(i64,)> = sqlx::query_as(
+                    "SELECT alert_id FROM alert_messages WHERE sender = $1 AND identifier = $2 AND sent = $3",
+                )
+                .bind(&key.sender)
+                .bind(&key.identifier)
+                .bind(key.sent.millis())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                Ok(id.map(|r| r.0))
+            }
+
+            async fn insert_alert(&mut self, a: &NewAlertRow) -> StoreResult<i64> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO alerts (source, status, msg_type, event, tier, headline, description, instruction, \
+                     onset, expires, areas, state, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
+                )
+                .bind(&a.source)
+                .bind(&a.status)
+                .bind(&a.msg_type)
+                .bind(&a.event)
+                .bind(a.tier.as_str())
+                .bind(&a.headline)
+                .bind(&a.description)
+                .bind(&a.instruction)
+                .bind(a.onset)
+                .bind(a.expires)
+                .bind(&a.areas)
+                .bind(&a.state)
+                .bind(a.now)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id)
+            }
+
+            async fn insert_alert_message(&mut self, alert_id: i64, key: &AlertKey, msg_type: &str, body: &str, now: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO alert_messages (alert_id, sender, identifier, sent, msg_type, received_at, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(alert_id)
+                .bind(&key.sender)
+                .bind(&key.identifier)
+                .bind(key.sent.millis())
+                .bind(msg_type)
+                .bind(now)
+                .bind(body)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>> {
+                Ok(sqlx::query_as("SELECT * FROM alerts WHERE id = $1").bind(id).fetch_optional(&mut *self.tx).await?)
+            }
+
+            async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE alerts SET state = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(state)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_call(&mut self, c: &NewCall) -> StoreResult<i64> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+                     deadline, next_action_at, escalated_from, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 1, $8, $8, $9, $10, $10) RETURNING id",
+                )
+                .bind(c.alert_id)
+                .bind(&c.person_id)
+                .bind(&c.roles)
+                .bind(&c.unit_id)
+                .bind(&c.area)
+                .bind(c.level)
+                .bind(&c.reply_code)
+                .bind(c.deadline)
+                .bind(c.escalated_from)
+                .bind(c.now)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id)
+            }
+
+            async fn call(&mut self, id: i64) -> StoreResult<Option<CallRow>> {
+                Ok(sqlx::query_as(&call_select("WHERE id = $1")).bind(id).fetch_optional(&mut *self.tx).await?)
+            }
+
+            async fn call_of_person(&mut self, alert_id: i64, person_id: &str) -> StoreResult<Option<CallRow>> {
+                Ok(sqlx::query_as(&call_select("WHERE alert_id = $1 AND person_id = $2"))
+                    .bind(alert_id)
+                    .bind(person_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn calls_of_alert(&mut self, alert_id: i64) -> StoreResult<Vec<CallRow>> {
+                Ok(sqlx::query_as(&call_select("WHERE alert_id = $1 ORDER BY id"))
+                    .bind(alert_id)
+                    .fetch_all(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn open_reply_codes(&mut self, person_id: &str) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(&format!(
+                    "SELECT reply_code FROM calls WHERE person_id = $1 AND state IN {OPEN_STATES_SQL}"
+                ))
+                .bind(person_id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn claim_due_calls(&mut self, now: i64, limit: i64) -> StoreResult<Vec<CallRow>> {
+                Ok(sqlx::query_as(&call_select($claim_calls))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn update_call(&mut self, before: &CallRow, after: &CallRow) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE calls SET state = $4, attempts = $5, deadline = $6, next_action_at = $7, answered_at = $8, \
+                     answered_via = $9, answered_by = $10, answer_note = $11, late = $12, unreached = $13, \
+                     escalated_to = $14, updated_at = $15 \
+                     WHERE id = $1 AND state = $2 AND attempts = $3",
+                )
+                .bind(before.id)
+                .bind(before.state.as_str())
+                .bind(before.attempts)
+                .bind(after.state.as_str())
+                .bind(after.attempts)
+                .bind(after.deadline)
+                .bind(after.next_action_at)
+                .bind(after.answered_at)
+                .bind(&after.answered_via)
+                .bind(&after.answered_by)
+                .bind(&after.answer_note)
+                .bind(after.late)
+                .bind(after.unreached)
+                .bind(after.escalated_to)
+                .bind(after.updated_at)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_message(&mut self, m: &NewMessage) -> StoreResult<i64> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+                     state, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $10) RETURNING id",
+                )
+                .bind(m.alert_id)
+                .bind(m.call_id)
+                .bind(&m.channel)
+                .bind(&m.recipient)
+                .bind(m.purpose.as_str())
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(&m.code)
+                .bind(&m.link)
+                .bind(m.now)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id)
+            }
+
+            async fn cancel_queued_messages(&mut self, call_id: i64) -> StoreResult<u64> {
+                let done = sqlx::query("UPDATE messages SET state = 'cancelled' WHERE call_id = $1 AND state = 'queued'")
+                    .bind(call_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(e.alert_id)
+                .bind(e.call_id)
+                .bind(e.at)
+                .bind(e.from_state.map(|s| s.as_str()))
+                .bind(e.to_state.as_str())
+                .bind(&e.actor)
+                .bind(&e.via)
+                .bind(&e.note)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn commit(self: Box<Self>) -> StoreResult<()> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $Store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> StoreResult<()> {
+                self.run_migrations().await
+            }
+
+            async fn ready(&self) -> StoreResult<bool> {
+                let applied: Vec<(i64,)> =
+                    sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE").fetch_all(&self.read).await?;
+                let applied: std::collections::HashSet<i64> = applied.into_iter().map(|r| r.0).collect();
+                Ok(Self::migrator().iter().all(|m| applied.contains(&m.version)))
+            }
+
+            async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
+                Ok(Box::new($Tx { tx: self.write.begin().await? }))
+            }
+
+            async fn upsert_registry(&self, registry: &Registry, now: i64) -> StoreResult<RegistryChanges> {
+                let existing = self.load_registry().await?;
+                let mut changes = RegistryChanges::default();
+                let mut tx = self.write.begin().await?;
+                for a in &registry.areas {
+                    match existing.areas.iter().find(|e| e.code == a.code) {
+                        Some(e) if e == a => { changes.unchanged += 1; continue; }
+                        Some(_) => changes.changed += 1,
+                        None => changes.added += 1,
+                    }
+                    sqlx::query(
+                        "INSERT INTO areas (code, name, parent, polygon, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, \
+                         polygon = excluded.polygon, updated_at = excluded.updated_at",
+                    )
+                    .bind(a.code.as_str())
+                    .bind(&a.name)
+                    .bind(a.parent.as_ref().map(|p| p.as_str()))
+                    .bind(a.polygon.as_ref().map(|p| serde_json::to_string(p).expect("numbers serialise")))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for p in &registry.persons {
+                    match existing.persons.iter().find(|e| e.id == p.id) {
+                        Some(e) if e == p => { changes.unchanged += 1; continue; }
+                        Some(_) => changes.changed += 1,
+                        None => changes.added += 1,
+                    }
+                    sqlx::query(
+                        "INSERT INTO persons (id, name, mobile, email, roles, area, superior, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, mobile = excluded.mobile, \
+                         email = excluded.email, roles = excluded.roles, area = excluded.area, \
+                         superior = excluded.superior, updated_at = excluded.updated_at",
+                    )
+                    .bind(p.id.as_str())
+                    .bind(&p.name)
+                    .bind(p.mobile.as_str())
+                    .bind(&p.email)
+                    .bind(serde_json::to_string(&p.roles).expect("strings serialise"))
+                    .bind(p.area.as_str())
+                    .bind(p.superior.as_ref().map(|s| s.as_str()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for u in &registry.units {
+                    match existing.units.iter().find(|e| e.id == u.id) {
+                        Some(e) if e == u => { changes.unchanged += 1; continue; }
+                        Some(_) => changes.changed += 1,
+                        None => changes.added += 1,
+                    }
+                    sqlx::query(
+                        "INSERT INTO units (id, name, kind, area, location, administrative, regulatory, unit, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, area = excluded.area, \
+                         location = excluded.location, administrative = excluded.administrative, \
+                         regulatory = excluded.regulatory, unit = excluded.unit, updated_at = excluded.updated_at",
+                    )
+                    .bind(u.id.as_str())
+                    .bind(&u.name)
+                    .bind(u.kind.as_str())
+                    .bind(u.area.as_str())
+                    .bind(u.location.map(|l| serde_json::to_string(&l).expect("numbers serialise")))
+                    .bind(u.administrative.as_str())
+                    .bind(u.regulatory.as_str())
+                    .bind(u.unit.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(changes)
+            }
+
+            async fn load_registry(&self) -> StoreResult<Registry> {
+                $crate::registry_rows::load(&self.read).await
+            }
+
+            async fn persons_by_mobile(&self, mobile: &MobileNumber) -> StoreResult<Vec<Person>> {
+                let rows: Vec<$crate::registry_rows::PersonRow> =
+                    sqlx::query_as("SELECT * FROM persons WHERE mobile = $1 ORDER BY id")
+                        .bind(mobile.as_str())
+                        .fetch_all(&self.read)
+                        .await?;
+                rows.into_iter().map(|r| r.into_person()).collect()
+            }
+
+            async fn list_alerts(&self, f: &AlertFilter) -> StoreResult<(Vec<AlertRow>, i64)> {
+                let state = f.state.clone();
+                let rows = sqlx::query_as(
+                    "SELECT * FROM alerts WHERE ($1 IS NULL OR state = $1) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+                )
+                .bind(&state)
+                .bind(f.limit)
+                .bind(f.offset)
+                .fetch_all(&self.read)
+                .await?;
+                let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE ($1 IS NULL OR state = $1)")
+                    .bind(&state)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok((rows, total))
+            }
+
+            async fn alert(&self, id: i64) -> StoreResult<Option<AlertRow>> {
+                Ok(sqlx::query_as("SELECT * FROM alerts WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn alert_id_for_key(&self, key: &AlertKey) -> StoreResult<Option<i64>> {
+                let id: Option<(i64,)> = sqlx::query_as(
+                    "SELECT alert_id FROM alert_messages WHERE sender = $1 AND identifier = $2 AND sent = $3",
+                )
+                .bind(&key.sender)
+                .bind(&key.identifier)
+                .bind(key.sent.millis())
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(id.map(|r| r.0))
+            }
+
+            async fn call_counts(&self, alert_ids: &[i64]) -> StoreResult<Vec<StateCount>> {
+                let mut out = Vec::new();
+                // One statement per alert keeps the SQL identical on both backends (no arrays);
+                // lists are paged to at most 1000 alerts.
+                for id in alert_ids {
+                    let rows: Vec<StateCount> = sqlx::query_as(
+                        "SELECT alert_id, state, COUNT(*) AS n FROM calls WHERE alert_id = $1 GROUP BY alert_id, state",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.read)
+                    .await?;
+                    out.extend(rows);
+                }
+                Ok(out)
+            }
+
+            async fn calls_of_alert(&self, alert_id: i64) -> StoreResult<Vec<CallListRow>> {
+                let cols: String = CALL_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {cols}, p.name AS name FROM calls c LEFT JOIN persons p ON p.id = c.person_id \
+                     WHERE c.alert_id = $1 ORDER BY c.id"
+                ))
+                .bind(alert_id)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn call(&self, id: i64) -> StoreResult<Option<CallRow>> {
+                Ok(sqlx::query_as(&call_select("WHERE id = $1")).bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn answerable_calls_of_person(&self, person_id: &str) -> StoreResult<Vec<CallRow>> {
+                Ok(sqlx::query_as(&call_select(&format!(
+                    "WHERE person_id = $1 AND state IN {OPEN_STATES_SQL} ORDER BY id DESC"
+                )))
+                .bind(person_id)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn calls_with_code(&self, person_id: &str, code: &str) -> StoreResult<Vec<CallRow>> {
+                Ok(sqlx::query_as(&call_select("WHERE person_id = $1 AND reply_code = $2 ORDER BY id DESC"))
+                    .bind(person_id)
+                    .bind(code)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn messages_of_alert(&self, alert_id: i64) -> StoreResult<Vec<MessageRow>> {
+                Ok(sqlx::query_as("SELECT * FROM messages WHERE alert_id = $1 ORDER BY id")
+                    .bind(alert_id)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn events_of_alert(&self, alert_id: i64) -> StoreResult<Vec<EventRow>> {
+                Ok(sqlx::query_as("SELECT * FROM call_events WHERE alert_id = $1 ORDER BY id")
+                    .bind(alert_id)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn next_call_due(&self) -> StoreResult<Option<i64>> {
+                let (t,): (Option<i64>,) = sqlx::query_as("SELECT MIN(next_action_at) FROM calls WHERE next_action_at IS NOT NULL")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(t)
+            }
+
+            async fn next_message_due(&self) -> StoreResult<Option<i64>> {
+                let (q,): (Option<i64>,) = sqlx::query_as("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued'")
+                    .fetch_one(&self.read)
+                    .await?;
+                let (s,): (Option<i64>,) = sqlx::query_as("SELECT MIN(lease_until) FROM messages WHERE state = 'sending'")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(match (q, s) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
+            }
+
+            async fn claim_messages(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<MessageRow>> {
+                let mut tx = self.write.begin().await?;
+                let rows: Vec<MessageRow> = sqlx::query_as($claim_messages)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+
+            async fn finish_message(&self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool> {
+                let q = match result {
+                    SendResult::Sent { provider_id } => sqlx::query(
+                        "UPDATE messages SET state = 'sent', sent_at = $3, provider_id = $4, lease_until = NULL, last_error = NULL \
+                         WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                    )
+                    .bind(id)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(provider_id.clone()),
+                    SendResult::Retry { error, retry_at } => sqlx::query(
+                        "UPDATE messages SET state = 'queued', next_attempt_at = $3, last_error = $4, lease_until = NULL \
+                         WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                    )
+                    .bind(id)
+                    .bind(lease_until)
+                    .bind(*retry_at)
+                    .bind(error.clone()),
+                    SendResult::Failed { error } => sqlx::query(
+                        "UPDATE messages SET state = 'failed', last_error = $3, lease_until = NULL \
+                         WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                    )
+                    .bind(id)
+                    .bind(lease_until)
+                    .bind(error.clone()),
+                };
+                Ok(q.execute(&self.write).await?.rows_affected() == 1)
+            }
+
+            async fn message_receipt(&self, id: i64, delivered: bool, error: Option<&str>, now: i64) -> StoreResult<Option<MessageRow>> {
+                let q = if delivered {
+                    sqlx::query_as(
+                        "UPDATE messages SET state = 'delivered', delivered_at = $2, last_error = NULL, lease_until = NULL \
+                         WHERE id = $1 AND state IN ('sending', 'sent') RETURNING *",
+                    )
+                    .bind(id)
+                    .bind(now)
+                } else {
+                    sqlx::query_as(
+                        "UPDATE messages SET state = 'failed', last_error = $2, lease_until = NULL \
+                         WHERE id = $1 AND state IN ('sending', 'sent') RETURNING *",
+                    )
+                    .bind(id)
+                    .bind(error.unwrap_or("failed").to_string())
+                };
+                Ok(q.fetch_optional(&self.write).await?)
+            }
+
+            async fn message(&self, id: i64) -> StoreResult<Option<MessageRow>> {
+                Ok(sqlx::query_as("SELECT * FROM messages WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO inbound_seen (channel, provider_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(channel)
+                .bind(provider_id)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn put_api_token(&self, name: &str, role: &str, token_hash: &str, now: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET role = excluded.role, token_hash = excluded.token_hash, \
+                     created_at = excluded.created_at",
+                )
+                .bind(name)
+                .bind(role)
+                .bind(token_hash)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn api_token(&self, token_hash: &str) -> StoreResult<Option<ApiTokenInfo>> {
+                let row: Option<(String, String)> = sqlx::query_as("SELECT name, role FROM api_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.map(|(name, role)| ApiTokenInfo { name, role }))
+            }
+        }
+    };
+}

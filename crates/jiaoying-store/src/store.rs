@@ -1,0 +1,95 @@
+//! The storage port: every read and write the service makes, as one trait per scope. Whole-
+//! request work (accepting an alert, a timer step, an answer) runs in a [`StoreTx`]; short
+//! independent writes (outbox claims and outcomes) are single statements on [`Store`].
+
+use async_trait::async_trait;
+use jiaoying_core::{AlertKey, MobileNumber, Person, Registry};
+
+use crate::error::StoreResult;
+use crate::records::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations. Safe when several instances start at once.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// The database answers and every known migration is applied.
+    async fn ready(&self) -> StoreResult<bool>;
+
+    /// Starts a write transaction. On SQLite this takes the single writer connection, so keep it
+    /// short and never do network I/O while holding it.
+    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
+
+    // --- registry ---
+    async fn upsert_registry(&self, registry: &Registry, now: i64) -> StoreResult<RegistryChanges>;
+    async fn load_registry(&self) -> StoreResult<Registry>;
+    async fn persons_by_mobile(&self, mobile: &MobileNumber) -> StoreResult<Vec<Person>>;
+
+    // --- alerts and calls, read side ---
+    async fn list_alerts(&self, filter: &AlertFilter) -> StoreResult<(Vec<AlertRow>, i64)>;
+    async fn alert(&self, id: i64) -> StoreResult<Option<AlertRow>>;
+    async fn alert_id_for_key(&self, key: &AlertKey) -> StoreResult<Option<i64>>;
+    async fn call_counts(&self, alert_ids: &[i64]) -> StoreResult<Vec<StateCount>>;
+    async fn calls_of_alert(&self, alert_id: i64) -> StoreResult<Vec<CallListRow>>;
+    async fn call(&self, id: i64) -> StoreResult<Option<CallRow>>;
+    /// The person's calls that can still be answered, newest first.
+    async fn answerable_calls_of_person(&self, person_id: &str) -> StoreResult<Vec<CallRow>>;
+    /// The person's calls with this reply code, newest first.
+    async fn calls_with_code(&self, person_id: &str, code: &str) -> StoreResult<Vec<CallRow>>;
+    async fn messages_of_alert(&self, alert_id: i64) -> StoreResult<Vec<MessageRow>>;
+    async fn events_of_alert(&self, alert_id: i64) -> StoreResult<Vec<EventRow>>;
+    async fn next_call_due(&self) -> StoreResult<Option<i64>>;
+    async fn next_message_due(&self) -> StoreResult<Option<i64>>;
+
+    // --- outbox ---
+    /// Claims up to `limit` messages due at `now` (queued, or sending with an expired lease)
+    /// under a lease ending at `lease_until`, and commits at once.
+    async fn claim_messages(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    /// Records the outcome of a claimed send, if the claim (`lease_until`) is still ours.
+    async fn finish_message(&self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
+    /// A delivery receipt: `sent` (or `sending`) becomes `delivered` or `failed`.
+    async fn message_receipt(&self, id: i64, delivered: bool, error: Option<&str>, now: i64) -> StoreResult<Option<MessageRow>>;
+    async fn message(&self, id: i64) -> StoreResult<Option<MessageRow>>;
+    /// Remembers an inbound provider id; false when it was seen before.
+    async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
+
+    // --- API tokens ---
+    async fn put_api_token(&self, name: &str, role: &str, token_hash: &str, now: i64) -> StoreResult<()>;
+    async fn api_token(&self, token_hash: &str) -> StoreResult<Option<ApiTokenInfo>>;
+}
+
+/// One write transaction. Dropped without `commit`, it rolls back.
+#[async_trait]
+pub trait StoreTx: Send {
+    async fn alert_id_for_key(&mut self, key: &AlertKey) -> StoreResult<Option<i64>>;
+    async fn insert_alert(&mut self, alert: &NewAlertRow) -> StoreResult<i64>;
+    async fn insert_alert_message(&mut self, alert_id: i64, key: &AlertKey, msg_type: &str, body: &str, now: i64) -> StoreResult<()>;
+    async fn alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
+    async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()>;
+
+    async fn insert_call(&mut self, call: &NewCall) -> StoreResult<i64>;
+    async fn call(&mut self, id: i64) -> StoreResult<Option<CallRow>>;
+    async fn call_of_person(&mut self, alert_id: i64, person_id: &str) -> StoreResult<Option<CallRow>>;
+    async fn calls_of_alert(&mut self, alert_id: i64) -> StoreResult<Vec<CallRow>>;
+    /// Reply codes of the person's calls that are still open, to keep a new code distinct.
+    async fn open_reply_codes(&mut self, person_id: &str) -> StoreResult<Vec<String>>;
+    /// Locks (PostgreSQL: `FOR UPDATE SKIP LOCKED`) and returns calls whose timer is due.
+    async fn claim_due_calls(&mut self, now: i64, limit: i64) -> StoreResult<Vec<CallRow>>;
+    /// Writes `after` over the call if it is still as `before` left it (state and attempts):
+    /// compare-and-set, so a second firing after a crash or on another instance changes nothing.
+    async fn update_call(&mut self, before: &CallRow, after: &CallRow) -> StoreResult<bool>;
+
+    async fn insert_message(&mut self, message: &NewMessage) -> StoreResult<i64>;
+    /// Messages of a call still queued are withdrawn (the call ended before they went out).
+    async fn cancel_queued_messages(&mut self, call_id: i64) -> StoreResult<u64>;
+    async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
+
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

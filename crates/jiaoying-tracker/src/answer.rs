@@ -1,0 +1,220 @@
+//! Answers: a call is answered once, by compare-and-set; repeats are harmless and say so. SMS
+//! replies are matched to a call by reply code, or, bare, to the sender's only open call.
+
+use jiaoying_core::message::sms_choose_code_text;
+use jiaoying_core::reply::{parse_reply, AnswerKind};
+use jiaoying_core::{CallState, MobileNumber, Timestamp};
+use jiaoying_store::{CallRow, StoreError};
+use serde::Serialize;
+
+use crate::calls::change_call;
+use crate::context::{Tracker, TrackerError};
+
+/// Who answered, and how.
+#[derive(Debug, Clone)]
+pub struct AnswerRequest {
+    pub call_id: i64,
+    /// `sms`, `link`, `voice`, `officer`.
+    pub via: String,
+    /// `person:<id>` or `officer:<name>`.
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AnswerOutcome {
+    /// Recorded now. `late` when the call had already been escalated.
+    Answered { call_id: i64, at: i64, late: bool },
+    /// Recorded before; nothing changed.
+    AlreadyAnswered { call_id: i64, at: i64 },
+    /// The call ended (cancelled, expired) and takes no answer.
+    Closed { call_id: i64, state: CallState },
+    NotFound { call_id: i64 },
+}
+
+/// What became of an inbound SMS, for the gateway's response and the logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ReplyOutcome {
+    Answered { call_id: i64, late: bool },
+    AlreadyAnswered { call_id: i64 },
+    Closed { call_id: i64 },
+    /// A bare reply from someone with several open calls: they were sent the list of codes.
+    Ambiguous { open_calls: usize },
+    NoOpenCall,
+    UnknownCode,
+    NotUnderstood,
+    UnknownSender,
+    Duplicate,
+}
+
+impl Tracker {
+    pub async fn answer(&self, req: &AnswerRequest) -> Result<AnswerOutcome, TrackerError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some(call) = tx.call(req.call_id).await? else {
+            return Ok(AnswerOutcome::NotFound { call_id: req.call_id });
+        };
+        match call.state {
+            CallState::Answered | CallState::Done => {
+                return Ok(AnswerOutcome::AlreadyAnswered { call_id: call.id, at: call.answered_at.unwrap_or(call.updated_at) })
+            }
+            s if !s.can_become(CallState::Answered) => return Ok(AnswerOutcome::Closed { call_id: call.id, state: s }),
+            _ => {}
+        }
+        let mut after = call.clone();
+        after.state = CallState::Answered;
+        after.answered_at = Some(now.millis());
+        after.answered_via = Some(req.via.clone());
+        after.answered_by = Some(req.actor.clone());
+        after.answer_note = req.note.clone();
+        after.late = call.state == CallState::Escalated;
+        after.next_action_at = None;
+        after.updated_at = now.millis();
+        if !change_call(tx.as_mut(), &call, &after, &req.actor, Some(&req.via), req.note.clone()).await? {
+            // Lost a race with another answer or a timer step: report what is there now.
+            drop(tx);
+            return match self.store.call(req.call_id).await? {
+                Some(c) if matches!(c.state, CallState::Answered | CallState::Done) => {
+                    Ok(AnswerOutcome::AlreadyAnswered { call_id: c.id, at: c.answered_at.unwrap_or(c.updated_at) })
+                }
+                Some(c) => Ok(AnswerOutcome::Closed { call_id: c.id, state: c.state }),
+                None => Ok(AnswerOutcome::NotFound { call_id: req.call_id }),
+            };
+        }
+        // Repeats not yet sent are no longer needed.
+        tx.cancel_queued_messages(call.id).await?;
+        tx.commit().await?;
+        self.timers_wake.notify_one();
+        Ok(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late })
+    }
+
+    /// Handles an SMS reply from `from` that came in on `channel`. `provider_id` deduplicates a
+    /// gateway's retries. Replies to the sender are queued on the same channel.
+    pub async fn sms_reply(&self, channel: &str, from: &str, text: &str, provider_id: Option<&str>) -> Result<ReplyOutcome, TrackerError> {
+        let now = self.clock.now();
+        if let Some(pid) = provider_id.filter(|p| !p.is_empty()) {
+            if !self.store.first_sight(channel, pid, now.millis()).await? {
+                return Ok(ReplyOutcome::Duplicate);
+            }
+        }
+        let Ok(mobile) = MobileNumber::parse(from) else {
+            return Ok(ReplyOutcome::UnknownSender);
+        };
+        let persons = self.store.persons_by_mobile(&mobile).await?;
+        if persons.is_empty() {
+            // Never text strangers back: a forged sender would make us spam a third party.
+            tracing::info!(from = %mobile.masked(), "SMS reply from a number not in the registry");
+            return Ok(ReplyOutcome::UnknownSender);
+        }
+        let signature = self.config.composer.signature().to_string();
+        let Some(reply) = parse_reply(text) else {
+            self.send_reply(channel, &mobile, format!("【{signature}】未能识别您的回复。请回复短信中的4位代码确认收到预警，或点击短信中的链接。"), now).await?;
+            return Ok(ReplyOutcome::NotUnderstood);
+        };
+        let call = match &reply.code {
+            Some(code) => {
+                let mut found: Option<CallRow> = None;
+                for p in &persons {
+                    for c in self.store.calls_with_code(p.id.as_str(), code).await? {
+                        // Prefer a call that can still be answered; else the newest, to say so.
+                        let better = match &found {
+                            None => true,
+                            Some(f) => !CallState::ANSWERABLE.contains(&f.state) && CallState::ANSWERABLE.contains(&c.state),
+                        };
+                        if better {
+                            found = Some(c);
+                        }
+                    }
+                }
+                match found {
+                    Some(c) => c,
+                    None => {
+                        self.send_reply(channel, &mobile, format!("【{signature}】代码{code}不存在，请核对短信中的4位代码。"), now).await?;
+                        return Ok(ReplyOutcome::UnknownCode);
+                    }
+                }
+            }
+            None => {
+                let mut open = Vec::new();
+                for p in &persons {
+                    open.extend(self.store.answerable_calls_of_person(p.id.as_str()).await?);
+                }
+                match open.len() {
+                    0 => {
+                        self.send_reply(channel, &mobile, format!("【{signature}】您目前没有待确认的预警。"), now).await?;
+                        return Ok(ReplyOutcome::NoOpenCall);
+                    }
+                    1 => open.remove(0),
+                    n => {
+                        let mut list = Vec::new();
+                        for c in &open {
+                            let event = self.store.alert(c.alert_id).await?.map(|a| a.event).unwrap_or_default();
+                            list.push((c.reply_code.clone(), event));
+                        }
+                        self.send_reply(channel, &mobile, sms_choose_code_text(&signature, &list), now).await?;
+                        return Ok(ReplyOutcome::Ambiguous { open_calls: n });
+                    }
+                }
+            }
+        };
+        let note = match &reply.kind {
+            AnswerKind::Done { report } if !report.is_empty() => Some(report.clone()),
+            _ => None,
+        };
+        if reply.kind == AnswerKind::EscalateNow {
+            return self.escalate_now(&call, channel, &mobile, now).await;
+        }
+        let outcome = self
+            .answer(&AnswerRequest { call_id: call.id, via: "sms".into(), actor: format!("person:{}", call.person_id), note })
+            .await?;
+        let code = &call.reply_code;
+        Ok(match outcome {
+            AnswerOutcome::Answered { call_id, late, .. } => {
+                self.send_reply(channel, &mobile, format!("【{signature}】已确认收到（代码{code}），谢谢。"), now).await?;
+                ReplyOutcome::Answered { call_id, late }
+            }
+            AnswerOutcome::AlreadyAnswered { call_id, at } => {
+                let when = Timestamp(at).to_cst_display();
+                self.send_reply(channel, &mobile, format!("【{signature}】代码{code}已于{when}确认，无需重复回复。"), now).await?;
+                ReplyOutcome::AlreadyAnswered { call_id }
+            }
+            AnswerOutcome::Closed { call_id, .. } => {
+                self.send_reply(channel, &mobile, format!("【{signature}】代码{code}对应的预警已结束，无需回复。"), now).await?;
+                ReplyOutcome::Closed { call_id }
+            }
+            AnswerOutcome::NotFound { .. } => ReplyOutcome::UnknownCode,
+        })
+    }
+
+    /// Reply `3`: the person asks for their superior to be called now. The call's timer is set
+    /// due with its repeats used up, so the next timer step escalates it.
+    async fn escalate_now(&self, call: &CallRow, channel: &str, mobile: &MobileNumber, now: Timestamp) -> Result<ReplyOutcome, TrackerError> {
+        let alert = self.store.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?;
+        let policy = self.config.policies.for_tier(alert.tier);
+        if !call.state.is_waiting() {
+            return Ok(ReplyOutcome::Closed { call_id: call.id });
+        }
+        let mut tx = self.store.begin().await?;
+        let mut after = call.clone();
+        after.attempts = after.attempts.max(policy.attempts() as i64);
+        after.deadline = now.millis();
+        after.next_action_at = Some(now.millis());
+        after.updated_at = now.millis();
+        change_call(tx.as_mut(), call, &after, &format!("person:{}", call.person_id), Some("sms"), Some("要求立即升级 (escalate now)".into())).await?;
+        tx.commit().await?;
+        self.timers_wake.notify_one();
+        let signature = self.config.composer.signature();
+        self.send_reply(channel, mobile, format!("【{signature}】已按您的要求立即通知上级。"), now).await?;
+        Ok(ReplyOutcome::Answered { call_id: call.id, late: false })
+    }
+
+    async fn send_reply(&self, channel: &str, to: &MobileNumber, text: String, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        tx.insert_message(&self.config.composer.reply_message(channel, to.as_str(), text, now)).await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Opening a call inside a transaction: the row, a reply code distinct among the person's open
+//! calls, the first attempt's messages, and the event that records it.
+
+use jiaoying_core::message::CallReason;
+use jiaoying_core::{CallState, Person, Timestamp, TierPolicy};
+use jiaoying_store::{AlertRow, CallRow, NewCall, NewEvent, StoreResult, StoreTx};
+use rand::Rng;
+
+use crate::compose::Composer;
+
+pub(crate) struct CallSpec<'a> {
+    pub person: &'a Person,
+    pub roles: String,
+    pub unit_id: Option<String>,
+    pub area: String,
+    pub level: i64,
+    pub escalated_from: Option<i64>,
+    pub reason: CallReason<'a>,
+    pub actor: &'a str,
+}
+
+/// A 4-digit code the person has on no other open call, so a reply of it is unambiguous.
+async fn fresh_reply_code(tx: &mut dyn StoreTx, person_id: &str) -> StoreResult<String> {
+    let taken = tx.open_reply_codes(person_id).await?;
+    let mut rng = rand::thread_rng();
+    loop {
+        // 1000..=9999: never a leading zero (some handsets and gateways strip it).
+        let code = rng.gen_range(1000..=9999).to_string();
+        if !taken.contains(&code) {
+            return Ok(code);
+        }
+    }
+}
+
+/// Inserts the call and queues its first attempt. Returns the new row.
+pub(crate) async fn open_call(
+    tx: &mut dyn StoreTx,
+    composer: &Composer,
+    alert: &AlertRow,
+    policy: &TierPolicy,
+    spec: CallSpec<'_>,
+    now: Timestamp,
+) -> StoreResult<CallRow> {
+    let code = fresh_reply_code(tx, spec.person.id.as_str()).await?;
+    let deadline = now.plus(policy.answer_within).millis();
+    let id = tx
+        .insert_call(&NewCall {
+            alert_id: alert.id,
+            person_id: spec.person.id.as_str().to_string(),
+            roles: spec.roles,
+            unit_id: spec.unit_id,
+            area: spec.area,
+            level: spec.level,
+            reply_code: code,
+            deadline,
+            escalated_from: spec.escalated_from,
+            now: now.millis(),
+        })
+        .await?;
+    let call = tx.call(id).await?.ok_or(jiaoying_store::StoreError::NotFound)?;
+    for m in composer.call_messages(alert, &call, spec.person, spec.reason, &policy.channels, now) {
+        tx.insert_message(&m).await?;
+    }
+    tx.insert_event(&NewEvent {
+        alert_id: alert.id,
+        call_id: id,
+        at: now.millis(),
+        from_state: None,
+        to_state: CallState::Pending,
+        actor: spec.actor.to_string(),
+        via: None,
+        note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
+    })
+    .await?;
+    Ok(call)
+}
+
+/// Writes `after` over `before` (compare-and-set) and logs the transition when the state moved.
+pub(crate) async fn change_call(
+    tx: &mut dyn StoreTx,
+    before: &CallRow,
+    after: &CallRow,
+    actor: &str,
+    via: Option<&str>,
+    note: Option<String>,
+) -> StoreResult<bool> {
+    if !tx.update_call(before, after).await? {
+        return Ok(false);
+    }
+    if before.state != after.state || note.is_some() {
+        tx.insert_event(&NewEvent {
+            alert_id: after.alert_id,
+            call_id: after.id,
+            at: after.updated_at,
+            from_state: Some(before.state),
+            to_state: after.state,
+            actor: actor.to_string(),
+            via: via.map(str::to_string),
+            note,
+        })
+        .await?;
+    }
+    Ok(true)
+}

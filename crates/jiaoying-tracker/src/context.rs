@@ -1,0 +1,59 @@
+//! The tracker's shared context: the store, the clock, the policies, and the wake-up hints.
+
+use std::sync::Arc;
+
+use jiaoying_core::{Clock, Policies};
+use jiaoying_store::{Store, StoreError};
+use tokio::sync::Notify;
+
+use crate::compose::Composer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Settings the tracker needs, already parsed.
+#[derive(Clone)]
+pub struct TrackerConfig {
+    pub policies: Policies,
+    pub composer: Composer,
+    /// Calls handled per timer step (one transaction).
+    pub batch: i64,
+}
+
+/// Everything the tracker's operations share. Cheap to clone.
+#[derive(Clone)]
+pub struct Tracker {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<TrackerConfig>,
+    /// Wakes the timer loop when a new deadline may be earlier than the one it sleeps for.
+    pub timers_wake: Arc<Notify>,
+    /// Wakes the outbox worker when messages were queued.
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl Tracker {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: TrackerConfig, outbox_wake: Arc<Notify>) -> Self {
+        Tracker { store, clock, config: Arc::new(config), timers_wake: Arc::new(Notify::new()), outbox_wake }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn composer(&self) -> &Composer {
+        &self.config.composer
+    }
+
+    pub(crate) fn wake_all(&self) {
+        self.timers_wake.notify_one();
+        self.outbox_wake.notify_one();
+    }
+}

@@ -1,0 +1,156 @@
+//! The timer step: every call whose `next_action_at` has come is repeated, escalated or ended,
+//! as the planner decides, in one transaction per batch. The database is the only record of
+//! timers, so a restart or a second instance picks up exactly where the last step left off.
+
+use std::collections::HashMap;
+
+use jiaoying_core::message::CallReason;
+use jiaoying_core::planner::{decide, next_up, CallTimer, Decision};
+use jiaoying_core::{AreaCode, CallState, PersonId, Registry, Timestamp};
+use jiaoying_store::{AlertRow, CallRow, StoreError, StoreTx};
+
+use crate::calls::{change_call, open_call, CallSpec};
+use crate::context::{Tracker, TrackerError};
+use crate::runner::Step;
+
+impl Tracker {
+    /// Handles the calls due at `now`. Tests call this directly with a chosen `now`.
+    pub async fn timer_step(&self, now: Timestamp) -> Result<Step, TrackerError> {
+        // The registry is read before the transaction (SQLite: keep the writer short); it is
+        // small, and an escalation needs it.
+        let registry = self.store.load_registry().await?;
+        let mut tx = self.store.begin().await?;
+        let due = tx.claim_due_calls(now.millis(), self.config.batch).await?;
+        if due.is_empty() {
+            drop(tx);
+            return Ok(Step::Empty { next_due: self.store.next_call_due().await? });
+        }
+        let mut alerts: HashMap<i64, AlertRow> = HashMap::new();
+        let n = due.len();
+        for call in due {
+            if !alerts.contains_key(&call.alert_id) {
+                let a = tx.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?;
+                alerts.insert(call.alert_id, a);
+            }
+            let alert = &alerts[&call.alert_id];
+            self.handle_due_call(tx.as_mut(), alert, &call, &registry, now).await?;
+        }
+        tx.commit().await?;
+        self.wake_all();
+        Ok(Step::Done(n))
+    }
+
+    async fn handle_due_call(
+        &self,
+        tx: &mut dyn StoreTx,
+        alert: &AlertRow,
+        call: &CallRow,
+        registry: &Registry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let policy = self.config.policies.for_tier(alert.tier);
+        let mut after = call.clone();
+        after.updated_at = now.millis();
+        let timer = CallTimer { state: call.state, attempts: call.attempts as u32, deadline: Timestamp(call.deadline) };
+        let decision = if alert.state == "active" { decide(now, timer, policy) } else { Decision::Settled };
+        match decision {
+            Decision::Settled => {
+                after.next_action_at = None;
+                tx.update_call(call, &after).await?;
+            }
+            Decision::WaitUntil(t) => {
+                after.next_action_at = Some(t.millis());
+                tx.update_call(call, &after).await?;
+            }
+            Decision::Repeat { attempt, deadline } => {
+                after.attempts = attempt as i64;
+                after.deadline = deadline.millis();
+                after.next_action_at = Some(deadline.millis());
+                let note = Some(format!("第{attempt}次呼叫 (attempt {attempt})"));
+                if change_call(tx, call, &after, "system", Some("repeat"), note).await? {
+                    if let Some(person) = person_of(registry, &call.person_id) {
+                        for m in self.config.composer.call_messages(alert, &after, person, CallReason::Repeat { attempt }, &policy.channels, now) {
+                            tx.insert_message(&m).await?;
+                        }
+                    }
+                }
+            }
+            Decision::Escalate => self.escalate(tx, alert, call, after, registry, now).await?,
+            Decision::Expire => {
+                after.state = CallState::Expired;
+                after.unreached = true;
+                after.next_action_at = None;
+                change_call(tx, call, &after, "system", Some("timer"), Some("未应答，不再升级：未叫醒".into())).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands an unanswered call on: to the person's superior, else the area's duty officers. A
+    /// person already called in this alert is not called twice; the call links to theirs.
+    async fn escalate(
+        &self,
+        tx: &mut dyn StoreTx,
+        alert: &AlertRow,
+        call: &CallRow,
+        mut after: CallRow,
+        registry: &Registry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let policy = self.config.policies.for_tier(alert.tier);
+        after.next_action_at = None;
+        let next = match (PersonId::parse(&call.person_id), AreaCode::parse(&call.area)) {
+            (Ok(pid), Ok(area)) => next_up(registry, &pid, &area),
+            _ => None,
+        };
+        let Some(next) = next else {
+            after.state = CallState::Expired;
+            after.unreached = true;
+            change_call(tx, call, &after, "system", Some("escalation"), Some("无人可升级：未叫醒 (no one left to escalate to)".into())).await?;
+            return Ok(());
+        };
+        // Claim the escalation first: if another step already moved this call, do nothing.
+        after.state = CallState::Escalated;
+        let who: Vec<&str> = next.persons.iter().map(|p| p.as_str()).collect();
+        let note = Some(format!("升级至 {} ({})", who.join(", "), next.role));
+        if !change_call(tx, call, &after, "system", Some("escalation"), note).await? {
+            return Ok(());
+        }
+        let caller = person_of(registry, &call.person_id);
+        let caller_name = caller.map(|p| p.name.as_str()).unwrap_or(call.person_id.as_str());
+        let caller_role = call.roles.split(';').next().unwrap_or("");
+        let mut first_target: Option<i64> = None;
+        let mut someone_waiting = false;
+        for pid in &next.persons {
+            let target = match tx.call_of_person(alert.id, pid.as_str()).await? {
+                Some(existing) => existing,
+                None => {
+                    let Some(person) = registry.person(pid) else { continue };
+                    let spec = CallSpec {
+                        person,
+                        roles: next.role.to_string(),
+                        unit_id: call.unit_id.clone(),
+                        area: call.area.clone(),
+                        level: call.level + 1,
+                        escalated_from: Some(call.id),
+                        reason: CallReason::Escalated { name: caller_name, role: caller_role },
+                        actor: "system",
+                    };
+                    open_call(tx, &self.config.composer, alert, policy, spec, now).await?
+                }
+            };
+            someone_waiting |= target.state.is_waiting();
+            first_target.get_or_insert(target.id);
+        }
+        let mut linked = after.clone();
+        linked.escalated_to = first_target;
+        // Nobody new and nobody still being called: the chain has run out here.
+        linked.unreached = !someone_waiting;
+        tx.update_call(&after, &linked).await?;
+        Ok(())
+    }
+}
+
+fn person_of<'r>(registry: &'r Registry, id: &str) -> Option<&'r jiaoying_core::Person> {
+    PersonId::parse(id).ok().and_then(|pid| registry.person(&pid))
+}
