@@ -35,9 +35,6 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn close(&self) {
-        self.write.close().await;
-    }
 }
 
 const CLAIM_CALLS: &str =

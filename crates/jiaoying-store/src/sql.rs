@@ -247,6 +247,11 @@ macro_rules! impl_sql_store {
                 self.run_migrations().await
             }
 
+            async fn close(&self) {
+                self.write.close().await;
+                self.read.close().await;
+            }
+
             async fn ready(&self) -> StoreResult<bool> {
                 let applied: Vec<(i64,)> =
                     sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE").fetch_all(&self.read).await?;

@@ -48,10 +48,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
-    }
 }
 
 const CLAIM_CALLS: &str = "WHERE next_action_at IS NOT NULL AND next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2";

@@ -20,6 +20,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies pending migrations. Safe when several instances start at once.
     async fn migrate(&self) -> StoreResult<()>;
+    /// Closes the connections (waits for checked-out ones to return).
+    async fn close(&self);
     /// The database answers and every known migration is applied.
     async fn ready(&self) -> StoreResult<bool>;
 

@@ -1,1 +1,36 @@
-//! placeholder
+//! The HTTP layer of jiaoying: the alert API for sources, the read API for duty officers, the
+//! gateway hooks, the answer links people click, and health. Handlers parse, authenticate and
+//! call the tracker; they hold no rules of their own.
+
+mod answer_page;
+mod api;
+mod auth;
+mod error;
+mod health;
+mod hooks;
+mod html;
+mod state;
+
+pub use error::ApiError;
+pub use state::{AppState, Source};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// The whole router. `body_limit` caps every request body (413 beyond it).
+pub fn router(state: AppState) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/api/v1/alerts", post(api::post_alert).get(api::list_alerts))
+        .route("/api/v1/alerts/{id}", get(api::get_alert))
+        .route("/api/v1/alerts/{id}/calls", get(api::list_calls))
+        .route("/hooks/sms/{channel}", post(hooks::sms_reply))
+        .route("/hooks/sms/{channel}/status", post(hooks::sms_status))
+        .route("/a/{token}", get(answer_page::show).post(answer_page::answer))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,188 @@
+//! `/api/v1`: alerts in from sources; alerts and calls out to duty officers and scripts.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use jiaoying_core::{CallState, Timestamp};
+use jiaoying_ingest::{parse_json_alert, IngestError};
+use jiaoying_store::{AlertFilter, AlertRow, CallListRow, StateCount};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Reads a body extracted as bytes, turning the limit into 413 and anything else into 400.
+pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(limit)
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {}", r.body_text()))
+        }
+    })
+}
+
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// `POST /api/v1/alerts`: `201` for a new message, `200` for a repeat of one already taken.
+pub async fn post_alert(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let source = auth::source(&state, &headers)?;
+    let bytes = body(raw, state.body_limit)?;
+    let alert = match media_type(&headers).as_str() {
+        "application/json" | "" => parse_json_alert(&bytes).map_err(|e| match e {
+            IngestError::Malformed(m) => ApiError::BadRequest(m),
+            IngestError::Invalid(m) => ApiError::Unprocessable(m),
+        })?,
+        "application/cap+xml" | "application/xml" | "text/xml" => {
+            return Err(ApiError::UnsupportedMediaType("CAP 1.2 XML is not accepted yet; send the JSON alert form".into()))
+        }
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "content type {other:?} is not accepted; send application/json"
+            )))
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let accepted = state.tracker.accept(&alert, &source, &text).await.map_err(|e| match e {
+        jiaoying_tracker::AcceptError::Tracker(t) => ApiError::from(t),
+    })?;
+    tracing::info!(alert_id = accepted.id, source = %source, created = accepted.created, calls = accepted.calls, "alert taken");
+    let status = if accepted.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({"id": accepted.id, "tier": accepted.tier, "calls": accepted.calls}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    offset: Option<i64>,
+}
+
+fn time(ms: Option<i64>) -> Value {
+    ms.map(|m| Value::String(Timestamp(m).to_rfc3339())).unwrap_or(Value::Null)
+}
+
+fn counts_json(counts: &[StateCount], alert_id: i64) -> Value {
+    let mut map: BTreeMap<&str, i64> = CallState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let mut total = 0;
+    for c in counts.iter().filter(|c| c.alert_id == alert_id) {
+        *map.entry(c.state.as_str()).or_default() += c.n;
+        total += c.n;
+    }
+    let mut v = json!(map);
+    v["total"] = json!(total);
+    v
+}
+
+fn alert_json(a: &AlertRow, counts: &[StateCount]) -> Value {
+    json!({
+        "id": a.id,
+        "tier": a.tier,
+        "event": a.event,
+        "headline": a.headline,
+        "status": a.state,
+        "cap_status": a.status,
+        "msg_type": a.msg_type,
+        "source": a.source,
+        "created_at": time(Some(a.created_at)),
+        "counts": counts_json(counts, a.id),
+    })
+}
+
+/// `GET /api/v1/alerts?status=active&limit=100&offset=0`, newest first.
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::BadRequest("offset must not be negative".into()));
+    }
+    let status = match q.status.as_deref() {
+        None | Some("all") => None,
+        Some(s @ ("active" | "cancelled" | "expired" | "stored")) => Some(s.to_string()),
+        Some(other) => return Err(ApiError::BadRequest(format!("status {other:?} is not one of active, cancelled, expired, stored, all"))),
+    };
+    let (alerts, total) = state.store().list_alerts(&AlertFilter { state: status, limit, offset }).await?;
+    let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
+    let counts = state.store().call_counts(&ids).await?;
+    Ok(Json(json!({
+        "alerts": alerts.iter().map(|a| alert_json(a, &counts)).collect::<Vec<_>>(),
+        "total": total,
+    })))
+}
+
+/// `GET /api/v1/alerts/{id}`: the alert with its full text and counts per call state.
+pub async fn get_alert(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    let a = state.store().alert(id).await?.ok_or(ApiError::NotFound)?;
+    let counts = state.store().call_counts(&[id]).await?;
+    let mut v = alert_json(&a, &counts);
+    v["description"] = json!(a.description);
+    v["instruction"] = json!(a.instruction);
+    v["onset"] = time(a.onset);
+    v["expires"] = time(a.expires);
+    v["areas"] = serde_json::from_str(&a.areas).unwrap_or(Value::Null);
+    Ok(Json(v))
+}
+
+fn call_json(c: &CallListRow) -> Value {
+    let call = &c.call;
+    json!({
+        "id": call.id,
+        "person_id": call.person_id,
+        "name": c.name,
+        "role": call.roles.split(';').next().unwrap_or(""),
+        "roles": call.roles.split(';').collect::<Vec<_>>(),
+        "unit_id": call.unit_id,
+        "area": call.area,
+        "level": call.level,
+        "state": call.state,
+        "deadline": time(Some(call.deadline)),
+        "attempts": call.attempts,
+        "answered_at": time(call.answered_at),
+        "answered_via": call.answered_via,
+        "answered_by": call.answered_by,
+        "late": call.late,
+        "unreached": call.unreached,
+        "escalated_from": call.escalated_from,
+        "escalated_to": call.escalated_to,
+    })
+}
+
+/// `GET /api/v1/alerts/{id}/calls`: one row per call.
+pub async fn list_calls(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    state.store().alert(id).await?.ok_or(ApiError::NotFound)?;
+    let calls = state.store().calls_of_alert(id).await?;
+    Ok(Json(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": calls.len()})))
+}

@@ -1,0 +1,188 @@
+//! The buildable application: `Application::build` connects, migrates, loads the registry and
+//! binds the listener (port 0 in tests); `run_until_stopped` serves HTTP and runs the timer and
+//! outbox loops until the shutdown future resolves.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiaoying_core::token::TokenSigner;
+use jiaoying_core::{Clock, Span};
+use jiaoying_dispatch::outbox::{Outbox, OutboxConfig, OutboxStep};
+use jiaoying_dispatch::{build_channels, AddressKind};
+use jiaoying_store::Store;
+use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
+use jiaoying_web::{AppState, Source};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::registry_file::read_registry;
+use crate::settings::Settings;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    outbox: Outbox,
+    tracker: Tracker,
+    backstop: Span,
+}
+
+/// What tests and the CLI reach into: the store, the tracker, the outbox and their wake-ups.
+#[derive(Clone)]
+pub struct AppHandle {
+    pub store: Arc<dyn Store>,
+    pub tracker: Tracker,
+    pub outbox: Outbox,
+}
+
+impl AppHandle {
+    /// Tells the timer and outbox loops to look at the database now (after moving a test clock).
+    pub fn wake(&self) {
+        self.tracker.timers_wake.notify_one();
+        self.tracker.outbox_wake.notify_one();
+    }
+}
+
+impl Application {
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let problems = settings.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("the config has problems:\n  {}", problems.join("\n  "));
+        }
+        for w in settings.warnings() {
+            tracing::warn!("{w}");
+        }
+        let store = jiaoying_store::connect(&settings.database.url).await.context("opening the database")?;
+        store.migrate().await.context("applying migrations")?;
+        if let Some(path) = &settings.registry {
+            if path.exists() {
+                match read_registry(path) {
+                    Ok(reg) => {
+                        let changes = store.upsert_registry(&reg, clock.now().millis()).await?;
+                        tracing::info!(path = %path.display(), ?changes, "registry loaded");
+                    }
+                    // A bad file must not half-replace a good registry: keep the stored one.
+                    Err(e) => tracing::error!("registry not loaded, the stored one stays in use: {e:#}"),
+                }
+            }
+        }
+        Self::build_with_store(settings, store, clock).await
+    }
+
+    pub async fn build_with_store(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let channels = build_channels(&settings.channels).map_err(|errs| {
+            anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        })?;
+        let addressing: BTreeMap<String, AddressKind> =
+            channels.names().filter_map(|n| channels.get(n).map(|c| (n.clone(), c.address_kind()))).collect();
+        let signer = TokenSigner::new(settings.security.secret.expose_secret().as_bytes());
+        let composer = Composer::new(signer, &settings.server.public_url, &settings.messages.signature, addressing);
+        let outbox_wake = Arc::new(Notify::new());
+        let tracker = Tracker::new(
+            store.clone(),
+            clock.clone(),
+            TrackerConfig { policies: settings.policies(), composer, batch: 100 },
+            outbox_wake,
+        );
+        let outbox = Outbox::new(store.clone(), clock.clone(), channels, OutboxConfig::default());
+        let hook_secrets: BTreeMap<String, SecretString> = settings
+            .channels
+            .iter()
+            .filter(|(_, spec)| spec.kind == "sms-webhook")
+            .filter_map(|(name, spec)| spec.secret.clone().map(|s| (name.clone(), s)))
+            .collect();
+        let sources = settings.sources.iter().map(|s| Source { id: s.id.clone(), token: s.token.clone() }).collect();
+        let state = AppState {
+            tracker: tracker.clone(),
+            outbox: outbox.clone(),
+            sources: Arc::new(sources),
+            hook_secrets: Arc::new(hook_secrets),
+            body_limit: settings.server.body_limit,
+        };
+        let listener = TcpListener::bind(&settings.server.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        Ok(Application { listener, state, outbox, tracker, backstop: settings.tracker.poll_backstop })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn handle(&self) -> AppHandle {
+        AppHandle { store: self.state.store().clone(), tracker: self.tracker.clone(), outbox: self.outbox.clone() }
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking requests, lets the loops finish their
+    /// current step, and closes the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let clock = self.tracker.clock().clone();
+        let backstop = self.backstop.as_std();
+
+        let tracker = self.tracker.clone();
+        let timers_clock = clock.clone();
+        let timers = tokio::spawn({
+            let stop = stop_rx.clone();
+            async move {
+                let wake = tracker.timers_wake.clone();
+                run_loop(
+                    "timers",
+                    || {
+                        let t = tracker.clone();
+                        let now = timers_clock.now();
+                        async move { t.timer_step(now).await }
+                    },
+                    || timers_clock.now().millis(),
+                    &wake,
+                    backstop,
+                    stop,
+                )
+                .await
+            }
+        });
+
+        let outbox = self.outbox.clone();
+        let outbox_wake = self.tracker.outbox_wake.clone();
+        let outbox_clock = clock.clone();
+        let sender = tokio::spawn({
+            let stop = stop_rx.clone();
+            async move {
+                run_loop(
+                    "outbox",
+                    || {
+                        let o = outbox.clone();
+                        let now = outbox_clock.now();
+                        async move {
+                            o.step(now).await.map(|s| match s {
+                                OutboxStep::Sent(n) => Step::Done(n),
+                                OutboxStep::Empty { next_due } => Step::Empty { next_due },
+                            })
+                        }
+                    },
+                    || outbox_clock.now().millis(),
+                    &outbox_wake,
+                    backstop,
+                    stop,
+                )
+                .await
+            }
+        });
+
+        let store = self.state.store().clone();
+        let app = jiaoying_web::router(self.state);
+        tracing::info!(address = %self.listener.local_addr()?, "jiaoying serving");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        let _ = timers.await;
+        let _ = sender.await;
+        store.close().await;
+        served.context("HTTP server failed")
+    }
+}

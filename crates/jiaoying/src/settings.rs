@@ -1,0 +1,343 @@
+//! Configuration in layers: built-in defaults, then the TOML file, then environment variables
+//! `JIAOYING_<SECTION>__<KEY>` (last, so they win). Durations, tiers and channel kinds are
+//! parsed here, at load; secrets are `SecretString`s whose `Debug` is redacted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use jiaoying_core::{Span, Tier, TierPolicy};
+use jiaoying_dispatch::ChannelSpec;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG: &str = "config/jiaoying.toml";
+/// The placeholder secret of the sample config; running with it is warned about.
+pub const PLACEHOLDER_SECRET: &str = "change-me";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The registry file loaded (upserted) at start when present.
+    #[serde(default)]
+    pub registry: Option<PathBuf>,
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+    #[serde(default)]
+    pub sources: Vec<SourceSettings>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelSpec>,
+    #[serde(default)]
+    pub policy: BTreeMap<Tier, TierPolicy>,
+    #[serde(default)]
+    pub directives: Vec<DirectiveSettings>,
+    #[serde(default)]
+    pub messages: MessageSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub tracker: TrackerSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// Largest request body in bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_body_limit() -> usize {
+    1024 * 1024
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { listen: default_listen(), public_url: default_public_url(), body_limit: default_body_limit() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    #[serde(default = "default_db_url")]
+    pub url: String,
+}
+
+fn default_db_url() -> String {
+    "sqlite://data/jiaoying.db".into()
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: default_db_url() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Signs answer links.
+    #[serde(default = "placeholder_secret")]
+    pub secret: SecretString,
+}
+
+fn placeholder_secret() -> SecretString {
+    SecretString::from(PLACEHOLDER_SECRET)
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings { secret: placeholder_secret() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    pub id: String,
+    pub token: SecretString,
+    /// Polled feeds arrive with the ingest issue; the key is accepted and reported as unused.
+    #[serde(default)]
+    pub poll: Option<toml::Value>,
+}
+
+/// A control measure (熔断) imposed on units; acted on with the answers issue, validated now.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectiveSettings {
+    pub events: Vec<String>,
+    pub tiers: Vec<Tier>,
+    pub unit_kinds: Vec<jiaoying_core::UnitKind>,
+    pub measure: Measure,
+    pub text: String,
+    pub done_within: Span,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    Cut,
+    Ban,
+    Stop,
+    Evacuate,
+    Divert,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSettings {
+    /// The office name that opens every SMS (短信签名), e.g. 观音桥街道.
+    #[serde(default = "default_signature")]
+    pub signature: String,
+}
+
+fn default_signature() -> String {
+    "叫应".into()
+}
+
+impl Default for MessageSettings {
+    fn default() -> Self {
+        MessageSettings { signature: default_signature() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default) or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter, e.g. `info,jiaoying=debug`. `RUST_LOG` wins when set.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: default_log_format(), level: default_log_level() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerSettings {
+    /// The longest the timer and outbox loops sleep without looking at the database.
+    #[serde(default = "default_backstop")]
+    pub poll_backstop: Span,
+}
+
+fn default_backstop() -> Span {
+    Span::from_secs(2)
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        TrackerSettings { poll_backstop: default_backstop() }
+    }
+}
+
+impl Settings {
+    /// Loads `path` (which must exist when given explicitly) with environment overrides.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+        let (file, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        if required && !file.exists() {
+            anyhow::bail!("config file {} does not exist", file.display());
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(file.clone()).format(config::FileFormat::Toml).required(required))
+            .add_source(
+                config::Environment::with_prefix("JIAOYING")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .with_context(|| format!("reading config {}", file.display()))?;
+        let settings: Settings = built.try_deserialize().with_context(|| format!("invalid config {}", file.display()))?;
+        Ok(settings)
+    }
+
+    /// The policy of every tier: configured tables as given, the rest defaulted to all channels.
+    pub fn policies(&self) -> jiaoying_core::Policies {
+        let channels: Vec<String> = self.channels.keys().cloned().collect();
+        jiaoying_core::Policies::new(self.policy.clone(), &channels)
+    }
+
+    /// Problems that make the config unusable, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(errors) = jiaoying_dispatch::build_channels(&self.channels) {
+            out.extend(errors.into_iter().map(|e| e.to_string()));
+        }
+        for (tier, p) in &self.policy {
+            for ch in &p.channels {
+                if !self.channels.contains_key(ch) {
+                    out.push(format!("policy.{tier}: channel {ch:?} is not configured under [channels]"));
+                }
+            }
+            if p.answer_within.millis() <= 0 {
+                out.push(format!("policy.{tier}: answer_within must be positive"));
+            }
+        }
+        if self.channels.is_empty() {
+            out.push("no [channels] configured: nobody could be called".into());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            if !ids.insert(&s.id) {
+                out.push(format!("sources: duplicate source id {:?}", s.id));
+            }
+            use secrecy::ExposeSecret;
+            if s.token.expose_secret().len() < 16 {
+                out.push(format!("sources.{}: token must be at least 16 characters", s.id));
+            }
+        }
+        if url::Url::parse(&self.server.public_url).is_err() {
+            out.push(format!("server.public_url: {:?} is not a URL", self.server.public_url));
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            out.push(format!("server.listen: {:?} is not an address such as 127.0.0.1:8080", self.server.listen));
+        }
+        out
+    }
+
+    /// Things that work but should not stay so in production.
+    pub fn warnings(&self) -> Vec<String> {
+        use secrecy::ExposeSecret;
+        let mut out = Vec::new();
+        if self.security.secret.expose_secret() == PLACEHOLDER_SECRET {
+            out.push("security.secret is the placeholder; set JIAOYING_SECURITY__SECRET to a long random value".into());
+        }
+        for s in &self.sources {
+            if s.poll.is_some() {
+                out.push(format!("sources.{}: poll is not supported yet and is ignored", s.id));
+            }
+        }
+        if !self.directives.is_empty() {
+            out.push("directives are validated but not yet acted on".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s: Settings = toml::from_str(
+            r#"
+            [security]
+            secret = "super-secret-value"
+            [[sources]]
+            id = "cma"
+            token = "another-secret-token"
+            [channels.sms]
+            kind = "sms-webhook"
+            url = "http://127.0.0.1:9/"
+            secret = "third-secret"
+            "#,
+        )
+        .unwrap();
+        let dbg = format!("{s:?}");
+        for secret in ["super-secret-value", "another-secret-token", "third-secret"] {
+            assert!(!dbg.contains(secret), "{secret} leaked in {dbg}");
+        }
+    }
+
+    #[test]
+    fn policy_channels_must_exist() {
+        let s: Settings = toml::from_str(
+            r#"
+            [channels.console]
+            kind = "console"
+            [policy.red]
+            roles = ["grid"]
+            channels = ["sms"]
+            answer_within = "5m"
+            "#,
+        )
+        .unwrap();
+        let p = s.problems();
+        assert!(p.iter().any(|m| m.contains("policy.red") && m.contains("\"sms\"")), "{p:?}");
+    }
+
+    #[test]
+    fn bad_durations_are_refused_at_load() {
+        let r: Result<Settings, _> = toml::from_str(
+            r#"
+            [policy.red]
+            roles = ["grid"]
+            channels = []
+            answer_within = "5 minutes"
+            "#,
+        );
+        assert!(r.unwrap_err().to_string().contains("invalid duration"));
+    }
+}
