@@ -1,0 +1,269 @@
+//! The generic SMS webhook channel: POSTs each message as signed JSON to a gateway we do not
+//! otherwise know, and the signature helpers the inbound hooks share with it.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use reqwest::{redirect, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::channel::{AddressKind, Channel, Outgoing, SendError, Sent};
+
+/// The header that carries `sha256=<hex>` on outgoing bodies and on inbound hooks.
+pub const SIGNATURE_HEADER: &str = "X-Jiaoying-Signature";
+
+/// Default request timeout when `timeout_secs` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much of an error response we quote: enough to see the gateway's reason, not enough to
+/// flood the log or the outbox row.
+const ERROR_BODY_EXCERPT: usize = 200;
+
+/// How much of a 2xx body we read looking for the provider's id; anything larger is not the
+/// small JSON acknowledgement we expect, so we do not buffer it.
+const ACK_BODY_LIMIT: usize = 64 * 1024;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the value of [`SIGNATURE_HEADER`].
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks a [`SIGNATURE_HEADER`] value against `body`. The comparison is constant-time, so a
+/// caller probing signatures learns nothing from how long a rejection takes.
+pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(hex_sig) = header.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// The JSON body of one outgoing message, as SPEC "Generic SMS webhook" fixes it.
+#[derive(Serialize)]
+struct Payload<'a> {
+    /// A string, so that gateways in languages without 64-bit integers keep it exact.
+    id: String,
+    to: &'a str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<&'a str>,
+}
+
+pub struct SmsWebhookChannel {
+    client: reqwest::Client,
+    url: Url,
+    secret: SecretString,
+}
+
+impl fmt::Debug for SmsWebhookChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsWebhookChannel")
+            .field("url", &self.url.as_str())
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl SmsWebhookChannel {
+    /// One client per channel, reused for every send (connection pooling). Redirects are not
+    /// followed: a gateway that moved must be reconfigured, and following a redirect would send
+    /// the signed body to a host nobody configured.
+    pub fn new(url: Url, secret: SecretString, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(redirect::Policy::none())
+            .user_agent(concat!("jiaoying/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(SmsWebhookChannel {
+            client,
+            url,
+            secret,
+        })
+    }
+
+    /// `host:port` of the gateway, for error texts. Not the full URL: paths and queries often
+    /// carry tokens.
+    fn target(&self) -> String {
+        let host = self.url.host_str().unwrap_or("?");
+        match self.url.port_or_known_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    }
+
+    /// Makes sure an error text never repeats the secret, even when a gateway echoes it back.
+    fn scrub(&self, text: String) -> String {
+        let secret = self.secret.expose_secret();
+        if secret.is_empty() || !text.contains(secret) {
+            text
+        } else {
+            text.replace(secret, "[REDACTED]")
+        }
+    }
+}
+
+#[async_trait]
+impl Channel for SmsWebhookChannel {
+    fn kind(&self) -> &'static str {
+        "sms-webhook"
+    }
+
+    fn address_kind(&self) -> AddressKind {
+        AddressKind::Mobile
+    }
+
+    async fn send(&self, msg: &Outgoing<'_>) -> Result<Sent, SendError> {
+        let body = serde_json::to_vec(&Payload {
+            id: msg.id.to_string(),
+            to: msg.to,
+            text: msg.text,
+            code: msg.code,
+            link: msg.link,
+        })
+        .map_err(|e| SendError::Permanent(format!("encoding the webhook body: {e}")))?;
+        let signature = sign(self.secret.expose_secret().as_bytes(), &body);
+
+        let mut resp = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::Transient(self.scrub(describe_request_error(&self.target(), &e)))
+            })?;
+
+        let status = resp.status();
+        if status.is_success() {
+            // The gateway has accepted the message: whatever happens while reading its answer,
+            // reporting a failure now would make us send it twice.
+            let body = read_capped(&mut resp, ACK_BODY_LIMIT)
+                .await
+                .unwrap_or_default();
+            return Ok(Sent {
+                provider_id: provider_id(&body),
+            });
+        }
+
+        let location = status
+            .is_redirection()
+            .then(|| resp.headers().get(reqwest::header::LOCATION).cloned())
+            .flatten();
+        // Read a secret's length beyond the cap and scrub before cutting, so that a secret
+        // straddling the cut cannot leak as a prefix.
+        let body = read_capped(
+            &mut resp,
+            ERROR_BODY_EXCERPT + self.secret.expose_secret().len(),
+        )
+        .await
+        .unwrap_or_default();
+        let excerpt = excerpt(
+            &self.scrub(String::from_utf8_lossy(&body).into_owned()),
+            ERROR_BODY_EXCERPT,
+        );
+        let mut text = format!("SMS webhook {} answered {status}", self.target());
+        if let Some(loc) = location.as_ref().and_then(|l| l.to_str().ok()) {
+            text.push_str(&format!(" (redirect to {loc} not followed)"));
+        }
+        if !excerpt.is_empty() {
+            text.push_str(": ");
+            text.push_str(&excerpt);
+        }
+        let text = self.scrub(text);
+        if is_transient_status(status) {
+            Err(SendError::Transient(text))
+        } else {
+            Err(SendError::Permanent(text))
+        }
+    }
+}
+
+/// 429 and 5xx say "later"; 408 is the server timing us out, the same as our own timeout.
+fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+/// Reads at most `limit` bytes of the body, so a hostile or broken gateway cannot make us buffer
+/// an unbounded answer.
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut buf = Vec::new();
+    while buf.len() < limit {
+        match resp.chunk().await? {
+            Some(chunk) => {
+                let room = limit - buf.len();
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
+    }
+    Ok(buf)
+}
+
+/// The `id` of a JSON acknowledgement, as a string whether the gateway sent a string or a number.
+fn provider_id(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match value.get("id")? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// At most `limit` bytes of `text`, cut on a character boundary, on one line.
+fn excerpt(text: &str, limit: usize) -> String {
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// An operator-readable reason for a request that got no HTTP answer. reqwest's own text names
+/// the full URL (which may carry a token) and hides the OS reason in its source chain.
+fn describe_request_error(target: &str, e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        format!("SMS webhook {target} did not answer in time")
+    } else if e.is_connect() {
+        format!("could not connect to SMS webhook {target}")
+    } else {
+        format!("request to SMS webhook {target} failed")
+    };
+    // The innermost cause is the one that says what happened on the wire ("Connection refused");
+    // the layers above it only repeat that a request failed.
+    let mut cause = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        cause = Some(err.to_string());
+        source = err.source();
+    }
+    match cause {
+        Some(c) => format!("{what}: {c}"),
+        None => what,
+    }
+}
