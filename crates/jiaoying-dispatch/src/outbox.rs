@@ -142,15 +142,29 @@ impl Outbox {
     /// Moves a call forward (pending → sent, sent → delivered) when that is a legal step; a call
     /// already further on (answered, escalated) is left alone.
     async fn advance_call(&self, call_id: i64, to: CallState, actor: &str, now: Timestamp) -> Result<(), StoreError> {
+        // Retry a lost compare-and-set: a timer step may have repeated the call meanwhile.
+        for _ in 0..3 {
+            if self.try_advance_call(call_id, to, actor, now).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One attempt; false when the call changed under us.
+    async fn try_advance_call(&self, call_id: i64, to: CallState, actor: &str, now: Timestamp) -> Result<bool, StoreError> {
         let mut tx = self.store.begin().await?;
-        let Some(call) = tx.call(call_id).await? else { return Ok(()) };
+        let Some(call) = tx.call(call_id).await? else { return Ok(true) };
         if call.state == to || !call.state.can_become(to) || !matches!(call.state, CallState::Pending | CallState::Sent) {
-            return Ok(());
+            return Ok(true);
         }
         let mut after = call.clone();
         after.state = to;
         after.updated_at = now.millis();
-        if tx.update_call(&call, &after).await? {
+        if !tx.update_call(&call, &after).await? {
+            return Ok(false);
+        }
+        {
             tx.insert_event(&NewEvent {
                 alert_id: call.alert_id,
                 call_id,
@@ -164,6 +178,6 @@ impl Outbox {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }

@@ -51,16 +51,33 @@ pub enum ReplyOutcome {
 
 impl Tracker {
     pub async fn answer(&self, req: &AnswerRequest) -> Result<AnswerOutcome, TrackerError> {
+        // A compare-and-set can lose to a concurrent harmless step (the outbox marking the call
+        // sent, a timer repeating it); read again and retry. Only a state that takes no answer
+        // ends the loop without one.
+        for _ in 0..5 {
+            if let Some(outcome) = self.try_answer(req).await? {
+                return Ok(outcome);
+            }
+        }
+        match self.store.call(req.call_id).await? {
+            Some(c) => Ok(AnswerOutcome::Closed { call_id: c.id, state: c.state }),
+            None => Ok(AnswerOutcome::NotFound { call_id: req.call_id }),
+        }
+    }
+
+    /// One attempt; `None` when the call changed under us.
+    async fn try_answer(&self, req: &AnswerRequest) -> Result<Option<AnswerOutcome>, TrackerError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let Some(call) = tx.call(req.call_id).await? else {
-            return Ok(AnswerOutcome::NotFound { call_id: req.call_id });
+            return Ok(Some(AnswerOutcome::NotFound { call_id: req.call_id }));
         };
         match call.state {
             CallState::Answered | CallState::Done => {
-                return Ok(AnswerOutcome::AlreadyAnswered { call_id: call.id, at: call.answered_at.unwrap_or(call.updated_at) })
+                let at = call.answered_at.unwrap_or(call.updated_at);
+                return Ok(Some(AnswerOutcome::AlreadyAnswered { call_id: call.id, at }));
             }
-            s if !s.can_become(CallState::Answered) => return Ok(AnswerOutcome::Closed { call_id: call.id, state: s }),
+            s if !s.can_become(CallState::Answered) => return Ok(Some(AnswerOutcome::Closed { call_id: call.id, state: s })),
             _ => {}
         }
         let mut after = call.clone();
@@ -73,21 +90,13 @@ impl Tracker {
         after.next_action_at = None;
         after.updated_at = now.millis();
         if !change_call(tx.as_mut(), &call, &after, &req.actor, Some(&req.via), req.note.clone()).await? {
-            // Lost a race with another answer or a timer step: report what is there now.
-            drop(tx);
-            return match self.store.call(req.call_id).await? {
-                Some(c) if matches!(c.state, CallState::Answered | CallState::Done) => {
-                    Ok(AnswerOutcome::AlreadyAnswered { call_id: c.id, at: c.answered_at.unwrap_or(c.updated_at) })
-                }
-                Some(c) => Ok(AnswerOutcome::Closed { call_id: c.id, state: c.state }),
-                None => Ok(AnswerOutcome::NotFound { call_id: req.call_id }),
-            };
+            return Ok(None);
         }
         // Repeats not yet sent are no longer needed.
         tx.cancel_queued_messages(call.id).await?;
         tx.commit().await?;
         self.timers_wake.notify_one();
-        Ok(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late })
+        Ok(Some(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late }))
     }
 
     /// Handles an SMS reply from `from` that came in on `channel`. `provider_id` deduplicates a

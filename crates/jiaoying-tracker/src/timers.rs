@@ -120,12 +120,22 @@ impl Tracker {
         let caller_name = caller.map(|p| p.name.as_str()).unwrap_or(call.person_id.as_str());
         let caller_role = call.roles.split(';').next().unwrap_or("");
         let mut first_target: Option<i64> = None;
-        let mut someone_waiting = false;
+        let mut reached = Vec::new();
         for pid in &next.persons {
+            let Some(person) = registry.person(pid) else { continue };
             let target = match tx.call_of_person(alert.id, pid.as_str()).await? {
-                Some(existing) => existing,
+                Some(existing) => {
+                    // Already called in this alert: no second call. If they have answered, they
+                    // still must hear that someone below them has not.
+                    if matches!(existing.state, CallState::Answered | CallState::Done) {
+                        let what = format!("{caller_name}（{}）未应答，请督促落实", jiaoying_core::message::role_zh(caller_role));
+                        for m in self.config.composer.notice_messages(alert, &existing, person, &what, &policy.channels, now) {
+                            tx.insert_message(&m).await?;
+                        }
+                    }
+                    existing
+                }
                 None => {
-                    let Some(person) = registry.person(pid) else { continue };
                     let spec = CallSpec {
                         person,
                         roles: next.role.to_string(),
@@ -139,16 +149,35 @@ impl Tracker {
                     open_call(tx, &self.config.composer, alert, policy, spec, now).await?
                 }
             };
-            someone_waiting |= target.state.is_waiting();
             first_target.get_or_insert(target.id);
+            reached.push(target.id);
         }
         let mut linked = after.clone();
         linked.escalated_to = first_target;
-        // Nobody new and nobody still being called: the chain has run out here.
-        linked.unreached = !someone_waiting;
+        linked.unreached = !chain_alive(tx, &reached).await?;
         tx.update_call(&after, &linked).await?;
         Ok(())
     }
+}
+
+/// Whether following the escalation links from `start` reaches anyone who is still being called
+/// or who has answered (and so knows). When not, the chain has run out: 未叫醒.
+async fn chain_alive(tx: &mut dyn StoreTx, start: &[i64]) -> Result<bool, StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut queue: Vec<i64> = start.to_vec();
+    while let Some(id) = queue.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(c) = tx.call(id).await? else { continue };
+        if c.state.is_waiting() || matches!(c.state, CallState::Answered | CallState::Done) {
+            return Ok(true);
+        }
+        if let Some(next) = c.escalated_to {
+            queue.push(next);
+        }
+    }
+    Ok(false)
 }
 
 fn person_of<'r>(registry: &'r Registry, id: &str) -> Option<&'r jiaoying_core::Person> {
