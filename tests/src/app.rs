@@ -252,7 +252,8 @@ impl TestApp {
 
     /// A raw POST to the alert endpoint: any body, content type and token.
     pub async fn post_alert_raw(&self, body: Vec<u8>, content_type: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.client.post(format!("{}/api/v1/alerts", self.address)).header("content-type", content_type).body(body);
+        let mut req =
+            self.client.post(format!("{}/api/v1/alerts", self.address)).header("content-type", content_type).body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -335,7 +336,12 @@ impl TestApp {
     }
 
     pub async fn alerts_total(&self) -> i64 {
-        let (_, total) = self.handle.store.list_alerts(&jiaoying_store::AlertFilter { state: None, limit: 1000, offset: 0 }).await.expect("list");
+        let (_, total) = self
+            .handle
+            .store
+            .list_alerts(&jiaoying_store::AlertFilter { state: None, limit: 1000, offset: 0 })
+            .await
+            .expect("list");
         total
     }
 

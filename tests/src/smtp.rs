@@ -21,7 +21,8 @@ impl Mail {
     /// must not depend on transfer encodings.
     pub fn decoded(&self) -> String {
         let Ok(parsed) = mailparse::parse_mail(self.data.as_bytes()) else { return String::new() };
-        let mut out = parsed.headers.iter().map(|h| format!("{}: {}", h.get_key(), h.get_value())).collect::<Vec<_>>().join("\n");
+        let mut out =
+            parsed.headers.iter().map(|h| format!("{}: {}", h.get_key(), h.get_value())).collect::<Vec<_>>().join("\n");
         fn walk(p: &mailparse::ParsedMail<'_>, out: &mut String) {
             if p.subparts.is_empty() {
                 if let Ok(body) = p.get_body() {
@@ -71,7 +72,10 @@ impl SmtpServer {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(json) = line.strip_prefix("MESSAGE ") {
                     let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-                    let to = v["to"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+                    let to = v["to"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                        .unwrap_or_default();
                     m.lock().unwrap().push(Mail { to, data: v["data"].as_str().unwrap_or("").to_string() });
                     a.notify_waiters();
                 }

@@ -5,10 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 fn migrations_dir(backend: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("migrations")
-        .join(backend)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("migrations").join(backend)
 }
 
 fn file_names(backend: &str) -> BTreeSet<String> {
@@ -36,16 +33,8 @@ fn sqlite_and_postgres_migrations_have_the_same_versions_and_names() {
     let sqlite = file_names("sqlite");
     let postgres = file_names("postgres");
 
-    assert!(
-        !sqlite.is_empty(),
-        "no migrations in {}",
-        migrations_dir("sqlite").display()
-    );
-    assert!(
-        !postgres.is_empty(),
-        "no migrations in {}",
-        migrations_dir("postgres").display()
-    );
+    assert!(!sqlite.is_empty(), "no migrations in {}", migrations_dir("sqlite").display());
+    assert!(!postgres.is_empty(), "no migrations in {}", migrations_dir("postgres").display());
 
     let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
     let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
@@ -57,11 +46,7 @@ fn sqlite_and_postgres_migrations_have_the_same_versions_and_names() {
     // Every file is a migration sqlx will run, and no version is used twice.
     let mut versions = BTreeSet::new();
     for name in &sqlite {
-        let v =
-            version(name).unwrap_or_else(|| panic!("{name} is not named VERSION_description.sql"));
-        assert!(
-            versions.insert(v),
-            "version {v} is used by more than one migration ({name})"
-        );
+        let v = version(name).unwrap_or_else(|| panic!("{name} is not named VERSION_description.sql"));
+        assert!(versions.insert(v), "version {v} is used by more than one migration ({name})");
     }
 }

@@ -7,7 +7,10 @@ use jiaoying_tests::{app_story, red_alert, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-fn sms_to<'a>(sms: &'a [jiaoying_tests::gateway::GatewaySms], mobile: &str) -> Vec<&'a jiaoying_tests::gateway::GatewaySms> {
+fn sms_to<'a>(
+    sms: &'a [jiaoying_tests::gateway::GatewaySms],
+    mobile: &str,
+) -> Vec<&'a jiaoying_tests::gateway::GatewaySms> {
     sms.iter().filter(|m| m.to() == mobile).collect()
 }
 

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use jiaoying_core::{
-    AlertKey, Area, AreaCode, CallState, MobileNumber, Person, PersonId, Registry, Role, Tier,
-    Timestamp, Unit, UnitId, UnitKind,
+    AlertKey, Area, AreaCode, CallState, MobileNumber, Person, PersonId, Registry, Role, Tier, Timestamp, Unit, UnitId,
+    UnitKind,
 };
 use jiaoying_store::{
-    AlertFilter, ApiTokenInfo, CallRow, NewAlertRow, NewCall, NewEvent, NewMessage, Purpose,
-    RegistryChanges, SendResult, StateCount, Store, StoreError,
+    AlertFilter, ApiTokenInfo, CallRow, NewAlertRow, NewCall, NewEvent, NewMessage, Purpose, RegistryChanges,
+    SendResult, StateCount, Store, StoreError,
 };
 use jiaoying_tests::both_backends;
 use jiaoying_tests::db::{Backend, TestDb};
@@ -53,16 +53,8 @@ macro_rules! bind_all {
 impl Raw {
     async fn open(db: &TestDb) -> Raw {
         match db.backend {
-            Backend::Sqlite => Raw::Sqlite(
-                sqlx::SqlitePool::connect(&db.url)
-                    .await
-                    .expect("raw sqlite pool"),
-            ),
-            Backend::Postgres => Raw::Pg(
-                sqlx::PgPool::connect(&db.url)
-                    .await
-                    .expect("raw postgres pool"),
-            ),
+            Backend::Sqlite => Raw::Sqlite(sqlx::SqlitePool::connect(&db.url).await.expect("raw sqlite pool")),
+            Backend::Postgres => Raw::Pg(sqlx::PgPool::connect(&db.url).await.expect("raw postgres pool")),
         }
     }
 
@@ -78,14 +70,8 @@ impl Raw {
     async fn insert(&self, sql: &str, args: &[Arg<'_>]) -> Result<i64, sqlx::Error> {
         use sqlx::Row;
         match self {
-            Raw::Sqlite(p) => Ok(bind_all!(sql, args)
-                .fetch_one(p)
-                .await?
-                .try_get::<i64, _>(0)?),
-            Raw::Pg(p) => Ok(bind_all!(sql, args)
-                .fetch_one(p)
-                .await?
-                .try_get::<i64, _>(0)?),
+            Raw::Sqlite(p) => Ok(bind_all!(sql, args).fetch_one(p).await?.try_get::<i64, _>(0)?),
+            Raw::Pg(p) => Ok(bind_all!(sql, args).fetch_one(p).await?.try_get::<i64, _>(0)?),
         }
     }
 
@@ -136,12 +122,7 @@ fn small_registry() -> Registry {
                 "500105002",
                 "观音桥街道",
                 Some("500105"),
-                Some(vec![
-                    [106.52, 29.57],
-                    [106.55, 29.57],
-                    [106.55, 29.59],
-                    [106.52, 29.57],
-                ]),
+                Some(vec![[106.52, 29.57], [106.55, 29.57], [106.55, 29.59], [106.52, 29.57]]),
             ),
             area("500105003", "华新街街道", Some("500105"), None),
         ],
@@ -155,15 +136,7 @@ fn small_registry() -> Registry {
                 "500105",
                 None,
             ),
-            person(
-                "p-adm-1",
-                "李行政",
-                "13800000002",
-                None,
-                &["administrative"],
-                "500105002",
-                Some("p-duty-1"),
-            ),
+            person("p-adm-1", "李行政", "13800000002", None, &["administrative"], "500105002", Some("p-duty-1")),
             person(
                 "p-reg-1",
                 "张监管",
@@ -173,15 +146,7 @@ fn small_registry() -> Registry {
                 "500105002",
                 Some("p-duty-1"),
             ),
-            person(
-                "p-unit-1",
-                "赵校长",
-                "+8613800000004",
-                None,
-                &["unit"],
-                "500105002",
-                Some("p-adm-1"),
-            ),
+            person("p-unit-1", "赵校长", "+8613800000004", None, &["unit"], "500105002", Some("p-adm-1")),
         ],
         units: vec![Unit {
             id: UnitId::parse("u-school-1").unwrap(),
@@ -245,22 +210,13 @@ fn new_call(alert_id: i64, person_id: &str, deadline: i64, now: i64) -> NewCall 
     }
 }
 
-fn new_message(
-    alert_id: Option<i64>,
-    call_id: Option<i64>,
-    recipient: &str,
-    now: i64,
-) -> NewMessage {
+fn new_message(alert_id: Option<i64>, call_id: Option<i64>, recipient: &str, now: i64) -> NewMessage {
     NewMessage {
         alert_id,
         call_id,
         channel: "sms".into(),
         recipient: recipient.into(),
-        purpose: if call_id.is_some() {
-            Purpose::Call
-        } else {
-            Purpose::Test
-        },
+        purpose: if call_id.is_some() { Purpose::Call } else { Purpose::Test },
         subject: "暴雨红色预警".into(),
         body: "请回复 1234 确认".into(),
         code: Some("1234".into()),
@@ -293,134 +249,54 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
     let registry = small_registry();
 
     let changes = store.upsert_registry(&registry, 1_000).await.unwrap();
-    assert_eq!(
-        changes,
-        RegistryChanges {
-            added: 8,
-            changed: 0,
-            unchanged: 0
-        }
-    );
+    assert_eq!(changes, RegistryChanges { added: 8, changed: 0, unchanged: 0 });
 
     let mut loaded = store.load_registry().await.unwrap();
     sort_registry(&mut loaded);
-    assert_eq!(
-        loaded, registry,
-        "the registry read back is the registry written"
-    );
+    assert_eq!(loaded, registry, "the registry read back is the registry written");
 
     // The same import again changes nothing.
     let again = store.upsert_registry(&registry, 2_000).await.unwrap();
-    assert_eq!(
-        again,
-        RegistryChanges {
-            added: 0,
-            changed: 0,
-            unchanged: 8
-        }
-    );
+    assert_eq!(again, RegistryChanges { added: 0, changed: 0, unchanged: 8 });
 
     // One person changes number and email: one change, the rest untouched.
     let mut edited = registry.clone();
-    let p = edited
-        .persons
-        .iter_mut()
-        .find(|p| p.id.as_str() == "p-adm-1")
-        .unwrap();
+    let p = edited.persons.iter_mut().find(|p| p.id.as_str() == "p-adm-1").unwrap();
     p.mobile = MobileNumber::parse("+8613900000002").unwrap();
     p.email = Some("adm@example.org".into());
     let changes = store.upsert_registry(&edited, 3_000).await.unwrap();
-    assert_eq!(
-        changes,
-        RegistryChanges {
-            added: 0,
-            changed: 1,
-            unchanged: 7
-        }
-    );
+    assert_eq!(changes, RegistryChanges { added: 0, changed: 1, unchanged: 7 });
 
     let mut loaded = store.load_registry().await.unwrap();
     sort_registry(&mut loaded);
     assert_eq!(loaded, edited);
 
-    let found = store
-        .persons_by_mobile(&MobileNumber::parse("13900000002").unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        found,
-        vec![edited
-            .person(&PersonId::parse("p-adm-1").unwrap())
-            .unwrap()
-            .clone()]
-    );
-    let old = store
-        .persons_by_mobile(&MobileNumber::parse("+8613800000002").unwrap())
-        .await
-        .unwrap();
-    assert!(
-        old.is_empty(),
-        "the old number no longer finds anyone: {old:?}"
-    );
-    let duty = store
-        .persons_by_mobile(&MobileNumber::parse("+8613800000001").unwrap())
-        .await
-        .unwrap();
+    let found = store.persons_by_mobile(&MobileNumber::parse("13900000002").unwrap()).await.unwrap();
+    assert_eq!(found, vec![edited.person(&PersonId::parse("p-adm-1").unwrap()).unwrap().clone()]);
+    let old = store.persons_by_mobile(&MobileNumber::parse("+8613800000002").unwrap()).await.unwrap();
+    assert!(old.is_empty(), "the old number no longer finds anyone: {old:?}");
+    let duty = store.persons_by_mobile(&MobileNumber::parse("+8613800000001").unwrap()).await.unwrap();
     assert_eq!(duty.len(), 1);
     assert_eq!(duty[0].id.as_str(), "p-duty-1");
-    assert_eq!(
-        duty[0].roles,
-        vec![Role::named("duty_officer"), Role::named("leader")]
-    );
+    assert_eq!(duty[0].roles, vec![Role::named("duty_officer"), Role::named("leader")]);
 
     store.close().await;
 }
 
 async fn an_accepted_alert_is_stored_whole_or_not_at_all(db: &TestDb) {
     let store = open(db).await;
-    store
-        .upsert_registry(&small_registry(), 1_000)
-        .await
-        .unwrap();
+    store.upsert_registry(&small_registry(), 1_000).await.unwrap();
     let now = 10_000;
 
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.alert_id_for_key(&key("A-1")).await.unwrap(), None);
     let alert_id = tx.insert_alert(&new_alert("active", now)).await.unwrap();
-    tx.insert_alert_message(alert_id, &key("A-1"), "Alert", "<alert/>", now)
-        .await
-        .unwrap();
-    assert_eq!(
-        tx.alert_id_for_key(&key("A-1")).await.unwrap(),
-        Some(alert_id),
-        "visible inside the transaction"
-    );
-    let c1 = tx
-        .insert_call(&new_call(alert_id, "p-adm-1", now + 60_000, now))
-        .await
-        .unwrap();
-    let c2 = tx
-        .insert_call(&new_call(alert_id, "p-unit-1", now + 60_000, now))
-        .await
-        .unwrap();
-    let m1 = tx
-        .insert_message(&new_message(
-            Some(alert_id),
-            Some(c1),
-            "+8613800000002",
-            now,
-        ))
-        .await
-        .unwrap();
-    let m2 = tx
-        .insert_message(&new_message(
-            Some(alert_id),
-            Some(c2),
-            "+8613800000004",
-            now,
-        ))
-        .await
-        .unwrap();
+    tx.insert_alert_message(alert_id, &key("A-1"), "Alert", "<alert/>", now).await.unwrap();
+    assert_eq!(tx.alert_id_for_key(&key("A-1")).await.unwrap(), Some(alert_id), "visible inside the transaction");
+    let c1 = tx.insert_call(&new_call(alert_id, "p-adm-1", now + 60_000, now)).await.unwrap();
+    let c2 = tx.insert_call(&new_call(alert_id, "p-unit-1", now + 60_000, now)).await.unwrap();
+    let m1 = tx.insert_message(&new_message(Some(alert_id), Some(c1), "+8613800000002", now)).await.unwrap();
+    let m2 = tx.insert_message(&new_message(Some(alert_id), Some(c2), "+8613800000004", now)).await.unwrap();
     tx.insert_event(&NewEvent {
         alert_id,
         call_id: c1,
@@ -436,109 +312,49 @@ async fn an_accepted_alert_is_stored_whole_or_not_at_all(db: &TestDb) {
     assert_eq!(tx.calls_of_alert(alert_id).await.unwrap().len(), 2);
     tx.commit().await.unwrap();
 
-    assert_eq!(
-        store.alert_id_for_key(&key("A-1")).await.unwrap(),
-        Some(alert_id)
-    );
+    assert_eq!(store.alert_id_for_key(&key("A-1")).await.unwrap(), Some(alert_id));
     assert_eq!(store.alert_id_for_key(&key("A-2")).await.unwrap(), None);
     let alert = store.alert(alert_id).await.unwrap().expect("alert stored");
-    assert_eq!(
-        (alert.state.as_str(), alert.tier, alert.created_at),
-        ("active", Tier::Red, now)
-    );
+    assert_eq!((alert.state.as_str(), alert.tier, alert.created_at), ("active", Tier::Red, now));
 
     let calls = store.calls_of_alert(alert_id).await.unwrap();
-    assert_eq!(
-        calls.iter().map(|c| c.call.id).collect::<Vec<_>>(),
-        vec![c1, c2]
-    );
-    assert_eq!(
-        calls.iter().map(|c| c.name.as_deref()).collect::<Vec<_>>(),
-        vec![Some("李行政"), Some("赵校长")]
-    );
+    assert_eq!(calls.iter().map(|c| c.call.id).collect::<Vec<_>>(), vec![c1, c2]);
+    assert_eq!(calls.iter().map(|c| c.name.as_deref()).collect::<Vec<_>>(), vec![Some("李行政"), Some("赵校长")]);
     assert_eq!(calls[0].call.person_id, "p-adm-1");
     assert_eq!(calls[0].call.state, CallState::Pending);
     assert_eq!(calls[0].call.attempts, 1);
-    assert_eq!(
-        calls[0].call.next_action_at,
-        Some(now + 60_000),
-        "a new call's timer is its deadline"
-    );
+    assert_eq!(calls[0].call.next_action_at, Some(now + 60_000), "a new call's timer is its deadline");
 
     let counts = store.call_counts(&[alert_id]).await.unwrap();
-    assert_eq!(
-        counts,
-        vec![StateCount {
-            alert_id,
-            state: CallState::Pending,
-            n: 2
-        }]
-    );
+    assert_eq!(counts, vec![StateCount { alert_id, state: CallState::Pending, n: 2 }]);
 
     let messages = store.messages_of_alert(alert_id).await.unwrap();
-    assert_eq!(
-        messages.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![m1, m2]
-    );
-    assert!(messages
-        .iter()
-        .all(|m| m.state == "queued" && m.attempts == 0 && m.next_attempt_at == now));
+    assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m1, m2]);
+    assert!(messages.iter().all(|m| m.state == "queued" && m.attempts == 0 && m.next_attempt_at == now));
     let events = store.events_of_alert(alert_id).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (
-            events[0].call_id,
-            events[0].to_state.as_str(),
-            events[0].from_state.as_deref()
-        ),
+        (events[0].call_id, events[0].to_state.as_str(), events[0].from_state.as_deref()),
         (c1, "pending", None)
     );
 
     // The same source message again is a conflict, not a second alert.
     let mut tx = store.begin().await.unwrap();
-    let err = tx
-        .insert_alert_message(alert_id, &key("A-1"), "Alert", "<alert/>", now + 1)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "duplicate key must be a Conflict, got {err:?}"
-    );
+    let err = tx.insert_alert_message(alert_id, &key("A-1"), "Alert", "<alert/>", now + 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "duplicate key must be a Conflict, got {err:?}");
     drop(tx);
 
     // A transaction dropped without commit leaves nothing behind.
-    let (_, total_before) = store
-        .list_alerts(&AlertFilter {
-            state: None,
-            limit: 100,
-            offset: 0,
-        })
-        .await
-        .unwrap();
+    let (_, total_before) = store.list_alerts(&AlertFilter { state: None, limit: 100, offset: 0 }).await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    let ghost = tx
-        .insert_alert(&new_alert("active", now + 5))
-        .await
-        .unwrap();
-    tx.insert_alert_message(ghost, &key("A-ghost"), "Alert", "<alert/>", now + 5)
-        .await
-        .unwrap();
-    let ghost_call = tx
-        .insert_call(&new_call(ghost, "p-reg-1", now + 60_000, now + 5))
-        .await
-        .unwrap();
+    let ghost = tx.insert_alert(&new_alert("active", now + 5)).await.unwrap();
+    tx.insert_alert_message(ghost, &key("A-ghost"), "Alert", "<alert/>", now + 5).await.unwrap();
+    let ghost_call = tx.insert_call(&new_call(ghost, "p-reg-1", now + 60_000, now + 5)).await.unwrap();
     drop(tx);
     assert_eq!(store.alert_id_for_key(&key("A-ghost")).await.unwrap(), None);
     assert_eq!(store.alert(ghost).await.unwrap(), None);
     assert_eq!(store.call(ghost_call).await.unwrap(), None);
-    let (_, total_after) = store
-        .list_alerts(&AlertFilter {
-            state: None,
-            limit: 100,
-            offset: 0,
-        })
-        .await
-        .unwrap();
+    let (_, total_after) = store.list_alerts(&AlertFilter { state: None, limit: 100, offset: 0 }).await.unwrap();
     assert_eq!(total_after, total_before);
     // And the store is still usable for writing after the rollback.
     let mut tx = store.begin().await.unwrap();
@@ -552,51 +368,25 @@ async fn an_accepted_alert_is_stored_whole_or_not_at_all(db: &TestDb) {
 async fn due_calls_are_claimed_in_time_order_and_updated_by_compare_and_set(db: &TestDb) {
     let store = open(db).await;
     let alert_id = seed_alert(&*store, "active", 0).await;
-    assert_eq!(
-        store.next_call_due().await.unwrap(),
-        None,
-        "no calls, no timer"
-    );
+    assert_eq!(store.next_call_due().await.unwrap(), None, "no calls, no timer");
 
     let mut tx = store.begin().await.unwrap();
     // Inserted out of due order on purpose.
-    let late = tx
-        .insert_call(&new_call(alert_id, "p-a", 3_000, 0))
-        .await
-        .unwrap();
-    let first = tx
-        .insert_call(&new_call(alert_id, "p-b", 1_000, 0))
-        .await
-        .unwrap();
-    let future = tx
-        .insert_call(&new_call(alert_id, "p-c", 9_000, 0))
-        .await
-        .unwrap();
-    let second = tx
-        .insert_call(&new_call(alert_id, "p-d", 2_000, 0))
-        .await
-        .unwrap();
+    let late = tx.insert_call(&new_call(alert_id, "p-a", 3_000, 0)).await.unwrap();
+    let first = tx.insert_call(&new_call(alert_id, "p-b", 1_000, 0)).await.unwrap();
+    let future = tx.insert_call(&new_call(alert_id, "p-c", 9_000, 0)).await.unwrap();
+    let second = tx.insert_call(&new_call(alert_id, "p-d", 2_000, 0)).await.unwrap();
     tx.commit().await.unwrap();
 
     assert_eq!(store.next_call_due().await.unwrap(), Some(1_000));
 
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.claim_due_calls(999, 10).await.unwrap().is_empty(),
-        "nothing is due before the first deadline"
-    );
+    assert!(tx.claim_due_calls(999, 10).await.unwrap().is_empty(), "nothing is due before the first deadline");
     let due = tx.claim_due_calls(3_000, 10).await.unwrap();
-    assert_eq!(
-        due.iter().map(|c| c.id).collect::<Vec<_>>(),
-        vec![first, second, late],
-        "due calls, earliest first"
-    );
+    assert_eq!(due.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first, second, late], "due calls, earliest first");
     assert!(!due.iter().any(|c| c.id == future));
     let limited = tx.claim_due_calls(3_000, 2).await.unwrap();
-    assert_eq!(
-        limited.iter().map(|c| c.id).collect::<Vec<_>>(),
-        vec![first, second]
-    );
+    assert_eq!(limited.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first, second]);
     tx.commit().await.unwrap();
 
     // Compare-and-set: the first update wins, a second from the same stale row changes nothing.
@@ -609,39 +399,18 @@ async fn due_calls_are_claimed_in_time_order_and_updated_by_compare_and_set(db: 
         ..before.clone()
     };
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.update_call(&before, &after).await.unwrap(),
-        "first update applies"
-    );
-    let stale_after = CallRow {
-        state: CallState::Expired,
-        next_action_at: None,
-        updated_at: 1_001,
-        ..before.clone()
-    };
-    assert!(
-        !tx.update_call(&before, &stale_after).await.unwrap(),
-        "stale before must not apply"
-    );
+    assert!(tx.update_call(&before, &after).await.unwrap(), "first update applies");
+    let stale_after = CallRow { state: CallState::Expired, next_action_at: None, updated_at: 1_001, ..before.clone() };
+    assert!(!tx.update_call(&before, &stale_after).await.unwrap(), "stale before must not apply");
     tx.commit().await.unwrap();
     assert_eq!(store.call(first).await.unwrap(), Some(after.clone()));
 
     // Attempts are part of the comparison too.
-    let wrong_attempts = CallRow {
-        attempts: after.attempts + 1,
-        ..after.clone()
-    };
-    let retried = CallRow {
-        attempts: after.attempts + 1,
-        deadline: 8_000,
-        next_action_at: Some(8_000),
-        ..after.clone()
-    };
+    let wrong_attempts = CallRow { attempts: after.attempts + 1, ..after.clone() };
+    let retried =
+        CallRow { attempts: after.attempts + 1, deadline: 8_000, next_action_at: Some(8_000), ..after.clone() };
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        !tx.update_call(&wrong_attempts, &retried).await.unwrap(),
-        "wrong attempts must not apply"
-    );
+    assert!(!tx.update_call(&wrong_attempts, &retried).await.unwrap(), "wrong attempts must not apply");
     assert!(tx.update_call(&after, &retried).await.unwrap());
     tx.commit().await.unwrap();
     assert_eq!(store.call(first).await.unwrap(), Some(retried));
@@ -673,12 +442,8 @@ async fn the_database_allows_exactly_the_call_transitions_the_core_allows(db: &T
                 )
                 .await
                 .unwrap_or_else(|e| panic!("insert a call in state {from}: {e}"));
-            let result = raw
-                .exec(
-                    "UPDATE calls SET state = $1 WHERE id = $2",
-                    &[Arg::S(to.as_str()), Arg::I(id)],
-                )
-                .await;
+            let result =
+                raw.exec("UPDATE calls SET state = $1 WHERE id = $2", &[Arg::S(to.as_str()), Arg::I(id)]).await;
             let accepted = match &result {
                 Ok(n) => {
                     assert_eq!(*n, 1, "{from} -> {to}: the update touched {n} rows");
@@ -688,27 +453,15 @@ async fn the_database_allows_exactly_the_call_transitions_the_core_allows(db: &T
                 Err(e) => panic!("{from} -> {to}: unexpected error {e}"),
             };
             if accepted != from.can_become(to) {
-                disagreements.push(format!(
-                    "{from} -> {to}: core says {}, database {:?}",
-                    from.can_become(to),
-                    result
-                ));
+                disagreements.push(format!("{from} -> {to}: core says {}, database {:?}", from.can_become(to), result));
             }
             let stored = store.call(id).await.unwrap().expect("call exists").state;
-            assert_eq!(
-                stored,
-                if accepted { to } else { from },
-                "{from} -> {to}: state after the attempt"
-            );
+            assert_eq!(stored, if accepted { to } else { from }, "{from} -> {to}: state after the attempt");
             checked += 1;
         }
     }
     assert_eq!(checked, 9 * 8);
-    assert!(
-        disagreements.is_empty(),
-        "core and database disagree:\n{}",
-        disagreements.join("\n")
-    );
+    assert!(disagreements.is_empty(), "core and database disagree:\n{}", disagreements.join("\n"));
 
     // Writing the same state again is no transition and is allowed.
     let id = raw
@@ -720,22 +473,11 @@ async fn the_database_allows_exactly_the_call_transitions_the_core_allows(db: &T
         .await
         .unwrap();
     assert_eq!(
-        raw.exec(
-            "UPDATE calls SET state = 'done', updated_at = 5 WHERE id = $1",
-            &[Arg::I(id)]
-        )
-        .await
-        .unwrap(),
+        raw.exec("UPDATE calls SET state = 'done', updated_at = 5 WHERE id = $1", &[Arg::I(id)]).await.unwrap(),
         1
     );
     // And a state the core does not know is refused outright.
-    assert!(raw
-        .exec(
-            "UPDATE calls SET state = 'bogus' WHERE id = $1",
-            &[Arg::I(id)]
-        )
-        .await
-        .is_err());
+    assert!(raw.exec("UPDATE calls SET state = 'bogus' WHERE id = $1", &[Arg::I(id)]).await.is_err());
 
     raw.close().await;
     store.close().await;
@@ -745,156 +487,66 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
     let store = open(db).await;
     let alert_id = seed_alert(&*store, "active", 0).await;
 
-    let m1 = seed_message(
-        &*store,
-        &new_message(Some(alert_id), None, "+8613800000001", 1_000),
-    )
-    .await;
+    let m1 = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000001", 1_000)).await;
     // Not due for a long time: must never be claimed below.
-    let m_later = seed_message(
-        &*store,
-        &new_message(Some(alert_id), None, "+8613800000009", 1_000_000),
-    )
-    .await;
+    let m_later = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000009", 1_000_000)).await;
     assert_eq!(store.next_message_due().await.unwrap(), Some(1_000));
 
-    assert!(
-        store
-            .claim_messages(999, 30_999, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not due yet"
-    );
+    assert!(store.claim_messages(999, 30_999, 10).await.unwrap().is_empty(), "not due yet");
     let claimed = store.claim_messages(1_000, 31_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, m1);
-    assert_eq!(
-        (
-            claimed[0].state.as_str(),
-            claimed[0].attempts,
-            claimed[0].lease_until
-        ),
-        ("sending", 1, Some(31_000))
-    );
-    assert_eq!(
-        store.next_message_due().await.unwrap(),
-        Some(31_000),
-        "the lease end is when it is due again"
-    );
+    assert_eq!((claimed[0].state.as_str(), claimed[0].attempts, claimed[0].lease_until), ("sending", 1, Some(31_000)));
+    assert_eq!(store.next_message_due().await.unwrap(), Some(31_000), "the lease end is when it is due again");
 
     // Leased: a second claim before the lease ends takes nothing.
-    assert!(store
-        .claim_messages(2_000, 32_000, 10)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .claim_messages(30_999, 60_999, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.claim_messages(2_000, 32_000, 10).await.unwrap().is_empty());
+    assert!(store.claim_messages(30_999, 60_999, 10).await.unwrap().is_empty());
 
     // The sender died: after the lease, the message is claimed again.
     let reclaimed = store.claim_messages(31_001, 61_001, 10).await.unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].id, m1);
     assert_eq!(
-        (
-            reclaimed[0].state.as_str(),
-            reclaimed[0].attempts,
-            reclaimed[0].lease_until
-        ),
+        (reclaimed[0].state.as_str(), reclaimed[0].attempts, reclaimed[0].lease_until),
         ("sending", 2, Some(61_001))
     );
 
     // The first sender's outcome comes in late, under its old lease: ignored.
-    let sent = SendResult::Sent {
-        provider_id: Some("prov-1".into()),
-    };
-    assert!(
-        !store
-            .finish_message(m1, 31_000, &sent, 31_500)
-            .await
-            .unwrap(),
-        "an expired lease records nothing"
-    );
+    let sent = SendResult::Sent { provider_id: Some("prov-1".into()) };
+    assert!(!store.finish_message(m1, 31_000, &sent, 31_500).await.unwrap(), "an expired lease records nothing");
     let row = store.message(m1).await.unwrap().unwrap();
-    assert_eq!(
-        (row.state.as_str(), row.provider_id.as_deref()),
-        ("sending", None)
-    );
+    assert_eq!((row.state.as_str(), row.provider_id.as_deref()), ("sending", None));
 
-    assert!(store
-        .finish_message(m1, 61_001, &sent, 31_600)
-        .await
-        .unwrap());
+    assert!(store.finish_message(m1, 61_001, &sent, 31_600).await.unwrap());
     let row = store.message(m1).await.unwrap().unwrap();
     assert_eq!(row.state, "sent");
     assert_eq!(row.provider_id.as_deref(), Some("prov-1"));
     assert_eq!(row.sent_at, Some(31_600));
     assert_eq!(row.lease_until, None);
     assert_eq!(row.attempts, 2);
-    assert!(
-        !store
-            .finish_message(m1, 61_001, &sent, 31_700)
-            .await
-            .unwrap(),
-        "an outcome is recorded once"
-    );
+    assert!(!store.finish_message(m1, 61_001, &sent, 31_700).await.unwrap(), "an outcome is recorded once");
 
     // Retry: back to queued, due at retry_at.
-    let m2 = seed_message(
-        &*store,
-        &new_message(Some(alert_id), None, "+8613800000002", 40_000),
-    )
-    .await;
+    let m2 = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000002", 40_000)).await;
     let claimed = store.claim_messages(40_000, 70_000, 10).await.unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m2]);
-    let retry = SendResult::Retry {
-        error: "gateway 503".into(),
-        retry_at: 90_000,
-    };
-    assert!(store
-        .finish_message(m2, 70_000, &retry, 41_000)
-        .await
-        .unwrap());
+    let retry = SendResult::Retry { error: "gateway 503".into(), retry_at: 90_000 };
+    assert!(store.finish_message(m2, 70_000, &retry, 41_000).await.unwrap());
     let row = store.message(m2).await.unwrap().unwrap();
     assert_eq!(row.state, "queued");
     assert_eq!(row.next_attempt_at, 90_000);
     assert_eq!(row.last_error.as_deref(), Some("gateway 503"));
     assert_eq!(row.lease_until, None);
-    assert!(
-        store
-            .claim_messages(89_999, 119_999, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not before retry_at"
-    );
+    assert!(store.claim_messages(89_999, 119_999, 10).await.unwrap().is_empty(), "not before retry_at");
     let claimed = store.claim_messages(90_000, 120_000, 10).await.unwrap();
-    assert_eq!(
-        claimed
-            .iter()
-            .map(|m| (m.id, m.attempts))
-            .collect::<Vec<_>>(),
-        vec![(m2, 2)]
-    );
-    let failed = SendResult::Failed {
-        error: "rejected".into(),
-    };
-    assert!(store
-        .finish_message(m2, 120_000, &failed, 90_100)
-        .await
-        .unwrap());
+    assert_eq!(claimed.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), vec![(m2, 2)]);
+    let failed = SendResult::Failed { error: "rejected".into() };
+    assert!(store.finish_message(m2, 120_000, &failed, 90_100).await.unwrap());
     assert_eq!(store.message(m2).await.unwrap().unwrap().state, "failed");
 
     // Receipts: sent becomes delivered, keeping the provider id.
-    let delivered = store
-        .message_receipt(m1, true, None, 50_000)
-        .await
-        .unwrap()
-        .expect("sent message takes a receipt");
+    let delivered = store.message_receipt(m1, true, None, 50_000).await.unwrap().expect("sent message takes a receipt");
     assert_eq!(delivered.id, m1);
     assert_eq!(delivered.state, "delivered");
     assert_eq!(delivered.delivered_at, Some(50_000));
@@ -903,78 +555,24 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
 
     // A receipt for a message that was never sent changes nothing.
     let before = store.message(m_later).await.unwrap().unwrap();
-    assert_eq!(
-        store
-            .message_receipt(m_later, true, None, 50_000)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .message_receipt(m_later, false, Some("x"), 50_000)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.message_receipt(m_later, true, None, 50_000).await.unwrap(), None);
+    assert_eq!(store.message_receipt(m_later, false, Some("x"), 50_000).await.unwrap(), None);
     assert_eq!(store.message(m_later).await.unwrap(), Some(before));
 
     // A failure receipt for a sent message.
-    let m3 = seed_message(
-        &*store,
-        &new_message(Some(alert_id), None, "+8613800000003", 200_000),
-    )
-    .await;
-    assert_eq!(
-        store
-            .claim_messages(200_000, 230_000, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(store
-        .finish_message(
-            m3,
-            230_000,
-            &SendResult::Sent { provider_id: None },
-            200_100
-        )
-        .await
-        .unwrap());
-    let failed = store
-        .message_receipt(m3, false, Some("handset off"), 200_200)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (failed.state.as_str(), failed.last_error.as_deref()),
-        ("failed", Some("handset off"))
-    );
+    let m3 = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000003", 200_000)).await;
+    assert_eq!(store.claim_messages(200_000, 230_000, 10).await.unwrap().len(), 1);
+    assert!(store.finish_message(m3, 230_000, &SendResult::Sent { provider_id: None }, 200_100).await.unwrap());
+    let failed = store.message_receipt(m3, false, Some("handset off"), 200_200).await.unwrap().unwrap();
+    assert_eq!((failed.state.as_str(), failed.last_error.as_deref()), ("failed", Some("handset off")));
 
     // The database refuses to move a delivered message back to the queue.
     let raw = Raw::open(db).await;
-    let refused = raw
-        .exec(
-            "UPDATE messages SET state = 'queued' WHERE id = $1",
-            &[Arg::I(m1)],
-        )
-        .await;
-    assert!(
-        matches!(refused, Err(sqlx::Error::Database(_))),
-        "delivered -> queued must be refused, got {refused:?}"
-    );
+    let refused = raw.exec("UPDATE messages SET state = 'queued' WHERE id = $1", &[Arg::I(m1)]).await;
+    assert!(matches!(refused, Err(sqlx::Error::Database(_))), "delivered -> queued must be refused, got {refused:?}");
     assert_eq!(store.message(m1).await.unwrap().unwrap().state, "delivered");
-    let refused = raw
-        .exec(
-            "UPDATE messages SET state = 'sending' WHERE id = $1",
-            &[Arg::I(m3)],
-        )
-        .await;
-    assert!(
-        refused.is_err(),
-        "failed -> sending must be refused, got {refused:?}"
-    );
+    let refused = raw.exec("UPDATE messages SET state = 'sending' WHERE id = $1", &[Arg::I(m3)]).await;
+    assert!(refused.is_err(), "failed -> sending must be refused, got {refused:?}");
     raw.close().await;
 
     store.close().await;
@@ -985,52 +583,20 @@ async fn cancelling_a_call_withdraws_only_its_queued_messages(db: &TestDb) {
     let alert_id = seed_alert(&*store, "active", 0).await;
 
     let mut tx = store.begin().await.unwrap();
-    let c1 = tx
-        .insert_call(&new_call(alert_id, "p-a", 60_000, 0))
-        .await
-        .unwrap();
-    let c2 = tx
-        .insert_call(&new_call(alert_id, "p-b", 60_000, 0))
-        .await
-        .unwrap();
+    let c1 = tx.insert_call(&new_call(alert_id, "p-a", 60_000, 0)).await.unwrap();
+    let c2 = tx.insert_call(&new_call(alert_id, "p-b", 60_000, 0)).await.unwrap();
     // c1: one message goes out first (claimed below), two wait in the queue.
-    let c1_sending = tx
-        .insert_message(&new_message(
-            Some(alert_id),
-            Some(c1),
-            "+8613800000001",
-            1_000,
-        ))
-        .await
-        .unwrap();
-    let c1_queued_sms = tx
-        .insert_message(&new_message(
-            Some(alert_id),
-            Some(c1),
-            "+8613800000001",
-            5_000,
-        ))
-        .await
-        .unwrap();
+    let c1_sending = tx.insert_message(&new_message(Some(alert_id), Some(c1), "+8613800000001", 1_000)).await.unwrap();
+    let c1_queued_sms =
+        tx.insert_message(&new_message(Some(alert_id), Some(c1), "+8613800000001", 5_000)).await.unwrap();
     let mut email = new_message(Some(alert_id), Some(c1), "a@example.org", 5_000);
     email.channel = "email".into();
     let c1_queued_email = tx.insert_message(&email).await.unwrap();
-    let c2_queued = tx
-        .insert_message(&new_message(
-            Some(alert_id),
-            Some(c2),
-            "+8613800000002",
-            5_000,
-        ))
-        .await
-        .unwrap();
+    let c2_queued = tx.insert_message(&new_message(Some(alert_id), Some(c2), "+8613800000002", 5_000)).await.unwrap();
     tx.commit().await.unwrap();
 
     let claimed = store.claim_messages(1_000, 31_000, 10).await.unwrap();
-    assert_eq!(
-        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![c1_sending]
-    );
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![c1_sending]);
 
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.cancel_queued_messages(c1).await.unwrap(), 2);
@@ -1042,26 +608,15 @@ async fn cancelling_a_call_withdraws_only_its_queued_messages(db: &TestDb) {
     };
     assert_eq!(state(c1_queued_sms).await, "cancelled");
     assert_eq!(state(c1_queued_email).await, "cancelled");
-    assert_eq!(
-        state(c1_sending).await,
-        "sending",
-        "a message already going out is not withdrawn"
-    );
-    assert_eq!(
-        state(c2_queued).await,
-        "queued",
-        "another call's messages are untouched"
-    );
+    assert_eq!(state(c1_sending).await, "sending", "a message already going out is not withdrawn");
+    assert_eq!(state(c2_queued).await, "queued", "another call's messages are untouched");
 
     // Nothing left to withdraw; cancelled messages are never claimed.
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.cancel_queued_messages(c1).await.unwrap(), 0);
     tx.commit().await.unwrap();
     let claimed = store.claim_messages(5_000, 35_000, 10).await.unwrap();
-    assert_eq!(
-        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![c2_queued]
-    );
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![c2_queued]);
 
     store.close().await;
 }
@@ -1069,15 +624,9 @@ async fn cancelling_a_call_withdraws_only_its_queued_messages(db: &TestDb) {
 async fn an_inbound_provider_id_is_new_only_once_per_channel(db: &TestDb) {
     let store = open(db).await;
     assert!(store.first_sight("sms", "gw-123", 1_000).await.unwrap());
-    assert!(
-        !store.first_sight("sms", "gw-123", 2_000).await.unwrap(),
-        "a repeat is not new"
-    );
+    assert!(!store.first_sight("sms", "gw-123", 2_000).await.unwrap(), "a repeat is not new");
     assert!(!store.first_sight("sms", "gw-123", 3_000).await.unwrap());
-    assert!(
-        store.first_sight("email", "gw-123", 4_000).await.unwrap(),
-        "another channel has its own ids"
-    );
+    assert!(store.first_sight("email", "gw-123", 4_000).await.unwrap(), "another channel has its own ids");
     assert!(store.first_sight("sms", "gw-124", 5_000).await.unwrap());
     store.close().await;
 }
@@ -1087,51 +636,17 @@ async fn an_api_token_is_found_by_its_hash_and_replaced_by_name(db: &TestDb) {
     let (h1, h2, h3) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
     assert_eq!(store.api_token(&h1).await.unwrap(), None);
 
-    store
-        .put_api_token("ops", "officer", &h1, 1_000)
-        .await
-        .unwrap();
-    store
-        .put_api_token("dash", "viewer", &h3, 1_000)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.api_token(&h1).await.unwrap(),
-        Some(ApiTokenInfo {
-            name: "ops".into(),
-            role: "officer".into()
-        })
-    );
+    store.put_api_token("ops", "officer", &h1, 1_000).await.unwrap();
+    store.put_api_token("dash", "viewer", &h3, 1_000).await.unwrap();
+    assert_eq!(store.api_token(&h1).await.unwrap(), Some(ApiTokenInfo { name: "ops".into(), role: "officer".into() }));
 
-    store
-        .put_api_token("ops", "admin", &h2, 2_000)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.api_token(&h1).await.unwrap(),
-        None,
-        "the replaced hash no longer opens anything"
-    );
-    assert_eq!(
-        store.api_token(&h2).await.unwrap(),
-        Some(ApiTokenInfo {
-            name: "ops".into(),
-            role: "admin".into()
-        })
-    );
-    assert_eq!(
-        store.api_token(&h3).await.unwrap(),
-        Some(ApiTokenInfo {
-            name: "dash".into(),
-            role: "viewer".into()
-        })
-    );
+    store.put_api_token("ops", "admin", &h2, 2_000).await.unwrap();
+    assert_eq!(store.api_token(&h1).await.unwrap(), None, "the replaced hash no longer opens anything");
+    assert_eq!(store.api_token(&h2).await.unwrap(), Some(ApiTokenInfo { name: "ops".into(), role: "admin".into() }));
+    assert_eq!(store.api_token(&h3).await.unwrap(), Some(ApiTokenInfo { name: "dash".into(), role: "viewer".into() }));
 
     // The schema only knows three roles.
-    assert!(store
-        .put_api_token("root", "superuser", &"d".repeat(64), 3_000)
-        .await
-        .is_err());
+    assert!(store.put_api_token("root", "superuser", &"d".repeat(64), 3_000).await.is_err());
     store.close().await;
 }
 
@@ -1139,14 +654,8 @@ async fn call_events_can_be_appended_but_never_changed_or_deleted(db: &TestDb) {
     let store = open(db).await;
     let alert_id = seed_alert(&*store, "active", 0).await;
     let mut tx = store.begin().await.unwrap();
-    let call_id = tx
-        .insert_call(&new_call(alert_id, "p-a", 60_000, 0))
-        .await
-        .unwrap();
-    for (at, from, to) in [
-        (0, None, CallState::Pending),
-        (1_000, Some(CallState::Pending), CallState::Sent),
-    ] {
+    let call_id = tx.insert_call(&new_call(alert_id, "p-a", 60_000, 0)).await.unwrap();
+    for (at, from, to) in [(0, None, CallState::Pending), (1_000, Some(CallState::Pending), CallState::Sent)] {
         tx.insert_event(&NewEvent {
             alert_id,
             call_id,
@@ -1167,28 +676,13 @@ async fn call_events_can_be_appended_but_never_changed_or_deleted(db: &TestDb) {
     assert_eq!(before[1].to_state, "sent");
 
     let raw = Raw::open(db).await;
-    let update = raw
-        .exec(
-            "UPDATE call_events SET actor = 'someone' WHERE call_id = $1",
-            &[Arg::I(call_id)],
-        )
-        .await;
-    assert!(
-        matches!(update, Err(sqlx::Error::Database(_))),
-        "UPDATE call_events must fail, got {update:?}"
-    );
+    let update = raw.exec("UPDATE call_events SET actor = 'someone' WHERE call_id = $1", &[Arg::I(call_id)]).await;
+    assert!(matches!(update, Err(sqlx::Error::Database(_))), "UPDATE call_events must fail, got {update:?}");
     let delete = raw.exec("DELETE FROM call_events", &[]).await;
-    assert!(
-        matches!(delete, Err(sqlx::Error::Database(_))),
-        "DELETE FROM call_events must fail, got {delete:?}"
-    );
+    assert!(matches!(delete, Err(sqlx::Error::Database(_))), "DELETE FROM call_events must fail, got {delete:?}");
     raw.close().await;
 
-    assert_eq!(
-        store.events_of_alert(alert_id).await.unwrap(),
-        before,
-        "the log is unchanged"
-    );
+    assert_eq!(store.events_of_alert(alert_id).await.unwrap(), before, "the log is unchanged");
     store.close().await;
 }
 
@@ -1198,103 +692,39 @@ async fn a_migrated_store_is_ready_and_pages_alerts_newest_first(db: &TestDb) {
     store.migrate().await.expect("migrating again is a no-op");
     assert!(store.ready().await.unwrap());
 
-    let (rows, total) = store
-        .list_alerts(&AlertFilter {
-            state: None,
-            limit: 10,
-            offset: 0,
-        })
-        .await
-        .unwrap();
+    let (rows, total) = store.list_alerts(&AlertFilter { state: None, limit: 10, offset: 0 }).await.unwrap();
     assert!(rows.is_empty());
     assert_eq!(total, 0);
 
     // Created in time order: a1 (oldest) .. a7 (newest).
-    let states = [
-        "active",
-        "stored",
-        "active",
-        "cancelled",
-        "active",
-        "expired",
-        "active",
-    ];
+    let states = ["active", "stored", "active", "cancelled", "active", "expired", "active"];
     let mut ids = Vec::new();
     for (i, state) in states.iter().enumerate() {
         ids.push(seed_alert(&*store, state, 1_000 * (i as i64 + 1)).await);
     }
-    let active_newest_first: Vec<i64> = ids
-        .iter()
-        .zip(states)
-        .rev()
-        .filter(|(_, s)| *s == "active")
-        .map(|(id, _)| *id)
-        .collect();
+    let active_newest_first: Vec<i64> =
+        ids.iter().zip(states).rev().filter(|(_, s)| *s == "active").map(|(id, _)| *id).collect();
     assert_eq!(active_newest_first.len(), 4);
 
-    let (rows, total) = store
-        .list_alerts(&AlertFilter {
-            state: Some("active".into()),
-            limit: 2,
-            offset: 1,
-        })
-        .await
-        .unwrap();
+    let (rows, total) =
+        store.list_alerts(&AlertFilter { state: Some("active".into()), limit: 2, offset: 1 }).await.unwrap();
     assert_eq!(total, 4, "the total counts every match, not the page");
-    assert_eq!(
-        rows.iter().map(|a| a.id).collect::<Vec<_>>(),
-        active_newest_first[1..3].to_vec()
-    );
+    assert_eq!(rows.iter().map(|a| a.id).collect::<Vec<_>>(), active_newest_first[1..3].to_vec());
     assert!(rows.iter().all(|a| a.state == "active"));
 
-    let (rows, total) = store
-        .list_alerts(&AlertFilter {
-            state: Some("active".into()),
-            limit: 2,
-            offset: 3,
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (rows.iter().map(|a| a.id).collect::<Vec<_>>(), total),
-        (vec![active_newest_first[3]], 4)
-    );
+    let (rows, total) =
+        store.list_alerts(&AlertFilter { state: Some("active".into()), limit: 2, offset: 3 }).await.unwrap();
+    assert_eq!((rows.iter().map(|a| a.id).collect::<Vec<_>>(), total), (vec![active_newest_first[3]], 4));
 
-    let (rows, total) = store
-        .list_alerts(&AlertFilter {
-            state: None,
-            limit: 3,
-            offset: 0,
-        })
-        .await
-        .unwrap();
+    let (rows, total) = store.list_alerts(&AlertFilter { state: None, limit: 3, offset: 0 }).await.unwrap();
     assert_eq!(total, 7);
-    assert_eq!(
-        rows.iter().map(|a| a.id).collect::<Vec<_>>(),
-        vec![ids[6], ids[5], ids[4]]
-    );
+    assert_eq!(rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![ids[6], ids[5], ids[4]]);
 
-    let (rows, total) = store
-        .list_alerts(&AlertFilter {
-            state: Some("stored".into()),
-            limit: 10,
-            offset: 0,
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (rows.iter().map(|a| a.id).collect::<Vec<_>>(), total),
-        (vec![ids[1]], 1)
-    );
+    let (rows, total) =
+        store.list_alerts(&AlertFilter { state: Some("stored".into()), limit: 10, offset: 0 }).await.unwrap();
+    assert_eq!((rows.iter().map(|a| a.id).collect::<Vec<_>>(), total), (vec![ids[1]], 1));
 
-    let (rows, total) = store
-        .list_alerts(&AlertFilter {
-            state: None,
-            limit: 10,
-            offset: 7,
-        })
-        .await
-        .unwrap();
+    let (rows, total) = store.list_alerts(&AlertFilter { state: None, limit: 10, offset: 7 }).await.unwrap();
     assert!(rows.is_empty(), "past the end is an empty page");
     assert_eq!(total, 7);
 

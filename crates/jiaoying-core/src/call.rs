@@ -128,6 +128,13 @@ impl FromStr for CallState {
     }
 }
 
+impl TryFrom<String> for CallState {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::CallState::*;
@@ -183,12 +190,5 @@ mod tests {
             assert_eq!(s.as_str().parse::<CallState>().unwrap(), s);
         }
         assert_eq!(CallState::sources_of(Answered), vec![Pending, Sent, Delivered, Escalated]);
-    }
-}
-
-impl TryFrom<String> for CallState {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
     }
 }

@@ -151,7 +151,12 @@ mod tests {
     #[test]
     fn a_call_sms_carries_code_and_link_and_fits_two_segments() {
         for headline in ["江北区气象台发布暴雨红色预警", &"很长的标题".repeat(40), ""] {
-            let text = sms_call_text(&CallText { alert: alert(headline, false), reason: CallReason::First, code: "4821", link: LINK });
+            let text = sms_call_text(&CallText {
+                alert: alert(headline, false),
+                reason: CallReason::First,
+                code: "4821",
+                link: LINK,
+            });
             assert!(text.contains("回复4821确认"), "{text}");
             assert!(text.ends_with(LINK), "{text}");
             assert!(text.chars().count() <= SMS_MAX_CHARS, "{} chars: {text}", text.chars().count());
@@ -161,7 +166,12 @@ mod tests {
 
     #[test]
     fn drills_repeats_and_escalations_say_so() {
-        let t = sms_call_text(&CallText { alert: alert("x", true), reason: CallReason::Repeat { attempt: 2 }, code: "1", link: LINK });
+        let t = sms_call_text(&CallText {
+            alert: alert("x", true),
+            reason: CallReason::Repeat { attempt: 2 },
+            code: "1",
+            link: LINK,
+        });
         assert!(t.starts_with("【演练】【观音桥街道】第2次提醒：红色暴雨预警"), "{t}");
         let t = sms_call_text(&CallText {
             alert: alert("x", false),

@@ -24,9 +24,8 @@ impl MobileNumber {
             .map(fold_fullwidth)
             .collect();
         if let Some(rest) = folded.strip_prefix('+') {
-            let ok = (8..=15).contains(&rest.len())
-                && rest.chars().all(|c| c.is_ascii_digit())
-                && !rest.starts_with('0');
+            let ok =
+                (8..=15).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_digit()) && !rest.starts_with('0');
             if !ok {
                 return Err(err());
             }

@@ -91,13 +91,7 @@ mod tests {
     use crate::span::Span;
 
     fn policy(repeats: u32, escalate: bool) -> TierPolicy {
-        TierPolicy {
-            roles: vec![],
-            channels: vec![],
-            answer_within: Span::from_mins(5),
-            repeats,
-            escalate,
-        }
+        TierPolicy { roles: vec![], channels: vec![], answer_within: Span::from_mins(5), repeats, escalate }
     }
     fn t(mins: i64) -> Timestamp {
         Timestamp(mins * 60_000)

@@ -69,7 +69,9 @@ impl Policies {
 /// calls within about 15 minutes); lower tiers reach fewer roles and wait longer.
 pub fn default_policy(tier: Tier, channels: &[String]) -> TierPolicy {
     let roles: &[&str] = match tier {
-        Tier::Red | Tier::Orange => &["administrative", "regulatory", "unit", "grid", "community", "duty_officer", "leader"],
+        Tier::Red | Tier::Orange => {
+            &["administrative", "regulatory", "unit", "grid", "community", "duty_officer", "leader"]
+        }
         Tier::Yellow => &["administrative", "regulatory", "unit", "community", "duty_officer"],
         Tier::Blue => &["community", "duty_officer"],
     };

@@ -27,7 +27,8 @@ impl Role {
 
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        if !t.is_empty() && t.len() <= 32 && t.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()) {
+        if !t.is_empty() && t.len() <= 32 && t.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+        {
             Ok(Role(t.to_string()))
         } else {
             Err(format!("invalid role {s:?}: use a lower-case word such as duty_officer, leader, grid"))
@@ -158,11 +159,7 @@ pub struct Unit {
 impl Unit {
     /// The three responsible persons (三个责任人) with the role each is called in.
     pub fn responsible(&self) -> [(&'static str, &PersonId); 3] {
-        [
-            (Role::ADMINISTRATIVE, &self.administrative),
-            (Role::REGULATORY, &self.regulatory),
-            (Role::UNIT, &self.unit),
-        ]
+        [(Role::ADMINISTRATIVE, &self.administrative), (Role::REGULATORY, &self.regulatory), (Role::UNIT, &self.unit)]
     }
 }
 

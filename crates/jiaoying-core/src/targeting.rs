@@ -99,7 +99,8 @@ mod tests {
 
     /// 街道 500105002 with communities 001 and 002; a school in 001.
     fn registry() -> Registry {
-        let area = |c: &str, p: Option<&str>| Area { code: code(c), name: c.into(), parent: p.map(code), polygon: None };
+        let area =
+            |c: &str, p: Option<&str>| Area { code: code(c), name: c.into(), parent: p.map(code), polygon: None };
         Registry {
             areas: vec![
                 area("500105002", None),

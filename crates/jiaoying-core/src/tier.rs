@@ -73,6 +73,13 @@ impl<'de> Deserialize<'de> for Tier {
     }
 }
 
+impl TryFrom<String> for Tier {
+    type Error = TierError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,12 +96,5 @@ mod tests {
         assert_eq!("橙色".parse::<Tier>().unwrap(), Tier::Orange);
         assert_eq!("iii".parse::<Tier>().unwrap(), Tier::Yellow);
         assert!("purple".parse::<Tier>().is_err());
-    }
-}
-
-impl TryFrom<String> for Tier {
-    type Error = TierError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
     }
 }

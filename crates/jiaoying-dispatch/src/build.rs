@@ -18,30 +18,14 @@ use crate::smtp::{self, SmtpChannel, SmtpSettings};
 pub const KNOWN_KINDS: &[&str] = &["console", "sms-webhook", "smtp"];
 
 /// Kinds the SPEC names that are not built yet: refused with a clearer reason than "unknown".
-pub const PLANNED_KINDS: &[&str] = &[
-    "aliyun-sms",
-    "tencent-sms",
-    "twilio-sms",
-    "voice-webhook",
-    "twilio-voice",
-    "wecom",
-    "dingtalk",
-    "feishu",
-];
+pub const PLANNED_KINDS: &[&str] =
+    &["aliyun-sms", "tencent-sms", "twilio-sms", "voice-webhook", "twilio-voice", "wecom", "dingtalk", "feishu"];
 
 /// Builds one channel from its config table.
-pub fn build_channel(
-    name: &str,
-    spec: &ChannelSpec,
-) -> Result<Arc<dyn Channel>, ChannelConfigError> {
-    let err = |reason: String| ChannelConfigError {
-        name: name.to_string(),
-        reason,
-    };
+pub fn build_channel(name: &str, spec: &ChannelSpec) -> Result<Arc<dyn Channel>, ChannelConfigError> {
+    let err = |reason: String| ChannelConfigError { name: name.to_string(), reason };
     match spec.kind.as_str() {
-        "console" => Ok(Arc::new(ConsoleChannel::new(
-            spec.path.as_deref().filter(|p| !p.trim().is_empty()),
-        ))),
+        "console" => Ok(Arc::new(ConsoleChannel::new(spec.path.as_deref().filter(|p| !p.trim().is_empty())))),
         "sms-webhook" => {
             let url = required(spec.url.as_deref(), "sms-webhook", "url").map_err(err)?;
             let url = parse_http_url(url).map_err(err)?;
@@ -58,11 +42,9 @@ pub fn build_channel(
         "smtp" => {
             let host = required(spec.host.as_deref(), "smtp", "host").map_err(err)?;
             let from = required(spec.from.as_deref(), "smtp", "from").map_err(err)?;
-            let from: Mailbox = from.parse().map_err(|e| {
-                err(format!(
-                    "from = {from:?} is not a mailbox like \"Name <user@example.org>\": {e}"
-                ))
-            })?;
+            let from: Mailbox = from
+                .parse()
+                .map_err(|e| err(format!("from = {from:?} is not a mailbox like \"Name <user@example.org>\": {e}")))?;
             let port = match spec.port {
                 Some(0) => return Err(err("port must be between 1 and 65535".to_string())),
                 Some(p) => p,
@@ -70,18 +52,11 @@ pub fn build_channel(
             };
             // An empty value counts as absent: env overrides can only blank a key, not remove it.
             let username = spec.username.as_deref().filter(|u| !u.is_empty());
-            let password = spec
-                .password
-                .as_ref()
-                .filter(|p| !p.expose_secret().is_empty());
+            let password = spec.password.as_ref().filter(|p| !p.expose_secret().is_empty());
             let credentials = match (username, password) {
                 (Some(u), Some(p)) => Some((u.to_string(), p.clone())),
-                (Some(_), None) => {
-                    return Err(err("username is set but password is missing".to_string()))
-                }
-                (None, Some(_)) => {
-                    return Err(err("password is set but username is missing".to_string()))
-                }
+                (Some(_), None) => return Err(err("username is set but password is missing".to_string())),
+                (None, Some(_)) => return Err(err("password is set but username is missing".to_string())),
                 (None, None) => None,
             };
             let settings = SmtpSettings {
@@ -94,20 +69,13 @@ pub fn build_channel(
             };
             Ok(Arc::new(SmtpChannel::new(settings).map_err(err)?))
         }
-        kind if PLANNED_KINDS.contains(&kind) => {
-            Err(err(format!("kind {kind} is not supported yet")))
-        }
-        kind => Err(err(format!(
-            "unknown kind {kind:?}; known kinds: {}",
-            KNOWN_KINDS.join(", ")
-        ))),
+        kind if PLANNED_KINDS.contains(&kind) => Err(err(format!("kind {kind} is not supported yet"))),
+        kind => Err(err(format!("unknown kind {kind:?}; known kinds: {}", KNOWN_KINDS.join(", ")))),
     }
 }
 
 /// Builds every configured channel, reporting all bad ones at once rather than the first.
-pub fn build_channels(
-    specs: &BTreeMap<String, ChannelSpec>,
-) -> Result<Channels, Vec<ChannelConfigError>> {
+pub fn build_channels(specs: &BTreeMap<String, ChannelSpec>) -> Result<Channels, Vec<ChannelConfigError>> {
     let mut built = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, spec) in specs {
@@ -130,18 +98,13 @@ fn missing(kind: &str, key: &str) -> String {
 }
 
 fn required<'a>(value: Option<&'a str>, kind: &str, key: &str) -> Result<&'a str, String> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| missing(kind, key))
+    value.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| missing(kind, key))
 }
 
 fn parse_http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("url {raw:?} is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!(
-            "url {raw:?} must be an http:// or https:// URL with a host"
-        ));
+        return Err(format!("url {raw:?} must be an http:// or https:// URL with a host"));
     }
     Ok(url)
 }

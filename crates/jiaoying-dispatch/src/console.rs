@@ -26,18 +26,11 @@ enum Sink {
 
 impl ConsoleChannel {
     pub fn stdout() -> Self {
-        ConsoleChannel {
-            sink: Mutex::new(Sink::Stdout),
-        }
+        ConsoleChannel { sink: Mutex::new(Sink::Stdout) }
     }
 
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        ConsoleChannel {
-            sink: Mutex::new(Sink::File {
-                path: path.into(),
-                file: None,
-            }),
-        }
+        ConsoleChannel { sink: Mutex::new(Sink::File { path: path.into(), file: None }) }
     }
 
     pub fn new(path: Option<&str>) -> Self {
@@ -82,9 +75,7 @@ impl Channel for ConsoleChannel {
                 out.write_all(line.as_bytes())
                     .await
                     .map_err(|e| SendError::Transient(format!("writing to stdout: {e}")))?;
-                out.flush()
-                    .await
-                    .map_err(|e| SendError::Transient(format!("flushing stdout: {e}")))?;
+                out.flush().await.map_err(|e| SendError::Transient(format!("flushing stdout: {e}")))?;
             }
             Sink::File { path, file } => {
                 if file.is_none() {
@@ -99,10 +90,7 @@ impl Channel for ConsoleChannel {
                 if let Err(e) = res {
                     // Drop the handle so the next send reopens (the file may have been rotated).
                     *file = None;
-                    return Err(SendError::Transient(format!(
-                        "writing to {}: {e}",
-                        path.display()
-                    )));
+                    return Err(SendError::Transient(format!("writing to {}: {e}", path.display())));
                 }
             }
         }
@@ -112,9 +100,9 @@ impl Channel for ConsoleChannel {
 
 async fn open_append(path: &std::path::Path) -> Result<tokio::fs::File, SendError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| {
-            SendError::Transient(format!("creating directory {}: {e}", dir.display()))
-        })?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| SendError::Transient(format!("creating directory {}: {e}", dir.display())))?;
     }
     tokio::fs::OpenOptions::new()
         .create(true)

@@ -4,9 +4,9 @@
 pub mod build;
 pub mod channel;
 pub mod console;
+pub mod outbox;
 pub mod sms_webhook;
 pub mod smtp;
-pub mod outbox;
 
 pub use build::{build_channel, build_channels};
 pub use channel::*;

@@ -98,15 +98,18 @@ impl Outbox {
                     Err(SendError::Transient(error)) if msg.attempts >= self.config.max_attempts => {
                         SendResult::Failed { error: format!("gave up after {} attempts: {error}", msg.attempts) }
                     }
-                    Err(SendError::Transient(error)) => {
-                        SendResult::Retry { error, retry_at: self.clock.now().plus(self.backoff(msg.attempts)).millis() }
-                    }
+                    Err(SendError::Transient(error)) => SendResult::Retry {
+                        error,
+                        retry_at: self.clock.now().plus(self.backoff(msg.attempts)).millis(),
+                    },
                 }
             }
         };
         match &result {
             SendResult::Sent { .. } => tracing::info!("message sent"),
-            SendResult::Retry { error, .. } => tracing::warn!(error = %error, attempts = msg.attempts, "send failed; will retry"),
+            SendResult::Retry { error, .. } => {
+                tracing::warn!(error = %error, attempts = msg.attempts, "send failed; will retry")
+            }
             SendResult::Failed { error } => tracing::warn!(error = %error, "send failed for good"),
         }
         let now = self.clock.now();
@@ -130,7 +133,12 @@ impl Outbox {
     }
 
     /// A delivery receipt from a gateway for our message `id`.
-    pub async fn receipt(&self, id: i64, delivered: bool, error: Option<&str>) -> Result<Option<MessageRow>, StoreError> {
+    pub async fn receipt(
+        &self,
+        id: i64,
+        delivered: bool,
+        error: Option<&str>,
+    ) -> Result<Option<MessageRow>, StoreError> {
         let now = self.clock.now();
         let row = self.store.message_receipt(id, delivered, error, now.millis()).await?;
         if let (true, Some(MessageRow { call_id: Some(call_id), .. })) = (delivered, &row) {
@@ -152,10 +160,17 @@ impl Outbox {
     }
 
     /// One attempt; false when the call changed under us.
-    async fn try_advance_call(&self, call_id: i64, to: CallState, actor: &str, now: Timestamp) -> Result<bool, StoreError> {
+    async fn try_advance_call(
+        &self,
+        call_id: i64,
+        to: CallState,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.store.begin().await?;
         let Some(call) = tx.call(call_id).await? else { return Ok(true) };
-        if call.state == to || !call.state.can_become(to) || !matches!(call.state, CallState::Pending | CallState::Sent) {
+        if call.state == to || !call.state.can_become(to) || !matches!(call.state, CallState::Pending | CallState::Sent)
+        {
             return Ok(true);
         }
         let mut after = call.clone();

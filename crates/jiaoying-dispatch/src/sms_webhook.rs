@@ -71,10 +71,7 @@ pub struct SmsWebhookChannel {
 
 impl fmt::Debug for SmsWebhookChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmsWebhookChannel")
-            .field("url", &self.url.as_str())
-            .field("secret", &"[REDACTED]")
-            .finish()
+        f.debug_struct("SmsWebhookChannel").field("url", &self.url.as_str()).field("secret", &"[REDACTED]").finish()
     }
 }
 
@@ -88,11 +85,7 @@ impl SmsWebhookChannel {
             .redirect(redirect::Policy::none())
             .user_agent(concat!("jiaoying/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(SmsWebhookChannel {
-            client,
-            url,
-            secret,
-        })
+        Ok(SmsWebhookChannel { client, url, secret })
     }
 
     /// `host:port` of the gateway, for error texts. Not the full URL: paths and queries often
@@ -145,38 +138,23 @@ impl Channel for SmsWebhookChannel {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                SendError::Transient(self.scrub(describe_request_error(&self.target(), &e)))
-            })?;
+            .map_err(|e| SendError::Transient(self.scrub(describe_request_error(&self.target(), &e))))?;
 
         let status = resp.status();
         if status.is_success() {
             // The gateway has accepted the message: whatever happens while reading its answer,
             // reporting a failure now would make us send it twice.
-            let body = read_capped(&mut resp, ACK_BODY_LIMIT)
-                .await
-                .unwrap_or_default();
-            return Ok(Sent {
-                provider_id: provider_id(&body),
-            });
+            let body = read_capped(&mut resp, ACK_BODY_LIMIT).await.unwrap_or_default();
+            return Ok(Sent { provider_id: provider_id(&body) });
         }
 
-        let location = status
-            .is_redirection()
-            .then(|| resp.headers().get(reqwest::header::LOCATION).cloned())
-            .flatten();
+        let location =
+            status.is_redirection().then(|| resp.headers().get(reqwest::header::LOCATION).cloned()).flatten();
         // Read a secret's length beyond the cap and scrub before cutting, so that a secret
         // straddling the cut cannot leak as a prefix.
-        let body = read_capped(
-            &mut resp,
-            ERROR_BODY_EXCERPT + self.secret.expose_secret().len(),
-        )
-        .await
-        .unwrap_or_default();
-        let excerpt = excerpt(
-            &self.scrub(String::from_utf8_lossy(&body).into_owned()),
-            ERROR_BODY_EXCERPT,
-        );
+        let body =
+            read_capped(&mut resp, ERROR_BODY_EXCERPT + self.secret.expose_secret().len()).await.unwrap_or_default();
+        let excerpt = excerpt(&self.scrub(String::from_utf8_lossy(&body).into_owned()), ERROR_BODY_EXCERPT);
         let mut text = format!("SMS webhook {} answered {status}", self.target());
         if let Some(loc) = location.as_ref().and_then(|l| l.to_str().ok()) {
             text.push_str(&format!(" (redirect to {loc} not followed)"));
@@ -196,17 +174,12 @@ impl Channel for SmsWebhookChannel {
 
 /// 429 and 5xx say "later"; 408 is the server timing us out, the same as our own timeout.
 fn is_transient_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error()
+    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
 }
 
 /// Reads at most `limit` bytes of the body, so a hostile or broken gateway cannot make us buffer
 /// an unbounded answer.
-async fn read_capped(
-    resp: &mut reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
+async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
     let mut buf = Vec::new();
     while buf.len() < limit {
         match resp.chunk().await? {
@@ -236,12 +209,7 @@ fn excerpt(text: &str, limit: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end]
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+    text[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_string()
 }
 
 /// An operator-readable reason for a request that got no HTTP answer. reqwest's own text names

@@ -77,14 +77,7 @@ impl SmtpChannel {
     /// Builds the transport; no connection is made until the first send, so a relay that is down
     /// at startup delays mail instead of stopping the service.
     pub fn new(settings: SmtpSettings) -> Result<Self, String> {
-        let SmtpSettings {
-            host,
-            port,
-            tls,
-            from,
-            credentials,
-            timeout,
-        } = settings;
+        let SmtpSettings { host, port, tls, from, credentials, timeout } = settings;
         let builder = match tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str()),
             // Required STARTTLS: lettre refuses to continue in clear rather than downgrade.
@@ -93,10 +86,7 @@ impl SmtpChannel {
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)
                 .map_err(|e| format!("cannot set up TLS for {host}: {e}"))?,
         };
-        let mut builder = builder
-            .port(port)
-            .timeout(Some(timeout))
-            .pool_config(PoolConfig::new());
+        let mut builder = builder.port(port).timeout(Some(timeout)).pool_config(PoolConfig::new());
         let mut password = None;
         if let Some((user, pass)) = credentials {
             builder = builder.credentials(Credentials::new(user, pass.expose_secret().to_string()));
@@ -119,9 +109,8 @@ impl SmtpChannel {
     }
 
     fn build_message(&self, msg: &Outgoing<'_>, message_id: &str) -> Result<Message, SendError> {
-        let to: Mailbox = msg.to.parse().map_err(|e| {
-            SendError::Permanent(format!("invalid e-mail address {:?}: {e}", msg.to))
-        })?;
+        let to: Mailbox =
+            msg.to.parse().map_err(|e| SendError::Permanent(format!("invalid e-mail address {:?}: {e}", msg.to)))?;
         let html = html_body(msg.text, msg.link);
         Message::builder()
             .from(self.from.clone())
@@ -130,16 +119,8 @@ impl SmtpChannel {
             .message_id(Some(message_id.to_string()))
             .multipart(
                 MultiPart::alternative()
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_PLAIN)
-                            .body(msg.text.to_string()),
-                    )
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_HTML)
-                            .body(html),
-                    ),
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(msg.text.to_string()))
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
             )
             .map_err(|e| SendError::Permanent(format!("cannot build the e-mail: {e}")))
     }
@@ -149,14 +130,10 @@ impl SmtpChannel {
         let server = &self.server;
         let detail = self.scrub(e.to_string());
         if e.is_permanent() {
-            return SendError::Permanent(format!(
-                "SMTP server {server} rejected the message: {detail}"
-            ));
+            return SendError::Permanent(format!("SMTP server {server} rejected the message: {detail}"));
         }
         if e.is_transient() {
-            return SendError::Transient(format!(
-                "SMTP server {server} deferred the message: {detail}"
-            ));
+            return SendError::Transient(format!("SMTP server {server} deferred the message: {detail}"));
         }
         if e.is_timeout() {
             return SendError::Transient(format!(
@@ -212,13 +189,8 @@ impl Channel for SmtpChannel {
     async fn send(&self, msg: &Outgoing<'_>) -> Result<crate::channel::Sent, SendError> {
         let message_id = self.message_id(msg.id);
         let email = self.build_message(msg, &message_id)?;
-        self.transport
-            .send(email)
-            .await
-            .map_err(|e| self.classify(&e))?;
-        Ok(crate::channel::Sent {
-            provider_id: Some(message_id),
-        })
+        self.transport.send(email).await.map_err(|e| self.classify(&e))?;
+        Ok(crate::channel::Sent { provider_id: Some(message_id) })
     }
 }
 
@@ -268,7 +240,5 @@ pub fn html_body(text: &str, link: Option<&str>) -> String {
         }
     }
     let body = body.replace("\r\n", "\n").replace('\n', "<br>\n");
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body><p>{body}</p></body></html>\n"
-    )
+    format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body><p>{body}</p></body></html>\n")
 }

@@ -15,9 +15,7 @@ use axum::Router;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use jiaoying_dispatch::sms_webhook::{sign, verify};
-use jiaoying_dispatch::{
-    build_channel, build_channels, AddressKind, Channel, ChannelSpec, Outgoing, SendError,
-};
+use jiaoying_dispatch::{build_channel, build_channels, AddressKind, Channel, ChannelSpec, Outgoing, SendError};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -70,15 +68,10 @@ fn independent_check(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
 }
 
 async fn record(gw: &Gateway, path: &str, headers: &HeaderMap, body: &Bytes) {
-    let header = headers
-        .get("x-jiaoying-signature")
-        .and_then(|v| v.to_str().ok());
+    let header = headers.get("x-jiaoying-signature").and_then(|v| v.to_str().ok());
     let received = Received {
         path: path.to_string(),
-        content_type: headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string),
         signature_ok: independent_check(SECRET.as_bytes(), body, header),
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
     };
@@ -88,13 +81,7 @@ async fn record(gw: &Gateway, path: &str, headers: &HeaderMap, body: &Bytes) {
 async fn ok(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
     record(&gw, "/ok", &headers, &body).await;
     // A real gateway would refuse a bad signature; so does this one.
-    if !independent_check(
-        SECRET.as_bytes(),
-        &body,
-        headers
-            .get("x-jiaoying-signature")
-            .and_then(|v| v.to_str().ok()),
-    ) {
+    if !independent_check(SECRET.as_bytes(), &body, headers.get("x-jiaoying-signature").and_then(|v| v.to_str().ok())) {
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
     axum::Json(json!({"id": "gw-msg-1", "status": "queued"})).into_response()
@@ -140,8 +127,7 @@ impl TestGateway {
     }
 
     fn channel(&self, path: &str, timeout_secs: Option<u64>) -> Arc<dyn Channel> {
-        let mut table =
-            json!({"kind": "sms-webhook", "url": format!("{}{path}", self.base), "secret": SECRET});
+        let mut table = json!({"kind": "sms-webhook", "url": format!("{}{path}", self.base), "secret": SECRET});
         if let Some(t) = timeout_secs {
             table["timeout_secs"] = json!(t);
         }
@@ -161,10 +147,7 @@ async fn spawn_gateway() -> TestGateway {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    TestGateway {
-        base: format!("http://{addr}"),
-        rx,
-    }
+    TestGateway { base: format!("http://{addr}"), rx }
 }
 
 #[test]
@@ -180,22 +163,10 @@ fn verify_accepts_only_the_right_signature_for_the_exact_body() {
     let body = br#"{"from":"+8613800000001","text":"1"}"#;
     let header = sign(b"secret", body);
     assert!(verify(b"secret", body, &header));
-    assert!(verify(
-        b"secret",
-        body,
-        &header.to_uppercase().replace("SHA256=", "sha256=")
-    ));
+    assert!(verify(b"secret", body, &header.to_uppercase().replace("SHA256=", "sha256=")));
     assert!(!verify(b"other", body, &header));
-    assert!(!verify(
-        b"secret",
-        b"{\"from\":\"+8613800000002\",\"text\":\"1\"}",
-        &header
-    ));
-    assert!(!verify(
-        b"secret",
-        body,
-        header.trim_start_matches("sha256=")
-    ));
+    assert!(!verify(b"secret", b"{\"from\":\"+8613800000002\",\"text\":\"1\"}", &header));
+    assert!(!verify(b"secret", body, header.trim_start_matches("sha256=")));
     assert!(!verify(b"secret", body, "sha256=zz"));
     assert!(!verify(b"secret", body, ""));
 }
@@ -208,10 +179,7 @@ async fn sms_webhook_posts_signed_json_with_code_and_link() {
     assert_eq!(channel.address_kind(), AddressKind::Mobile);
 
     let link = "http://127.0.0.1:8080/a/tok?x=1&y=2";
-    let sent = channel
-        .send(&message("+8613800000001", Some("7a"), Some(link)))
-        .await
-        .expect("2xx is sent");
+    let sent = channel.send(&message("+8613800000001", Some("7a"), Some(link))).await.expect("2xx is sent");
     assert_eq!(sent.provider_id.as_deref(), Some("gw-msg-1"));
 
     let req = gw.take();
@@ -231,10 +199,7 @@ async fn sms_webhook_posts_signed_json_with_code_and_link() {
 async fn sms_webhook_omits_code_and_link_when_the_message_has_none() {
     let mut gw = spawn_gateway().await;
     let channel = gw.channel("/ok", None);
-    channel
-        .send(&message("+8613800000002", None, None))
-        .await
-        .expect("2xx is sent");
+    channel.send(&message("+8613800000002", None, None)).await.expect("2xx is sent");
     let req = gw.take();
     assert!(req.signature_ok);
     let obj = req.body.as_object().expect("a JSON object");
@@ -246,14 +211,8 @@ async fn sms_webhook_omits_code_and_link_when_the_message_has_none() {
 #[tokio::test]
 async fn sms_webhook_503_is_transient() {
     let mut gw = spawn_gateway().await;
-    let err = gw
-        .channel("/busy", None)
-        .send(&message("+8613800000001", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Transient(text) = &err else {
-        panic!("expected Transient, got {err:?}")
-    };
+    let err = gw.channel("/busy", None).send(&message("+8613800000001", None, None)).await.unwrap_err();
+    let SendError::Transient(text) = &err else { panic!("expected Transient, got {err:?}") };
     assert!(text.contains("503"), "{text}");
     assert!(text.contains("upstream carrier down"), "{text}");
     assert!(gw.take().signature_ok);
@@ -262,14 +221,8 @@ async fn sms_webhook_503_is_transient() {
 #[tokio::test]
 async fn sms_webhook_400_is_permanent_with_a_capped_scrubbed_excerpt() {
     let mut gw = spawn_gateway().await;
-    let err = gw
-        .channel("/bad", None)
-        .send(&message("+8613800000001", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Permanent(text) = &err else {
-        panic!("expected Permanent, got {err:?}")
-    };
+    let err = gw.channel("/bad", None).send(&message("+8613800000001", None, None)).await.unwrap_err();
+    let SendError::Permanent(text) = &err else { panic!("expected Permanent, got {err:?}") };
     assert!(text.contains("400"), "{text}");
     assert!(text.contains("invalid number"), "{text}");
     assert!(!text.contains(SECRET), "the secret leaked: {text}");
@@ -283,14 +236,8 @@ async fn sms_webhook_400_is_permanent_with_a_capped_scrubbed_excerpt() {
 #[tokio::test]
 async fn sms_webhook_does_not_follow_a_redirect() {
     let mut gw = spawn_gateway().await;
-    let err = gw
-        .channel("/moved", None)
-        .send(&message("+8613800000001", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Permanent(text) = &err else {
-        panic!("expected Permanent, got {err:?}")
-    };
+    let err = gw.channel("/moved", None).send(&message("+8613800000001", None, None)).await.unwrap_err();
+    let SendError::Permanent(text) = &err else { panic!("expected Permanent, got {err:?}") };
     assert!(text.contains("302"), "{text}");
     assert_eq!(gw.take().path, "/moved");
     // Had the redirect been followed, /ok would have recorded a second request.
@@ -309,13 +256,8 @@ async fn sms_webhook_connection_refused_is_transient() {
         &spec(json!({"kind": "sms-webhook", "url": format!("http://127.0.0.1:{port}/sms"), "secret": SECRET})),
     )
     .unwrap();
-    let err = channel
-        .send(&message("+8613800000001", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Transient(text) = &err else {
-        panic!("expected Transient, got {err:?}")
-    };
+    let err = channel.send(&message("+8613800000001", None, None)).await.unwrap_err();
+    let SendError::Transient(text) = &err else { panic!("expected Transient, got {err:?}") };
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.to_lowercase().contains("refused"), "{text}");
     assert!(!text.contains(SECRET));
@@ -324,14 +266,8 @@ async fn sms_webhook_connection_refused_is_transient() {
 #[tokio::test]
 async fn sms_webhook_timeout_is_transient() {
     let mut gw = spawn_gateway().await;
-    let err = gw
-        .channel("/hang", Some(1))
-        .send(&message("+8613800000001", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Transient(text) = &err else {
-        panic!("expected Transient, got {err:?}")
-    };
+    let err = gw.channel("/hang", Some(1)).send(&message("+8613800000001", None, None)).await.unwrap_err();
+    let SendError::Transient(text) = &err else { panic!("expected Transient, got {err:?}") };
     assert!(text.contains("in time"), "{text}");
     gw.take();
 }
@@ -350,10 +286,7 @@ const SAFETY_NET: Duration = Duration::from_secs(10);
 
 impl SmtpSink {
     async fn start() -> SmtpSink {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/support/smtp_sink.py"
-        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg("0")
@@ -373,11 +306,7 @@ impl SmtpSink {
             .strip_prefix("LISTENING ")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        SmtpSink {
-            port,
-            lines,
-            _child: child,
-        }
+        SmtpSink { port, lines, _child: child }
     }
 
     /// The next message the server accepted.
@@ -387,9 +316,7 @@ impl SmtpSink {
             .expect("the message arrived in time")
             .unwrap()
             .expect("smtp_sink.py is still running");
-        let json = line
-            .strip_prefix("MESSAGE ")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let json = line.strip_prefix("MESSAGE ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
         serde_json::from_str(json).unwrap()
     }
 
@@ -439,22 +366,15 @@ fn decode_rfc2047(value: &str) -> String {
     let mut out = String::new();
     let mut pending: Vec<u8> = Vec::new();
     for token in value.split_whitespace() {
-        let word = token
-            .strip_prefix("=?")
-            .and_then(|t| t.strip_suffix("?="))
-            .and_then(|t| {
-                let mut it = t.splitn(3, '?');
-                Some((it.next()?, it.next()?, it.next()?))
-            });
+        let word = token.strip_prefix("=?").and_then(|t| t.strip_suffix("?=")).and_then(|t| {
+            let mut it = t.splitn(3, '?');
+            Some((it.next()?, it.next()?, it.next()?))
+        });
         match word {
             Some((charset, enc, text)) => {
                 assert!(charset.eq_ignore_ascii_case("utf-8"), "charset {charset}");
                 if enc.eq_ignore_ascii_case("b") {
-                    pending.extend(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(text)
-                            .unwrap(),
-                    );
+                    pending.extend(base64::engine::general_purpose::STANDARD.decode(text).unwrap());
                 } else {
                     pending.extend(decode_qp(&text.replace('_', " ")));
                 }
@@ -498,9 +418,9 @@ fn decode_body(headers: &[(String, String)], body: &str) -> String {
         .map(|(_, v)| v.to_ascii_lowercase())
         .unwrap_or_else(|| "7bit".to_string());
     let bytes = match encoding.as_str() {
-        "base64" => base64::engine::general_purpose::STANDARD
-            .decode(body.split_whitespace().collect::<String>())
-            .unwrap(),
+        "base64" => {
+            base64::engine::general_purpose::STANDARD.decode(body.split_whitespace().collect::<String>()).unwrap()
+        }
         "quoted-printable" => decode_qp(body),
         _ => body.as_bytes().to_vec(),
     };
@@ -509,11 +429,8 @@ fn decode_body(headers: &[(String, String)], body: &str) -> String {
 
 /// The parts of a multipart body, each as (headers, decoded text).
 fn parts(content_type: &str, body: &str) -> Vec<(Vec<(String, String)>, String)> {
-    let boundary = content_type
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))
-        .expect("a boundary")
-        .trim_matches('"');
+    let boundary =
+        content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary=")).expect("a boundary").trim_matches('"');
     let delimiter = format!("--{boundary}");
     let mut out = Vec::new();
     for chunk in body.split(&delimiter).skip(1) {
@@ -539,10 +456,7 @@ async fn smtp_sends_a_multipart_mail_with_our_message_id_to_a_real_server() {
     let link = "http://127.0.0.1:8080/a/tok?x=1&y=2";
     let msg = message("duty@example.org", Some("7a"), Some(link));
     let sent = channel.send(&msg).await.expect("the sink accepts mail");
-    assert_eq!(
-        sent.provider_id.as_deref(),
-        Some("<jiaoying-42@example.org>")
-    );
+    assert_eq!(sent.provider_id.as_deref(), Some("<jiaoying-42@example.org>"));
 
     let got = sink.next_message().await;
     assert_eq!(got["from"], json!("noreply@example.org"));
@@ -558,10 +472,7 @@ async fn smtp_sends_a_multipart_mail_with_our_message_id_to_a_real_server() {
     assert!(header(&headers, "to").contains("duty@example.org"));
 
     let content_type = header(&headers, "content-type");
-    assert!(
-        content_type.starts_with("multipart/alternative"),
-        "{content_type}"
-    );
+    assert!(content_type.starts_with("multipart/alternative"), "{content_type}");
     let parts = parts(content_type, &body);
     assert_eq!(parts.len(), 2, "{parts:?}");
     let (plain_h, plain) = &parts[0];
@@ -569,10 +480,7 @@ async fn smtp_sends_a_multipart_mail_with_our_message_id_to_a_real_server() {
     assert!(header(plain_h, "content-type").starts_with("text/plain"));
     assert!(header(html_h, "content-type").starts_with("text/html"));
     assert_eq!(plain.trim_end(), msg.text);
-    assert!(
-        html.contains(r#"<a href="http://127.0.0.1:8080/a/tok?x=1&amp;y=2">"#),
-        "{html}"
-    );
+    assert!(html.contains(r#"<a href="http://127.0.0.1:8080/a/tok?x=1&amp;y=2">"#), "{html}");
     assert!(html.contains("观音桥街道暴雨红色预警"), "{html}");
 }
 
@@ -593,10 +501,7 @@ async fn smtp_html_part_escapes_markup_in_the_text() {
     assert_eq!(header(&headers, "message-id"), "<jiaoying-7@example.org>");
     let parts = parts(header(&headers, "content-type"), &body);
     let html = &parts[1].1;
-    assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"),
-        "{html}"
-    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"), "{html}");
     assert!(!html.contains("<script>"), "{html}");
 }
 
@@ -605,23 +510,13 @@ async fn smtp_rejected_recipient_is_permanent_and_deferred_is_transient() {
     let sink = SmtpSink::start().await;
     let channel = sink.channel();
 
-    let err = channel
-        .send(&message("reject-me@example.org", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Permanent(text) = &err else {
-        panic!("expected Permanent, got {err:?}")
-    };
+    let err = channel.send(&message("reject-me@example.org", None, None)).await.unwrap_err();
+    let SendError::Permanent(text) = &err else { panic!("expected Permanent, got {err:?}") };
     assert!(text.contains(&format!("127.0.0.1:{}", sink.port)), "{text}");
     assert!(text.contains("550"), "{text}");
 
-    let err = channel
-        .send(&message("defer-me@example.org", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Transient(text) = &err else {
-        panic!("expected Transient, got {err:?}")
-    };
+    let err = channel.send(&message("defer-me@example.org", None, None)).await.unwrap_err();
+    let SendError::Transient(text) = &err else { panic!("expected Transient, got {err:?}") };
     assert!(text.contains("451"), "{text}");
 }
 
@@ -639,17 +534,9 @@ async fn smtp_to_a_port_nobody_listens_on_is_transient() {
         })),
     )
     .unwrap();
-    let err = channel
-        .send(&message("duty@example.org", None, None))
-        .await
-        .unwrap_err();
-    let SendError::Transient(text) = &err else {
-        panic!("expected Transient, got {err:?}")
-    };
-    assert_eq!(
-        text,
-        &format!("SMTP server 127.0.0.1:{port} refused the connection")
-    );
+    let err = channel.send(&message("duty@example.org", None, None)).await.unwrap_err();
+    let SendError::Transient(text) = &err else { panic!("expected Transient, got {err:?}") };
+    assert_eq!(text, &format!("SMTP server 127.0.0.1:{port} refused the connection"));
     assert!(!text.contains("smtp-password-do-not-leak"));
 }
 
@@ -660,11 +547,7 @@ async fn smtp_to_a_port_nobody_listens_on_is_transient() {
 async fn console_appends_one_line_per_message_to_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/console.log");
-    let channel = build_channel(
-        "console",
-        &spec(json!({"kind": "console", "path": path.to_str().unwrap()})),
-    )
-    .unwrap();
+    let channel = build_channel("console", &spec(json!({"kind": "console", "path": path.to_str().unwrap()}))).unwrap();
     assert_eq!(channel.kind(), "console");
 
     let link = "http://127.0.0.1:8080/a/tok";
@@ -676,35 +559,19 @@ async fn console_appends_one_line_per_message_to_its_file() {
         code: Some("7a"),
         link: Some(link),
     };
-    let second = Outgoing {
-        id: 2,
-        to: "+8613800000002",
-        subject: "ignored",
-        text: "解除预警",
-        code: None,
-        link: None,
-    };
+    let second =
+        Outgoing { id: 2, to: "+8613800000002", subject: "ignored", text: "解除预警", code: None, link: None };
     assert_eq!(channel.send(&first).await.unwrap().provider_id, None);
     channel.send(&second).await.unwrap();
 
     let written = tokio::fs::read_to_string(&path).await.unwrap();
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(lines.len(), 2, "{written}");
-    assert_eq!(
-        lines[0],
-        format!("[console] to=+8613800000001 id=1 code=7a link={link} | 请回复 7a 确认")
-    );
-    assert_eq!(
-        lines[1],
-        "[console] to=+8613800000002 id=2 code=- link=- | 解除预警"
-    );
+    assert_eq!(lines[0], format!("[console] to=+8613800000001 id=1 code=7a link={link} | 请回复 7a 确认"));
+    assert_eq!(lines[1], "[console] to=+8613800000002 id=2 code=- link=- | 解除预警");
 
     // A second channel on the same file appends rather than truncating.
-    let again = build_channel(
-        "console",
-        &spec(json!({"kind": "console", "path": path.to_str().unwrap()})),
-    )
-    .unwrap();
+    let again = build_channel("console", &spec(json!({"kind": "console", "path": path.to_str().unwrap()}))).unwrap();
     again.send(&second).await.unwrap();
     let written = tokio::fs::read_to_string(&path).await.unwrap();
     assert_eq!(written.lines().count(), 3);
@@ -727,10 +594,7 @@ fn reason(name: &str, value: Value) -> String {
 fn build_names_the_missing_key() {
     let r = reason("sms", json!({"kind": "sms-webhook", "secret": "s"}));
     assert!(r.contains("url"), "{r}");
-    let r = reason(
-        "sms",
-        json!({"kind": "sms-webhook", "url": "http://127.0.0.1:9001/sms"}),
-    );
+    let r = reason("sms", json!({"kind": "sms-webhook", "url": "http://127.0.0.1:9001/sms"}));
     assert!(r.contains("secret"), "{r}");
     let r = reason("email", json!({"kind": "smtp", "host": "127.0.0.1"}));
     assert!(r.contains("from"), "{r}");
@@ -740,25 +604,13 @@ fn build_names_the_missing_key() {
 
 #[test]
 fn build_refuses_bad_values() {
-    let r = reason(
-        "sms",
-        json!({"kind": "sms-webhook", "url": "ftp://example.org/x", "secret": "s"}),
-    );
+    let r = reason("sms", json!({"kind": "sms-webhook", "url": "ftp://example.org/x", "secret": "s"}));
     assert!(r.contains("http"), "{r}");
-    let r = reason(
-        "sms",
-        json!({"kind": "sms-webhook", "url": "not a url", "secret": "s"}),
-    );
+    let r = reason("sms", json!({"kind": "sms-webhook", "url": "not a url", "secret": "s"}));
     assert!(r.contains("url"), "{r}");
-    let r = reason(
-        "email",
-        json!({"kind": "smtp", "host": "h", "from": "not an address"}),
-    );
+    let r = reason("email", json!({"kind": "smtp", "host": "h", "from": "not an address"}));
     assert!(r.contains("from"), "{r}");
-    let r = reason(
-        "email",
-        json!({"kind": "smtp", "host": "h", "from": "a@example.org", "username": "u"}),
-    );
+    let r = reason("email", json!({"kind": "smtp", "host": "h", "from": "a@example.org", "username": "u"}));
     assert!(r.contains("password"), "{r}");
 }
 
@@ -769,14 +621,8 @@ fn build_refuses_unknown_kinds_and_lists_the_known_ones() {
     for known in ["console", "sms-webhook", "smtp"] {
         assert!(r.contains(known), "{r}");
     }
-    assert_eq!(
-        reason("bot", json!({"kind": "wecom"})),
-        "kind wecom is not supported yet"
-    );
-    assert_eq!(
-        reason("ali", json!({"kind": "aliyun-sms"})),
-        "kind aliyun-sms is not supported yet"
-    );
+    assert_eq!(reason("bot", json!({"kind": "wecom"})), "kind wecom is not supported yet");
+    assert_eq!(reason("ali", json!({"kind": "aliyun-sms"})), "kind aliyun-sms is not supported yet");
 }
 
 #[tokio::test]

@@ -63,9 +63,9 @@ fn invalid(msg: impl Into<String>) -> IngestError {
 }
 
 fn time(field: &str, s: &str) -> Result<Timestamp, IngestError> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .map(|dt| Timestamp::from_datetime(&dt))
-        .map_err(|_| invalid(format!("{field}: {s:?} is not a date-time with offset such as 2026-07-01T08:00:00+08:00")))
+    DateTime::parse_from_rfc3339(s.trim()).map(|dt| Timestamp::from_datetime(&dt)).map_err(|_| {
+        invalid(format!("{field}: {s:?} is not a date-time with offset such as 2026-07-01T08:00:00+08:00"))
+    })
 }
 
 fn required_text(field: &str, s: &str, max: usize) -> Result<String, IngestError> {
@@ -143,7 +143,8 @@ fn area(i: usize, a: RawArea) -> Result<AlertArea, IngestError> {
             Ok(AlertArea::Polygon(poly))
         }
         (None, None, Some([lon, lat, r])) => {
-            if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) || !(r > 0.0 && r <= 1000.0) {
+            let valid = (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) && r > 0.0 && r <= 1000.0;
+            if !valid {
                 return Err(here("a circle is [lon, lat, radius in km] with 0 < radius <= 1000"));
             }
             Ok(AlertArea::Circle([lon, lat, r]))
@@ -172,8 +173,9 @@ pub fn parse_json_alert(body: &[u8]) -> Result<NewAlert, IngestError> {
     let instruction = optional_text("instruction", raw.instruction, 10_000)?;
     let tier = match raw.tier.as_deref() {
         Some(t) => t.parse::<Tier>().map_err(|e| invalid(format!("tier: {e}")))?,
-        None => tier_from_words(&[&event, &headline])
-            .ok_or_else(|| invalid("tier is missing and neither event nor headline names a colour (红色/橙色/黄色/蓝色)"))?,
+        None => tier_from_words(&[&event, &headline]).ok_or_else(|| {
+            invalid("tier is missing and neither event nor headline names a colour (红色/橙色/黄色/蓝色)")
+        })?,
     };
     let msg_type = msg_type(raw.msg_type.as_deref())?;
     let references = raw.references.iter().map(|r| reference(r)).collect::<Result<Vec<_>, _>>()?;
@@ -261,7 +263,10 @@ mod tests {
 
     #[test]
     fn references_are_cap_triples() {
-        let s = GOOD.replace(r#""tier""#, r#""msg_type": "Cancel", "references": ["cq@cma,cq-2026-001,2026-07-01T08:00:00+08:00"], "tier""#);
+        let s = GOOD.replace(
+            r#""tier""#,
+            r#""msg_type": "Cancel", "references": ["cq@cma,cq-2026-001,2026-07-01T08:00:00+08:00"], "tier""#,
+        );
         let a = parse_json_alert(s.as_bytes()).unwrap();
         assert_eq!(a.references[0].identifier, "cq-2026-001");
     }

@@ -18,11 +18,8 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
         Ok(PgStore { write: pool.clone(), read: pool })
     }
 
@@ -34,7 +31,6 @@ impl PgStore {
         MIGRATOR.run(&self.write).await?;
         Ok(())
     }
-
 }
 
 const CLAIM_CALLS: &str =

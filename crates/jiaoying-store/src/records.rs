@@ -165,10 +165,17 @@ pub struct MessageRow {
 /// What became of one send attempt of a claimed message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendResult {
-    Sent { provider_id: Option<String> },
+    Sent {
+        provider_id: Option<String>,
+    },
     /// Try again at `retry_at`.
-    Retry { error: String, retry_at: i64 },
-    Failed { error: String },
+    Retry {
+        error: String,
+        retry_at: i64,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone)]

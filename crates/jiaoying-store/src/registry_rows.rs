@@ -104,9 +104,12 @@ where
     for<'r> UnitRow: sqlx::FromRow<'r, DB::Row>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
 {
-    let areas: Vec<AreaRow> = sqlx::query_as("SELECT code, name, parent, polygon FROM areas ORDER BY code").fetch_all(pool).await?;
+    let areas: Vec<AreaRow> =
+        sqlx::query_as("SELECT code, name, parent, polygon FROM areas ORDER BY code").fetch_all(pool).await?;
     let persons: Vec<PersonRow> =
-        sqlx::query_as("SELECT id, name, mobile, email, roles, area, superior FROM persons ORDER BY id").fetch_all(pool).await?;
+        sqlx::query_as("SELECT id, name, mobile, email, roles, area, superior FROM persons ORDER BY id")
+            .fetch_all(pool)
+            .await?;
     let units: Vec<UnitRow> = sqlx::query_as(
         "SELECT id, name, kind, area, location, administrative, regulatory, unit FROM units ORDER BY id",
     )

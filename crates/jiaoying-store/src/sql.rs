@@ -7,7 +7,8 @@
 //! service's clock (a controllable one in tests) is the only clock.
 
 /// Columns of `calls` in `CallRow` order.
-pub(crate) const CALL_COLUMNS: &str = "id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+pub(crate) const CALL_COLUMNS: &str =
+    "id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
      deadline, next_action_at, answered_at, answered_via, answered_by, answer_note, late, unreached, \
      escalated_from, escalated_to, created_at, updated_at";
 

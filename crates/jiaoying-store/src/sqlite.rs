@@ -31,7 +31,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         if let Some(dir) = opts.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
@@ -47,10 +48,10 @@ impl SqliteStore {
         MIGRATOR.run(&self.write).await?;
         Ok(())
     }
-
 }
 
-const CLAIM_CALLS: &str = "WHERE next_action_at IS NOT NULL AND next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2";
+const CLAIM_CALLS: &str =
+    "WHERE next_action_at IS NOT NULL AND next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2";
 
 // No `SKIP LOCKED` in SQLite: the single writer connection already serialises claims.
 const CLAIM_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \

@@ -57,7 +57,13 @@ pub trait Store: Send + Sync + 'static {
     /// Records the outcome of a claimed send, if the claim (`lease_until`) is still ours.
     async fn finish_message(&self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
     /// A delivery receipt: `sent` (or `sending`) becomes `delivered` or `failed`.
-    async fn message_receipt(&self, id: i64, delivered: bool, error: Option<&str>, now: i64) -> StoreResult<Option<MessageRow>>;
+    async fn message_receipt(
+        &self,
+        id: i64,
+        delivered: bool,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Option<MessageRow>>;
     async fn message(&self, id: i64) -> StoreResult<Option<MessageRow>>;
     /// Remembers an inbound provider id; false when it was seen before.
     async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
@@ -72,7 +78,14 @@ pub trait Store: Send + Sync + 'static {
 pub trait StoreTx: Send {
     async fn alert_id_for_key(&mut self, key: &AlertKey) -> StoreResult<Option<i64>>;
     async fn insert_alert(&mut self, alert: &NewAlertRow) -> StoreResult<i64>;
-    async fn insert_alert_message(&mut self, alert_id: i64, key: &AlertKey, msg_type: &str, body: &str, now: i64) -> StoreResult<()>;
+    async fn insert_alert_message(
+        &mut self,
+        alert_id: i64,
+        key: &AlertKey,
+        msg_type: &str,
+        body: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     async fn alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
     async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()>;
 

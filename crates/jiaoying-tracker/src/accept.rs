@@ -3,7 +3,7 @@
 
 use jiaoying_core::message::CallReason;
 use jiaoying_core::targeting::target_by_codes;
-use jiaoying_core::{CallState, MsgType, NewAlert, Timestamp, Tier};
+use jiaoying_core::{CallState, MsgType, NewAlert, Tier, Timestamp};
 use jiaoying_store::{AlertRow, NewAlertRow, StoreError, StoreTx};
 use serde::Serialize;
 
@@ -71,7 +71,9 @@ impl Tracker {
         let row = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?;
         if alert.calls_people() {
             match alert.msg_type {
-                MsgType::Cancel if row.state == "active" => self.cancel_calls(tx.as_mut(), &row, &registry, now).await?,
+                MsgType::Cancel if row.state == "active" => {
+                    self.cancel_calls(tx.as_mut(), &row, &registry, now).await?
+                }
                 MsgType::Alert | MsgType::Update if row.state == "active" => {
                     self.call_targets(tx.as_mut(), &row, alert, &registry, now).await?
                 }

@@ -25,23 +25,44 @@ pub struct AnswerRequest {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AnswerOutcome {
     /// Recorded now. `late` when the call had already been escalated.
-    Answered { call_id: i64, at: i64, late: bool },
+    Answered {
+        call_id: i64,
+        at: i64,
+        late: bool,
+    },
     /// Recorded before; nothing changed.
-    AlreadyAnswered { call_id: i64, at: i64 },
+    AlreadyAnswered {
+        call_id: i64,
+        at: i64,
+    },
     /// The call ended (cancelled, expired) and takes no answer.
-    Closed { call_id: i64, state: CallState },
-    NotFound { call_id: i64 },
+    Closed {
+        call_id: i64,
+        state: CallState,
+    },
+    NotFound {
+        call_id: i64,
+    },
 }
 
 /// What became of an inbound SMS, for the gateway's response and the logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ReplyOutcome {
-    Answered { call_id: i64, late: bool },
-    AlreadyAnswered { call_id: i64 },
-    Closed { call_id: i64 },
+    Answered {
+        call_id: i64,
+        late: bool,
+    },
+    AlreadyAnswered {
+        call_id: i64,
+    },
+    Closed {
+        call_id: i64,
+    },
     /// A bare reply from someone with several open calls: they were sent the list of codes.
-    Ambiguous { open_calls: usize },
+    Ambiguous {
+        open_calls: usize,
+    },
     NoOpenCall,
     UnknownCode,
     NotUnderstood,
@@ -77,7 +98,9 @@ impl Tracker {
                 let at = call.answered_at.unwrap_or(call.updated_at);
                 return Ok(Some(AnswerOutcome::AlreadyAnswered { call_id: call.id, at }));
             }
-            s if !s.can_become(CallState::Answered) => return Ok(Some(AnswerOutcome::Closed { call_id: call.id, state: s })),
+            s if !s.can_become(CallState::Answered) => {
+                return Ok(Some(AnswerOutcome::Closed { call_id: call.id, state: s }))
+            }
             _ => {}
         }
         let mut after = call.clone();
@@ -101,7 +124,13 @@ impl Tracker {
 
     /// Handles an SMS reply from `from` that came in on `channel`. `provider_id` deduplicates a
     /// gateway's retries. Replies to the sender are queued on the same channel.
-    pub async fn sms_reply(&self, channel: &str, from: &str, text: &str, provider_id: Option<&str>) -> Result<ReplyOutcome, TrackerError> {
+    pub async fn sms_reply(
+        &self,
+        channel: &str,
+        from: &str,
+        text: &str,
+        provider_id: Option<&str>,
+    ) -> Result<ReplyOutcome, TrackerError> {
         let now = self.clock.now();
         if let Some(pid) = provider_id.filter(|p| !p.is_empty()) {
             if !self.store.first_sight(channel, pid, now.millis()).await? {
@@ -119,7 +148,13 @@ impl Tracker {
         }
         let signature = self.config.composer.signature().to_string();
         let Some(reply) = parse_reply(text) else {
-            self.send_reply(channel, &mobile, format!("【{signature}】未能识别您的回复。请回复短信中的4位代码确认收到预警，或点击短信中的链接。"), now).await?;
+            self.send_reply(
+                channel,
+                &mobile,
+                format!("【{signature}】未能识别您的回复。请回复短信中的4位代码确认收到预警，或点击短信中的链接。"),
+                now,
+            )
+            .await?;
             return Ok(ReplyOutcome::NotUnderstood);
         };
         let call = match &reply.code {
@@ -130,7 +165,9 @@ impl Tracker {
                         // Prefer a call that can still be answered; else the newest, to say so.
                         let better = match &found {
                             None => true,
-                            Some(f) => !CallState::ANSWERABLE.contains(&f.state) && CallState::ANSWERABLE.contains(&c.state),
+                            Some(f) => {
+                                !CallState::ANSWERABLE.contains(&f.state) && CallState::ANSWERABLE.contains(&c.state)
+                            }
                         };
                         if better {
                             found = Some(c);
@@ -140,7 +177,13 @@ impl Tracker {
                 match found {
                     Some(c) => c,
                     None => {
-                        self.send_reply(channel, &mobile, format!("【{signature}】代码{code}不存在，请核对短信中的4位代码。"), now).await?;
+                        self.send_reply(
+                            channel,
+                            &mobile,
+                            format!("【{signature}】代码{code}不存在，请核对短信中的4位代码。"),
+                            now,
+                        )
+                        .await?;
                         return Ok(ReplyOutcome::UnknownCode);
                     }
                 }
@@ -152,7 +195,8 @@ impl Tracker {
                 }
                 match open.len() {
                     0 => {
-                        self.send_reply(channel, &mobile, format!("【{signature}】您目前没有待确认的预警。"), now).await?;
+                        self.send_reply(channel, &mobile, format!("【{signature}】您目前没有待确认的预警。"), now)
+                            .await?;
                         return Ok(ReplyOutcome::NoOpenCall);
                     }
                     1 => open.remove(0),
@@ -176,21 +220,39 @@ impl Tracker {
             return self.escalate_now(&call, channel, &mobile, now).await;
         }
         let outcome = self
-            .answer(&AnswerRequest { call_id: call.id, via: "sms".into(), actor: format!("person:{}", call.person_id), note })
+            .answer(&AnswerRequest {
+                call_id: call.id,
+                via: "sms".into(),
+                actor: format!("person:{}", call.person_id),
+                note,
+            })
             .await?;
         let code = &call.reply_code;
         Ok(match outcome {
             AnswerOutcome::Answered { call_id, late, .. } => {
-                self.send_reply(channel, &mobile, format!("【{signature}】已确认收到（代码{code}），谢谢。"), now).await?;
+                self.send_reply(channel, &mobile, format!("【{signature}】已确认收到（代码{code}），谢谢。"), now)
+                    .await?;
                 ReplyOutcome::Answered { call_id, late }
             }
             AnswerOutcome::AlreadyAnswered { call_id, at } => {
                 let when = Timestamp(at).to_cst_display();
-                self.send_reply(channel, &mobile, format!("【{signature}】代码{code}已于{when}确认，无需重复回复。"), now).await?;
+                self.send_reply(
+                    channel,
+                    &mobile,
+                    format!("【{signature}】代码{code}已于{when}确认，无需重复回复。"),
+                    now,
+                )
+                .await?;
                 ReplyOutcome::AlreadyAnswered { call_id }
             }
             AnswerOutcome::Closed { call_id, .. } => {
-                self.send_reply(channel, &mobile, format!("【{signature}】代码{code}对应的预警已结束，无需回复。"), now).await?;
+                self.send_reply(
+                    channel,
+                    &mobile,
+                    format!("【{signature}】代码{code}对应的预警已结束，无需回复。"),
+                    now,
+                )
+                .await?;
                 ReplyOutcome::Closed { call_id }
             }
             AnswerOutcome::NotFound { .. } => ReplyOutcome::UnknownCode,
@@ -199,7 +261,13 @@ impl Tracker {
 
     /// Reply `3`: the person asks for their superior to be called now. The call's timer is set
     /// due with its repeats used up, so the next timer step escalates it.
-    async fn escalate_now(&self, call: &CallRow, channel: &str, mobile: &MobileNumber, now: Timestamp) -> Result<ReplyOutcome, TrackerError> {
+    async fn escalate_now(
+        &self,
+        call: &CallRow,
+        channel: &str,
+        mobile: &MobileNumber,
+        now: Timestamp,
+    ) -> Result<ReplyOutcome, TrackerError> {
         let alert = self.store.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?;
         let policy = self.config.policies.for_tier(alert.tier);
         if !call.state.is_waiting() {
@@ -211,7 +279,15 @@ impl Tracker {
         after.deadline = now.millis();
         after.next_action_at = Some(now.millis());
         after.updated_at = now.millis();
-        change_call(tx.as_mut(), call, &after, &format!("person:{}", call.person_id), Some("sms"), Some("要求立即升级 (escalate now)".into())).await?;
+        change_call(
+            tx.as_mut(),
+            call,
+            &after,
+            &format!("person:{}", call.person_id),
+            Some("sms"),
+            Some("要求立即升级 (escalate now)".into()),
+        )
+        .await?;
         tx.commit().await?;
         self.timers_wake.notify_one();
         let signature = self.config.composer.signature();
@@ -219,7 +295,13 @@ impl Tracker {
         Ok(ReplyOutcome::Answered { call_id: call.id, late: false })
     }
 
-    async fn send_reply(&self, channel: &str, to: &MobileNumber, text: String, now: Timestamp) -> Result<(), StoreError> {
+    async fn send_reply(
+        &self,
+        channel: &str,
+        to: &MobileNumber,
+        text: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
         tx.insert_message(&self.config.composer.reply_message(channel, to.as_str(), text, now)).await?;
         tx.commit().await?;

@@ -2,7 +2,7 @@
 //! calls, the first attempt's messages, and the event that records it.
 
 use jiaoying_core::message::CallReason;
-use jiaoying_core::{CallState, Person, Timestamp, TierPolicy};
+use jiaoying_core::{CallState, Person, TierPolicy, Timestamp};
 use jiaoying_store::{AlertRow, CallRow, NewCall, NewEvent, StoreResult, StoreTx};
 use rand::Rng;
 

@@ -27,7 +27,12 @@ pub struct Composer {
 }
 
 impl Composer {
-    pub fn new(signer: TokenSigner, public_url: &str, signature: &str, channels: BTreeMap<String, AddressKind>) -> Self {
+    pub fn new(
+        signer: TokenSigner,
+        public_url: &str,
+        signature: &str,
+        channels: BTreeMap<String, AddressKind>,
+    ) -> Self {
         Composer {
             signer,
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -109,7 +114,15 @@ impl Composer {
     }
 
     /// A notice (lifted, updated) about `alert` to `person`, asking for nothing.
-    pub fn notice_messages(&self, alert: &AlertRow, call: &CallRow, person: &Person, what: &str, channels: &[String], now: Timestamp) -> Vec<NewMessage> {
+    pub fn notice_messages(
+        &self,
+        alert: &AlertRow,
+        call: &CallRow,
+        person: &Person,
+        what: &str,
+        channels: &[String],
+        now: Timestamp,
+    ) -> Vec<NewMessage> {
         let a = self.alert_text(alert);
         let text = message::sms_notice_text(&a, what);
         channels

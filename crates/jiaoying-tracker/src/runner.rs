@@ -46,7 +46,8 @@ pub async fn run_loop<F, Fut, E>(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                let backoff = Duration::from_millis(200u64.saturating_mul(1 << failures.min(8))).min(Duration::from_secs(30));
+                let backoff =
+                    Duration::from_millis(200u64.saturating_mul(1 << failures.min(8))).min(Duration::from_secs(30));
                 tracing::warn!(loop_name = name, error = %e, retry_in_ms = backoff.as_millis() as u64, "background step failed");
                 backoff
             }

@@ -28,9 +28,8 @@ impl Tracker {
         let mut alerts: HashMap<i64, AlertRow> = HashMap::new();
         let n = due.len();
         for call in due {
-            if !alerts.contains_key(&call.alert_id) {
-                let a = tx.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?;
-                alerts.insert(call.alert_id, a);
+            if let std::collections::hash_map::Entry::Vacant(slot) = alerts.entry(call.alert_id) {
+                slot.insert(tx.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?);
             }
             let alert = &alerts[&call.alert_id];
             self.handle_due_call(tx.as_mut(), alert, &call, &registry, now).await?;
@@ -69,7 +68,14 @@ impl Tracker {
                 let note = Some(format!("第{attempt}次呼叫 (attempt {attempt})"));
                 if change_call(tx, call, &after, "system", Some("repeat"), note).await? {
                     if let Some(person) = person_of(registry, &call.person_id) {
-                        for m in self.config.composer.call_messages(alert, &after, person, CallReason::Repeat { attempt }, &policy.channels, now) {
+                        for m in self.config.composer.call_messages(
+                            alert,
+                            &after,
+                            person,
+                            CallReason::Repeat { attempt },
+                            &policy.channels,
+                            now,
+                        ) {
                             tx.insert_message(&m).await?;
                         }
                     }
@@ -106,7 +112,15 @@ impl Tracker {
         let Some(next) = next else {
             after.state = CallState::Expired;
             after.unreached = true;
-            change_call(tx, call, &after, "system", Some("escalation"), Some("无人可升级：未叫醒 (no one left to escalate to)".into())).await?;
+            change_call(
+                tx,
+                call,
+                &after,
+                "system",
+                Some("escalation"),
+                Some("无人可升级：未叫醒 (no one left to escalate to)".into()),
+            )
+            .await?;
             return Ok(());
         };
         // Claim the escalation first: if another step already moved this call, do nothing.
@@ -128,8 +142,13 @@ impl Tracker {
                     // Already called in this alert: no second call. If they have answered, they
                     // still must hear that someone below them has not.
                     if matches!(existing.state, CallState::Answered | CallState::Done) {
-                        let what = format!("{caller_name}（{}）未应答，请督促落实", jiaoying_core::message::role_zh(caller_role));
-                        for m in self.config.composer.notice_messages(alert, &existing, person, &what, &policy.channels, now) {
+                        let what = format!(
+                            "{caller_name}（{}）未应答，请督促落实",
+                            jiaoying_core::message::role_zh(caller_role)
+                        );
+                        for m in
+                            self.config.composer.notice_messages(alert, &existing, person, &what, &policy.channels, now)
+                        {
                             tx.insert_message(&m).await?;
                         }
                     }

@@ -28,7 +28,11 @@ fn token_refusal(e: TokenError) -> PageResult {
 }
 
 fn server_error() -> PageResult {
-    refusal(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试或回复短信代码。", "Please try again shortly, or reply with the SMS code.")
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "系统繁忙，请稍后再试或回复短信代码。",
+        "Please try again shortly, or reply with the SMS code.",
+    )
 }
 
 async fn load(state: &AppState, token: &str) -> Result<(CallRow, AlertRow), PageResult> {
@@ -48,7 +52,8 @@ async fn load(state: &AppState, token: &str) -> Result<(CallRow, AlertRow), Page
 }
 
 fn alert_block(a: &AlertRow) -> String {
-    let drill = if a.is_drill() { "<p><strong>【演练】本条为演练信息 / This is a drill.</strong></p>" } else { "" };
+    let drill =
+        if a.is_drill() { "<p><strong>【演练】本条为演练信息 / This is a drill.</strong></p>" } else { "" };
     format!(
         "{drill}<h1><span class=\"tier {tier}\">{tier_zh}</span> {event}预警</h1><p><strong>{headline}</strong></p><p>{desc}</p>{instr}",
         tier = a.tier.as_str(),
@@ -82,9 +87,16 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> P
             escape(&call.reply_code),
             escape(&call.reply_code)
         ),
-        (s, _) => format!("<p>此呼叫已结束（{}），无需确认。</p><p class=\"en\">This call has ended ({}).</p>", s.zh(), s.as_str()),
+        (s, _) => format!(
+            "<p>此呼叫已结束（{}），无需确认。</p><p class=\"en\">This call has ended ({}).</p>",
+            s.zh(),
+            s.as_str()
+        ),
     };
-    (StatusCode::OK, Html(page(&format!("{}{}预警", alert.tier.zh(), alert.event), &format!("{}{action}", alert_block(&alert)))))
+    (
+        StatusCode::OK,
+        Html(page(&format!("{}{}预警", alert.tier.zh(), alert.event), &format!("{}{action}", alert_block(&alert)))),
+    )
 }
 
 pub async fn answer(State(state): State<AppState>, Path(token): Path<String>) -> PageResult {
@@ -92,7 +104,8 @@ pub async fn answer(State(state): State<AppState>, Path(token): Path<String>) ->
         Ok(x) => x,
         Err(p) => return p,
     };
-    let req = AnswerRequest { call_id: call.id, via: "link".into(), actor: format!("person:{}", call.person_id), note: None };
+    let req =
+        AnswerRequest { call_id: call.id, via: "link".into(), actor: format!("person:{}", call.person_id), note: None };
     let outcome = match state.tracker.answer(&req).await {
         Ok(o) => o,
         Err(e) => {
@@ -107,7 +120,11 @@ pub async fn answer(State(state): State<AppState>, Path(token): Path<String>) ->
         ),
         AnswerOutcome::AlreadyAnswered { at, .. } => answered_block(at),
         AnswerOutcome::Closed { state: s, .. } => {
-            format!("<p>此呼叫已结束（{}），无需确认。</p><p class=\"en\">This call has ended ({}).</p>", s.zh(), s.as_str())
+            format!(
+                "<p>此呼叫已结束（{}），无需确认。</p><p class=\"en\">This call has ended ({}).</p>",
+                s.zh(),
+                s.as_str()
+            )
         }
         AnswerOutcome::NotFound { .. } => return token_refusal(TokenError::BadSignature),
     };

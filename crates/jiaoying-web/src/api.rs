@@ -50,7 +50,9 @@ pub async fn post_alert(
             IngestError::Invalid(m) => ApiError::Unprocessable(m),
         })?,
         "application/cap+xml" | "application/xml" | "text/xml" => {
-            return Err(ApiError::UnsupportedMediaType("CAP 1.2 XML is not accepted yet; send the JSON alert form".into()))
+            return Err(ApiError::UnsupportedMediaType(
+                "CAP 1.2 XML is not accepted yet; send the JSON alert form".into(),
+            ))
         }
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
@@ -128,7 +130,11 @@ pub async fn list_alerts(
     let status = match q.status.as_deref() {
         None | Some("all") => None,
         Some(s @ ("active" | "cancelled" | "expired" | "stored")) => Some(s.to_string()),
-        Some(other) => return Err(ApiError::BadRequest(format!("status {other:?} is not one of active, cancelled, expired, stored, all"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "status {other:?} is not one of active, cancelled, expired, stored, all"
+            )))
+        }
     };
     let (alerts, total) = state.store().list_alerts(&AlertFilter { state: status, limit, offset }).await?;
     let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
@@ -140,7 +146,11 @@ pub async fn list_alerts(
 }
 
 /// `GET /api/v1/alerts/{id}`: the alert with its full text and counts per call state.
-pub async fn get_alert(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_alert(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     auth::reader(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
     let a = state.store().alert(id).await?.ok_or(ApiError::NotFound)?;
@@ -179,7 +189,11 @@ fn call_json(c: &CallListRow) -> Value {
 }
 
 /// `GET /api/v1/alerts/{id}/calls`: one row per call.
-pub async fn list_calls(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn list_calls(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     auth::reader(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
     state.store().alert(id).await?.ok_or(ApiError::NotFound)?;

@@ -17,7 +17,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The id of the source whose token the request carries.
 pub fn source(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <source token>".into()))?;
+    let token =
+        bearer(headers).ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <source token>".into()))?;
     // Check every source without stopping early, so timing does not tell which prefix matched.
     let mut found = None;
     for s in state.sources.iter() {
@@ -34,7 +35,8 @@ pub fn token_hash(token: &str) -> String {
 
 /// The API token's name and role.
 pub async fn reader(state: &AppState, headers: &HeaderMap) -> Result<(String, String), ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <API token>".into()))?;
+    let token =
+        bearer(headers).ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <API token>".into()))?;
     match state.store().api_token(&token_hash(token)).await? {
         Some(info) => Ok((info.name, info.role)),
         None => Err(ApiError::Unauthorized("the API token is not valid".into())),

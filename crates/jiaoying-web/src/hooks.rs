@@ -21,7 +21,8 @@ const SIGNATURE_HEADER: &str = "x-jiaoying-signature";
 /// prober learns nothing about which channels exist.
 fn authenticate(state: &AppState, channel: &str, headers: &HeaderMap, bytes: &[u8]) -> Result<(), ApiError> {
     let sig = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let ok = state.hook_secrets.get(channel).is_some_and(|secret| verify(secret.expose_secret().as_bytes(), bytes, sig));
+    let ok =
+        state.hook_secrets.get(channel).is_some_and(|secret| verify(secret.expose_secret().as_bytes(), bytes, sig));
     if ok {
         Ok(())
     } else {

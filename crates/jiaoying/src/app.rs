@@ -71,10 +71,13 @@ impl Application {
         Self::build_with_store(settings, store, clock).await
     }
 
-    pub async fn build_with_store(settings: &Settings, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let channels = build_channels(&settings.channels).map_err(|errs| {
-            anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-        })?;
+    pub async fn build_with_store(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let channels = build_channels(&settings.channels)
+            .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
         let addressing: BTreeMap<String, AddressKind> =
             channels.names().filter_map(|n| channels.get(n).map(|c| (n.clone(), c.address_kind()))).collect();
         let signer = TokenSigner::new(settings.security.secret.expose_secret().as_bytes());

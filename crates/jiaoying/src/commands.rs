@@ -88,13 +88,17 @@ pub async fn token_add(settings: &Settings, name: &str, role: &str) -> anyhow::R
 
 /// `jiaoying send-test CHANNEL TO`: one message straight through the channel, no outbox.
 pub async fn send_test(settings: &Settings, channel: &str, to: &str) -> anyhow::Result<String> {
-    let spec = settings.channels.get(channel).with_context(|| format!("no channel named {channel:?} under [channels]"))?;
+    let spec =
+        settings.channels.get(channel).with_context(|| format!("no channel named {channel:?} under [channels]"))?;
     let ch = build_channel(channel, spec)?;
     let text = format!("【{}】这是一条测试消息，无需回复。This is a test message.", settings.messages.signature);
     let msg = Outgoing { id: 0, to, subject: "jiaoying 测试 / test", text: &text, code: None, link: None };
     match ch.send(&msg).await {
-        Ok(sent) => Ok(format!("sent through {channel} ({}); provider id: {}", ch.kind(), sent.provider_id.unwrap_or_else(|| "-".into()))),
+        Ok(sent) => Ok(format!(
+            "sent through {channel} ({}); provider id: {}",
+            ch.kind(),
+            sent.provider_id.unwrap_or_else(|| "-".into())
+        )),
         Err(e) => bail!("{channel} ({}) did not take the message: {e}", ch.kind()),
     }
 }
-

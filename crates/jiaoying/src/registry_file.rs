@@ -13,7 +13,8 @@ pub fn read_registry(path: &Path) -> anyhow::Result<Registry> {
         bail!("{}: only TOML registries can be imported so far (CSV and XLSX are planned)", path.display());
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let registry: Registry = toml::from_str(&text).with_context(|| format!("{}: not a valid registry", path.display()))?;
+    let registry: Registry =
+        toml::from_str(&text).with_context(|| format!("{}: not a valid registry", path.display()))?;
     let problems = registry.problems();
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(|p| format!("  {}: {p}", path.display())).collect();

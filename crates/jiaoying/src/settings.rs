@@ -211,14 +211,12 @@ impl Settings {
         let built = config::Config::builder()
             .add_source(config::File::from(file.clone()).format(config::FileFormat::Toml).required(required))
             .add_source(
-                config::Environment::with_prefix("JIAOYING")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
+                config::Environment::with_prefix("JIAOYING").prefix_separator("_").separator("__").try_parsing(true),
             )
             .build()
             .with_context(|| format!("reading config {}", file.display()))?;
-        let settings: Settings = built.try_deserialize().with_context(|| format!("invalid config {}", file.display()))?;
+        let settings: Settings =
+            built.try_deserialize().with_context(|| format!("invalid config {}", file.display()))?;
         Ok(settings)
     }
 
