@@ -198,6 +198,16 @@ impl Default for TrackerSettings {
     }
 }
 
+/// The environment variables that are settings: `JIAOYING_<SECTION>__<KEY>` and the top-level
+/// `JIAOYING_REGISTRY`. Others with the prefix (`JIAOYING_PASSWORD` for `user add`, the tests'
+/// `JIAOYING_TEST_PG_URL`) are not settings and must not trip the unknown-key check.
+fn setting_overrides(vars: impl Iterator<Item = (String, String)>) -> config::Map<String, String> {
+    vars.filter(|(k, _)| {
+        k.strip_prefix("JIAOYING_").is_some_and(|rest| rest.contains("__") || rest.eq_ignore_ascii_case("REGISTRY"))
+    })
+    .collect()
+}
+
 impl Settings {
     /// Loads `path` (which must exist when given explicitly) with environment overrides.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
@@ -211,7 +221,11 @@ impl Settings {
         let built = config::Config::builder()
             .add_source(config::File::from(file.clone()).format(config::FileFormat::Toml).required(required))
             .add_source(
-                config::Environment::with_prefix("JIAOYING").prefix_separator("_").separator("__").try_parsing(true),
+                config::Environment::with_prefix("JIAOYING")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(setting_overrides(std::env::vars()))),
             )
             .build()
             .with_context(|| format!("reading config {}", file.display()))?;
@@ -324,6 +338,22 @@ mod tests {
         .unwrap();
         let p = s.problems();
         assert!(p.iter().any(|m| m.contains("policy.red") && m.contains("\"sms\"")), "{p:?}");
+    }
+
+    #[test]
+    fn only_section_key_variables_are_settings() {
+        let vars = [
+            ("JIAOYING_DATABASE__URL", "x"),
+            ("JIAOYING_REGISTRY", "r.toml"),
+            ("JIAOYING_PASSWORD", "p"),
+            ("JIAOYING_TEST_PG_URL", "y"),
+            ("OTHER__KEY", "z"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let mut kept: Vec<String> = setting_overrides(vars).into_keys().collect();
+        kept.sort();
+        assert_eq!(kept, vec!["JIAOYING_DATABASE__URL", "JIAOYING_REGISTRY"]);
     }
 
     #[test]
