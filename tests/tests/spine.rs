@@ -210,3 +210,47 @@ async fn a_chain_that_runs_out_is_flagged_unreached(app: &mut TestApp) {
     assert_eq!(duty["unreached"], true, "{duty}");
 }
 app_story!(a_chain_that_runs_out_is_flagged_unreached);
+
+/// A delivery receipt moves the message and its call to delivered; a receipt naming a message
+/// of another channel, or in an unknown state, changes nothing.
+async fn delivery_receipts_mark_calls_delivered(app: &mut TestApp) {
+    let (_, body) = app.post_alert(&red_alert("cq-receipt")).await;
+    let alert_id = body["id"].as_i64().unwrap();
+    let sms = app.gateway.wait_for(4).await;
+    let grid = sms.iter().find(|m| m.to() == GRID.1).unwrap();
+    app.call_reaches(alert_id, GRID.0, "sent").await;
+
+    let post = |body: Value| {
+        let text = body.to_string();
+        let sig = jiaoying_dispatch::sms_webhook::sign(jiaoying_tests::app::SMS_SECRET.as_bytes(), text.as_bytes());
+        app.client
+            .post(format!("{}/hooks/sms/sms/status", app.address))
+            .header("x-jiaoying-signature", sig)
+            .body(text)
+            .send()
+    };
+    let r = post(serde_json::json!({"id": grid.id(), "status": "bogus"})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // The e-mail of the grid worker went out on the smtp channel: the sms channel cannot vouch for it.
+    let email_id = app
+        .handle
+        .store
+        .messages_of_alert(alert_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.channel == "email")
+        .unwrap()
+        .id;
+    let r = post(serde_json::json!({"id": email_id.to_string(), "status": "delivered"})).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["result"], "ignored");
+
+    let r = post(serde_json::json!({"id": grid.id(), "status": "delivered"})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["result"], "recorded");
+    assert_eq!(app.call_of(alert_id, GRID.0).await["state"], "delivered");
+    let msg = app.handle.store.message(grid.id().parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(msg.state, "delivered");
+    assert_eq!(msg.provider_id.as_deref(), Some(format!("gw-{}", grid.id()).as_str()), "the gateway's id is kept");
+}
+app_story!(delivery_receipts_mark_calls_delivered);
