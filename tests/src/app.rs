@@ -18,6 +18,9 @@ use crate::smtp::SmtpServer;
 pub const SOURCE_TOKEN: &str = "test-source-token-0123456789";
 pub const SMS_SECRET: &str = "sms-shared-secret-for-tests";
 pub const API_TOKEN: &str = "jy_test_api_token";
+/// A source configured only by its token's SHA-256, limited to one sender.
+pub const HASHED_SOURCE_TOKEN: &str = "hashed-source-token-abcdefgh";
+pub const HASHED_SOURCE_SENDER: &str = "district@example.org";
 /// 2026-07-01T00:00:00Z: the clock starts here in every test.
 pub const START: Timestamp = Timestamp(1_782_864_000_000);
 
@@ -129,6 +132,10 @@ signature = "观音桥街道"
 [[sources]]
 id = "cma"
 token = "{SOURCE_TOKEN}"
+[[sources]]
+id = "district"
+token_sha256 = "{hashed}"
+senders = ["{HASHED_SOURCE_SENDER}"]
 [channels.sms]
 kind = "sms-webhook"
 url = "{gw}"
@@ -145,6 +152,12 @@ channels = ["sms", "email"]
 answer_within = "5m"
 repeats = 1
 escalate = true
+[policy.yellow]
+roles = ["community", "unit"]
+channels = ["sms"]
+answer_within = "5m"
+repeats = 0
+escalate = true
 [policy.orange]
 roles = ["grid", "community", "administrative", "regulatory", "unit"]
 channels = ["sms"]
@@ -154,6 +167,7 @@ escalate = true
 "#,
         registry = registry.display(),
         gw = gateway.url(),
+        hashed = hex::encode(Sha256::digest(HASHED_SOURCE_TOKEN.as_bytes())),
     )
 }
 

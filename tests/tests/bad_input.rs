@@ -1,7 +1,7 @@
 //! Bad input gets a clear 4xx with the SPEC's error body and changes nothing, on both backends.
 
 use jiaoying_core::Span;
-use jiaoying_tests::app::{API_TOKEN, GRID, SMS_SECRET, SOURCE_TOKEN};
+use jiaoying_tests::app::{API_TOKEN, GRID, HASHED_SOURCE_SENDER, HASHED_SOURCE_TOKEN, SMS_SECRET, SOURCE_TOKEN};
 use jiaoying_tests::{app_story, red_alert, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -57,12 +57,22 @@ async fn refused_alerts_store_nothing(app: &mut TestApp) {
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_error_body(&body, "unsupported_media_type");
 
+    // A source known only by its token's hash, limited to one sender, may not speak for another.
+    let (status, body) = app.post_alert_raw(good.clone(), "application/json", Some(HASHED_SOURCE_TOKEN)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_error_body(&body, "forbidden");
+
     assert_eq!(app.alerts_total().await, 0, "nothing may be stored by refused requests");
     assert!(app.gateway.received().is_empty(), "nobody may be called by refused requests");
 
     // The good one still works afterwards.
     let (status, _) = app.post_alert_raw(good, "application/json", Some(SOURCE_TOKEN)).await;
     assert_eq!(status, StatusCode::CREATED);
+    let mut district = red_alert("d-1");
+    district["sender"] = Value::from(HASHED_SOURCE_SENDER);
+    let (status, body) =
+        app.post_alert_raw(serde_json::to_vec(&district).unwrap(), "application/json", Some(HASHED_SOURCE_TOKEN)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 app_story!(refused_alerts_store_nothing);
 

@@ -183,6 +183,7 @@ fn new_alert(state: &str, now: i64) -> NewAlertRow {
         expires: Some(now + 6 * 3_600_000),
         areas: r#"["500105002"]"#.into(),
         state: state.into(),
+        content_sent: now,
         now,
     }
 }
@@ -205,6 +206,7 @@ fn new_call(alert_id: i64, person_id: &str, deadline: i64, now: i64) -> NewCall 
         level: 0,
         reply_code: format!("{:04}", deadline % 10_000),
         deadline,
+        next_action_at: deadline,
         escalated_from: None,
         now,
     }
@@ -291,7 +293,13 @@ async fn an_accepted_alert_is_stored_whole_or_not_at_all(db: &TestDb) {
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.alert_id_for_key(&key("A-1")).await.unwrap(), None);
     let alert_id = tx.insert_alert(&new_alert("active", now)).await.unwrap();
-    tx.insert_alert_message(alert_id, &key("A-1"), "Alert", "<alert/>", now).await.unwrap();
+    let message_id = tx.insert_alert_message(alert_id, &key("A-1"), "Alert", "<alert/>", now).await.unwrap();
+    // References are kept even when they name no message we hold (dangling).
+    let dangling =
+        jiaoying_core::alert::Reference { sender: "cma@example.org".into(), identifier: "A-0".into(), sent: None };
+    tx.insert_message_references(message_id, &[dangling]).await.unwrap();
+    let late = AlertKey { sender: "cma@example.org".into(), identifier: "A-0".into(), sent: Timestamp::from_millis(1) };
+    assert_eq!(tx.alerts_referencing(&late).await.unwrap(), vec![alert_id], "a late original finds its Update");
     assert_eq!(tx.alert_id_for_key(&key("A-1")).await.unwrap(), Some(alert_id), "visible inside the transaction");
     let c1 = tx.insert_call(&new_call(alert_id, "p-adm-1", now + 60_000, now)).await.unwrap();
     let c2 = tx.insert_call(&new_call(alert_id, "p-unit-1", now + 60_000, now)).await.unwrap();

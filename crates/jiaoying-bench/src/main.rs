@@ -107,7 +107,8 @@ async fn run(url: &str) -> anyhow::Result<Figures> {
         TrackerConfig { policies, composer, batch: 500 },
         Arc::new(tokio::sync::Notify::new()),
     );
-    let outbox = Outbox::new(store.clone(), clock_arc, channels, OutboxConfig { batch: 256, ..OutboxConfig::default() });
+    let outbox =
+        Outbox::new(store.clone(), clock_arc, channels, OutboxConfig { batch: 256, ..OutboxConfig::default() });
 
     // Accept: alerts reaching the whole street.
     let started = Instant::now();
@@ -186,7 +187,12 @@ async fn main() -> anyhow::Result<()> {
     };
     row("accept: calls created per second", sqlite.calls_per_sec, pg.as_ref().map(|p| p.calls_per_sec), "calls/s");
     row("accept: one alert, all its calls", sqlite.accept_ms, pg.as_ref().map(|p| p.accept_ms), "ms");
-    row("outbox: messages sent and recorded per second", sqlite.messages_per_sec, pg.as_ref().map(|p| p.messages_per_sec), "msg/s");
+    row(
+        "outbox: messages sent and recorded per second",
+        sqlite.messages_per_sec,
+        pg.as_ref().map(|p| p.messages_per_sec),
+        "msg/s",
+    );
     row("timers: calls repeated per second", sqlite.repeats_per_sec, pg.as_ref().map(|p| p.repeats_per_sec), "calls/s");
     Ok(())
 }

@@ -29,6 +29,8 @@ pub enum CallReason<'a> {
     First,
     /// The same call again; `attempt` counts from 1.
     Repeat { attempt: u32 },
+    /// Called again because an Update raised the alert's tier.
+    Raised,
     /// Escalated to this person because `name` (in `role`) has not answered.
     Escalated { name: &'a str, role: &'a str },
 }
@@ -72,6 +74,7 @@ pub fn sms_call_text(c: &CallText<'_>) -> String {
     let reason = match &c.reason {
         CallReason::First => String::new(),
         CallReason::Repeat { attempt } => format!("第{attempt}次提醒："),
+        CallReason::Raised => "预警升级：".to_string(),
         CallReason::Escalated { name, role } => format!("{name}（{}）未应答，请督促：", role_zh(role)),
     };
     let head = format!("{}{}{}", prefix(a), reason, title(a));

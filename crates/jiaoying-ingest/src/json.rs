@@ -10,12 +10,19 @@ pub const MAX_ALERT_BYTES: usize = 512 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
-    /// Not parseable at all (400).
-    #[error("malformed JSON: {0}")]
+    /// Not parseable at all (400): not JSON, or not well-formed XML.
+    #[error("malformed input: {0}")]
     Malformed(String),
     /// Parseable, but a field is missing, of the wrong type, or invalid (422).
     #[error("{0}")]
     Invalid(String),
+    /// Larger than the limit, refused before parsing (413).
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// Hostile XML refused before or while parsing (400): a DOCTYPE/DTD, an entity other than the
+    /// five predefined ones, nesting deeper than the limit, too many nodes.
+    #[error("unsafe input: {0}")]
+    Unsafe(String),
 }
 
 #[derive(Deserialize)]

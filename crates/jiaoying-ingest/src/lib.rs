@@ -1,7 +1,10 @@
-//! Alert ingest: the SPEC's JSON alert form parsed into the domain's `NewAlert`. (CAP 1.2 XML
-//! comes in its own module with the ingest issue.) Errors say which field is wrong and sort into
-//! "not JSON at all" (400) and "JSON of the wrong shape" (422).
+//! Alert ingest: the SPEC's JSON alert form and CAP 1.2 (and 1.1) XML, parsed into the domain's
+//! `NewAlert`. Errors say which field or element is wrong and sort into "not parseable at all"
+//! (`Malformed`, 400), "parseable but invalid" (`Invalid`, 422), "too large" (`TooLarge`, 413)
+//! and "hostile" (`Unsafe`, 400: DTDs, entities, deep nesting).
 
+pub mod cap;
 mod json;
 
+pub use cap::{parse_cap, parse_cap_alert, CapAlert, CapInfo, EventTable, TierTable, MAX_CAP_BYTES};
 pub use json::{parse_json_alert, IngestError, MAX_ALERT_BYTES};

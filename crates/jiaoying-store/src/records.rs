@@ -24,6 +24,8 @@ pub struct AlertRow {
     pub state: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `sent` of the message whose content the alert shows (the newest applied).
+    pub content_sent: i64,
 }
 
 impl AlertRow {
@@ -46,6 +48,7 @@ pub struct NewAlertRow {
     pub expires: Option<i64>,
     pub areas: String,
     pub state: String,
+    pub content_sent: i64,
     pub now: i64,
 }
 
@@ -97,6 +100,8 @@ pub struct NewCall {
     pub level: i64,
     pub reply_code: String,
     pub deadline: i64,
+    /// When the timer first fires: the deadline, or the alert's expiry if that comes first.
+    pub next_action_at: i64,
     pub escalated_from: Option<i64>,
     pub now: i64,
 }
@@ -233,4 +238,44 @@ pub struct RegistryChanges {
 pub struct ApiTokenInfo {
     pub name: String,
     pub role: String,
+}
+
+/// The content an Update brings to its alert.
+#[derive(Debug, Clone)]
+pub struct AlertContent {
+    pub event: String,
+    pub tier: Tier,
+    pub headline: String,
+    pub description: String,
+    pub instruction: String,
+    pub onset: Option<i64>,
+    pub expires: Option<i64>,
+    pub areas: String,
+    pub content_sent: i64,
+    pub now: i64,
+}
+
+/// What a polled source remembers between polls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedStateRow {
+    pub source: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_poll_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_taken_at: Option<i64>,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub next_poll_at: Option<i64>,
+}
+
+/// One linked document of a feed, taken (or refused) once.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedEntryRow {
+    pub source: String,
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub taken_at: i64,
+    pub result: String,
 }

@@ -48,8 +48,8 @@ macro_rules! impl_sql_store {
             async fn insert_alert(&mut self, a: &NewAlertRow) -> StoreResult<i64> {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO alerts (source, status, msg_type, event, tier, headline, description, instruction, \
-                     onset, expires, areas, state, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
+                     onset, expires, areas, state, content_sent, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13) RETURNING id",
                 )
                 .bind(&a.source)
                 .bind(&a.status)
@@ -64,15 +64,16 @@ macro_rules! impl_sql_store {
                 .bind(&a.areas)
                 .bind(&a.state)
                 .bind(a.now)
+                .bind(a.content_sent)
                 .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(id)
             }
 
-            async fn insert_alert_message(&mut self, alert_id: i64, key: &AlertKey, msg_type: &str, body: &str, now: i64) -> StoreResult<()> {
-                sqlx::query(
+            async fn insert_alert_message(&mut self, alert_id: i64, key: &AlertKey, msg_type: &str, body: &str, now: i64) -> StoreResult<i64> {
+                let id = sqlx::query_as::<_, (i64,)>(
                     "INSERT INTO alert_messages (alert_id, sender, identifier, sent, msg_type, received_at, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
                 .bind(alert_id)
                 .bind(&key.sender)
@@ -81,6 +82,57 @@ macro_rules! impl_sql_store {
                 .bind(msg_type)
                 .bind(now)
                 .bind(body)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id.0)
+            }
+
+            async fn insert_message_references(&mut self, message_id: i64, refs: &[jiaoying_core::alert::Reference]) -> StoreResult<()> {
+                for r in refs {
+                    sqlx::query(
+                        "INSERT INTO message_references (message_id, sender, identifier, sent) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(message_id)
+                    .bind(&r.sender)
+                    .bind(&r.identifier)
+                    .bind(r.sent.map(|t| t.millis()))
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn alerts_referencing(&mut self, key: &AlertKey) -> StoreResult<Vec<i64>> {
+                // A reference without a time matches any message with that sender and identifier.
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT DISTINCT m.alert_id FROM message_references r JOIN alert_messages m ON m.id = r.message_id \
+                     WHERE r.sender = $1 AND r.identifier = $2 AND (r.sent IS NULL OR r.sent = $3) ORDER BY m.alert_id",
+                )
+                .bind(&key.sender)
+                .bind(&key.identifier)
+                .bind(key.sent.millis())
+                .fetch_all(&mut *self.tx)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn set_alert_content(&mut self, id: i64, c: &AlertContent) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE alerts SET event = $2, tier = $3, headline = $4, description = $5, instruction = $6, \
+                     onset = $7, expires = $8, areas = $9, content_sent = $10, updated_at = $11 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&c.event)
+                .bind(c.tier.as_str())
+                .bind(&c.headline)
+                .bind(&c.description)
+                .bind(&c.instruction)
+                .bind(c.onset)
+                .bind(c.expires)
+                .bind(&c.areas)
+                .bind(c.content_sent)
+                .bind(c.now)
                 .execute(&mut *self.tx)
                 .await?;
                 Ok(())
@@ -104,7 +156,7 @@ macro_rules! impl_sql_store {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
                      deadline, next_action_at, escalated_from, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 1, $8, $8, $9, $10, $10) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 1, $8, $11, $9, $10, $10) RETURNING id",
                 )
                 .bind(c.alert_id)
                 .bind(&c.person_id)
@@ -116,6 +168,7 @@ macro_rules! impl_sql_store {
                 .bind(c.deadline)
                 .bind(c.escalated_from)
                 .bind(c.now)
+                .bind(c.next_action_at)
                 .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(id)
@@ -542,6 +595,58 @@ macro_rules! impl_sql_store {
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn feed_state(&self, source: &str) -> StoreResult<Option<FeedStateRow>> {
+                Ok(sqlx::query_as("SELECT * FROM feed_state WHERE source = $1").bind(source).fetch_optional(&self.read).await?)
+            }
+
+            async fn put_feed_state(&self, f: &FeedStateRow) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO feed_state (source, etag, last_modified, last_poll_at, last_success_at, last_taken_at, \
+                     failures, last_error, next_poll_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (source) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified, \
+                     last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at, \
+                     last_taken_at = excluded.last_taken_at, failures = excluded.failures, \
+                     last_error = excluded.last_error, next_poll_at = excluded.next_poll_at",
+                )
+                .bind(&f.source)
+                .bind(&f.etag)
+                .bind(&f.last_modified)
+                .bind(f.last_poll_at)
+                .bind(f.last_success_at)
+                .bind(f.last_taken_at)
+                .bind(f.failures)
+                .bind(&f.last_error)
+                .bind(f.next_poll_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn feed_entry(&self, source: &str, url: &str) -> StoreResult<Option<FeedEntryRow>> {
+                Ok(sqlx::query_as("SELECT * FROM feed_entries WHERE source = $1 AND url = $2")
+                    .bind(source)
+                    .bind(url)
+                    .fetch_optional(&self.read)
+                    .await?)
+            }
+
+            async fn put_feed_entry(&self, e: &FeedEntryRow) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO feed_entries (source, url, etag, last_modified, taken_at, result) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, url) DO UPDATE SET etag = excluded.etag, \
+                     last_modified = excluded.last_modified, taken_at = excluded.taken_at, result = excluded.result",
+                )
+                .bind(&e.source)
+                .bind(&e.url)
+                .bind(&e.etag)
+                .bind(&e.last_modified)
+                .bind(e.taken_at)
+                .bind(&e.result)
+                .execute(&self.write)
+                .await?;
+                Ok(())
             }
 
             async fn put_api_token(&self, name: &str, role: &str, token_hash: &str, now: i64) -> StoreResult<()> {

@@ -3,6 +3,7 @@
 //! independent writes (outbox claims and outcomes) are single statements on [`Store`].
 
 use async_trait::async_trait;
+use jiaoying_core::alert::Reference;
 use jiaoying_core::{AlertKey, MobileNumber, Person, Registry};
 
 use crate::error::StoreResult;
@@ -68,6 +69,12 @@ pub trait Store: Send + Sync + 'static {
     /// Remembers an inbound provider id; false when it was seen before.
     async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
 
+    // --- feeds ---
+    async fn feed_state(&self, source: &str) -> StoreResult<Option<FeedStateRow>>;
+    async fn put_feed_state(&self, state: &FeedStateRow) -> StoreResult<()>;
+    async fn feed_entry(&self, source: &str, url: &str) -> StoreResult<Option<FeedEntryRow>>;
+    async fn put_feed_entry(&self, entry: &FeedEntryRow) -> StoreResult<()>;
+
     // --- API tokens ---
     async fn put_api_token(&self, name: &str, role: &str, token_hash: &str, now: i64) -> StoreResult<()>;
     async fn api_token(&self, token_hash: &str) -> StoreResult<Option<ApiTokenInfo>>;
@@ -78,6 +85,7 @@ pub trait Store: Send + Sync + 'static {
 pub trait StoreTx: Send {
     async fn alert_id_for_key(&mut self, key: &AlertKey) -> StoreResult<Option<i64>>;
     async fn insert_alert(&mut self, alert: &NewAlertRow) -> StoreResult<i64>;
+    /// Stores a received message; returns its id.
     async fn insert_alert_message(
         &mut self,
         alert_id: i64,
@@ -85,7 +93,13 @@ pub trait StoreTx: Send {
         msg_type: &str,
         body: &str,
         now: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<i64>;
+    /// Records the references a message makes, known or not.
+    async fn insert_message_references(&mut self, message_id: i64, refs: &[Reference]) -> StoreResult<()>;
+    /// Alerts holding a message that references `key`: an earlier Update of a late Alert.
+    async fn alerts_referencing(&mut self, key: &AlertKey) -> StoreResult<Vec<i64>>;
+    /// Replaces the alert's content with a newer message's.
+    async fn set_alert_content(&mut self, id: i64, content: &AlertContent) -> StoreResult<()>;
     async fn alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
     async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()>;
 

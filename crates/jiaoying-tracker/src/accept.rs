@@ -1,10 +1,11 @@
 //! Accepting an alert: one transaction stores the message, the alert, its calls and their first
 //! due actions (timers and queued messages); only after it commits does the API answer `201`.
 
+use jiaoying_core::alert::Reference;
 use jiaoying_core::message::CallReason;
-use jiaoying_core::targeting::target_by_codes;
-use jiaoying_core::{CallState, MsgType, NewAlert, Tier, Timestamp};
-use jiaoying_store::{AlertRow, NewAlertRow, StoreError, StoreTx};
+use jiaoying_core::targeting::target;
+use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Timestamp};
+use jiaoying_store::{AlertContent, AlertRow, NewAlertRow, StoreError, StoreTx};
 use serde::Serialize;
 
 use crate::calls::{change_call, open_call, CallSpec};
@@ -59,23 +60,44 @@ impl Tracker {
             drop(tx);
             return self.summary(id, false).await;
         }
-        let referenced = self.referenced_alert(tx.as_mut(), alert).await?;
-        let alert_id = match (alert.msg_type, referenced) {
-            (MsgType::Update | MsgType::Cancel | MsgType::Ack | MsgType::Error, Some(existing)) => existing,
-            _ => {
+        // The message's place in the graph: the alerts of the messages it references, and the
+        // alerts of messages that referenced it before it came (an Update ahead of its Alert).
+        let references: Vec<_> = alert.references.iter().filter(|r| !refers_to(r, &alert.key)).cloned().collect();
+        let mut linked = self.referenced_alerts(tx.as_mut(), &references).await?;
+        for id in tx.alerts_referencing(&alert.key).await? {
+            if !linked.contains(&id) {
+                linked.push(id);
+            }
+        }
+        let (alert_id, new_group) = match linked.first() {
+            Some(&id) => (id, false),
+            None => {
                 let state = if alert.calls_people() && alert.msg_type != MsgType::Cancel { "active" } else { "stored" };
-                tx.insert_alert(&new_alert_row(alert, source, state, now)).await?
+                (tx.insert_alert(&new_alert_row(alert, source, state, now)).await?, true)
             }
         };
-        tx.insert_alert_message(alert_id, &alert.key, alert.msg_type.as_str(), body, now.millis()).await?;
-        let row = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?;
+        let message_id =
+            tx.insert_alert_message(alert_id, &alert.key, alert.msg_type.as_str(), body, now.millis()).await?;
+        tx.insert_message_references(message_id, &references).await?;
         if alert.calls_people() {
             match alert.msg_type {
-                MsgType::Cancel if row.state == "active" => {
-                    self.cancel_calls(tx.as_mut(), &row, &registry, now).await?
+                // A Cancel ends every alert it references, not only the one it is filed under.
+                MsgType::Cancel => {
+                    for id in &linked {
+                        let row = tx.alert(*id).await?.ok_or(StoreError::NotFound)?;
+                        if row.state == "active" {
+                            self.cancel_calls(tx.as_mut(), &row, &registry, now).await?;
+                        }
+                    }
                 }
-                MsgType::Alert | MsgType::Update if row.state == "active" => {
-                    self.call_targets(tx.as_mut(), &row, alert, &registry, now).await?
+                MsgType::Alert | MsgType::Update => {
+                    let row = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?;
+                    if new_group {
+                        self.call_targets(tx.as_mut(), &row, alert, &registry, now).await?;
+                    } else if row.state == "active" && alert.key.sent.millis() >= row.content_sent {
+                        self.apply_update(tx.as_mut(), &row, alert, &registry, now).await?;
+                    }
+                    // Else an older message arriving late: kept, and changes nothing.
                 }
                 _ => {}
             }
@@ -85,20 +107,116 @@ impl Tracker {
         self.summary(alert_id, true).await
     }
 
-    /// The alert an Update, Cancel, Ack or Error belongs to: the first of its references that
-    /// we hold.
-    async fn referenced_alert(&self, tx: &mut dyn StoreTx, alert: &NewAlert) -> Result<Option<i64>, StoreError> {
-        for r in &alert.references {
+    /// The alerts holding the referenced messages, in reference order, each once.
+    async fn referenced_alerts(&self, tx: &mut dyn StoreTx, refs: &[Reference]) -> Result<Vec<i64>, StoreError> {
+        let mut out = Vec::new();
+        for r in refs {
             let Some(sent) = r.sent else { continue };
-            let key = jiaoying_core::AlertKey { sender: r.sender.clone(), identifier: r.identifier.clone(), sent };
+            let key = AlertKey { sender: r.sender.clone(), identifier: r.identifier.clone(), sent };
             if let Some(id) = tx.alert_id_for_key(&key).await? {
-                return Ok(Some(id));
+                if !out.contains(&id) {
+                    out.push(id);
+                }
             }
         }
-        Ok(None)
+        Ok(out)
     }
 
-    /// Calls every target not yet called in this alert (for an Update: the newly reached).
+    /// An Update of an active alert: its content replaces the alert's; where the tier rose or
+    /// the area grew, the newly reached are called and open calls are called again under the
+    /// new tier; where nothing rose, those already called get the new text without a deadline.
+    async fn apply_update(
+        &self,
+        tx: &mut dyn StoreTx,
+        row: &AlertRow,
+        alert: &NewAlert,
+        registry: &jiaoying_core::Registry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let rose = alert.tier > row.tier;
+        tx.set_alert_content(
+            row.id,
+            &AlertContent {
+                event: alert.event.clone(),
+                tier: alert.tier,
+                headline: alert.headline.clone(),
+                description: alert.description.clone(),
+                instruction: alert.instruction.clone(),
+                onset: alert.onset.map(|t| t.millis()),
+                expires: alert.expires.map(|t| t.millis()),
+                areas: serde_json::to_string(&alert.areas).unwrap_or_else(|_| "[]".into()),
+                content_sent: alert.key.sent.millis(),
+                now: now.millis(),
+            },
+        )
+        .await?;
+        let updated = tx.alert(row.id).await?.ok_or(StoreError::NotFound)?;
+        let policy = self.config.policies.for_tier(updated.tier);
+        let persons = registry.index_persons();
+        let targeted: std::collections::HashSet<String> =
+            self.targets(registry, alert).into_iter().map(|t| t.person.as_str().to_string()).collect();
+        for call in tx.calls_of_alert(row.id).await? {
+            // Re-read inside the loop is not needed for notices; for a re-call, a lost
+            // compare-and-set (the outbox marked it sent meanwhile) is retried below.
+            let Some(person) = PersonId::parse(&call.person_id).ok().and_then(|id| persons.get(&id).copied()) else {
+                continue;
+            };
+            if rose
+                && (call.state.is_waiting() || call.state == CallState::Escalated)
+                && targeted.contains(&call.person_id)
+            {
+                // Called again under the new tier: a fresh deadline and its repeats.
+                let mut after = call.clone();
+                if call.state == CallState::Escalated {
+                    // An escalated call stays escalated; its person still hears the new tier.
+                    for m in
+                        self.config.composer.notice_messages(&updated, &call, person, "升级", &policy.channels, now)
+                    {
+                        tx.insert_message(&m).await?;
+                    }
+                    continue;
+                }
+                after.attempts = 1;
+                after.deadline = now.plus(policy.answer_within).millis();
+                after.next_action_at = Some(after.deadline);
+                after.updated_at = now.millis();
+                let note = Some(format!("预警升级为{} (tier rose to {})", updated.tier.zh(), updated.tier));
+                let mut recalled = change_call(tx, &call, &after, "system", Some("update"), note.clone()).await?;
+                if !recalled {
+                    if let Some(current) = tx.call(call.id).await?.filter(|c| c.state.is_waiting()) {
+                        let mut again = current.clone();
+                        again.attempts = 1;
+                        again.deadline = after.deadline;
+                        again.next_action_at = after.next_action_at;
+                        again.updated_at = after.updated_at;
+                        recalled = change_call(tx, &current, &again, "system", Some("update"), note).await?;
+                        after = again;
+                    }
+                }
+                if recalled {
+                    let reason = CallReason::Raised;
+                    for m in self.config.composer.call_messages(&updated, &after, person, reason, &policy.channels, now)
+                    {
+                        tx.insert_message(&m).await?;
+                    }
+                }
+            } else if !rose && !matches!(call.state, CallState::Cancelled | CallState::Expired | CallState::Failed) {
+                for m in self.config.composer.notice_messages(&updated, &call, person, "更新", &policy.channels, now)
+                {
+                    tx.insert_message(&m).await?;
+                }
+            }
+        }
+        // The newly reached (a grown area, or roles a higher tier adds).
+        self.call_targets(tx, &updated, alert, registry, now).await
+    }
+
+    fn targets(&self, registry: &jiaoying_core::Registry, alert: &NewAlert) -> Vec<jiaoying_core::targeting::Target> {
+        let policy = self.config.policies.for_tier(alert.tier);
+        target(registry, &alert.areas, &policy.roles)
+    }
+
+    /// Calls every target not yet called in this alert.
     async fn call_targets(
         &self,
         tx: &mut dyn StoreTx,
@@ -107,9 +225,9 @@ impl Tracker {
         registry: &jiaoying_core::Registry,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let policy = self.config.policies.for_tier(alert.tier);
+        let policy = self.config.policies.for_tier(row.tier);
         let persons = registry.index_persons();
-        for t in target_by_codes(registry, &alert.area_codes(), &policy.roles) {
+        for t in self.targets(registry, alert) {
             if tx.call_of_person(row.id, t.person.as_str()).await?.is_some() {
                 continue;
             }
@@ -140,16 +258,24 @@ impl Tracker {
     ) -> Result<(), StoreError> {
         let policy = self.config.policies.for_tier(row.tier);
         let persons = registry.index_persons();
-        for call in tx.calls_of_alert(row.id).await? {
-            let withdrawn = if call.state.can_become(CallState::Cancelled) {
+        for mut call in tx.calls_of_alert(row.id).await? {
+            // Compare-and-set can lose to the outbox marking the call sent meanwhile; the state
+            // only moves forward, so re-reading and trying again ends.
+            let withdrawn = loop {
+                if !call.state.can_become(CallState::Cancelled) {
+                    break 0;
+                }
                 let mut after = call.clone();
                 after.state = CallState::Cancelled;
                 after.next_action_at = None;
                 after.updated_at = now.millis();
-                change_call(tx, &call, &after, "system", Some("cancel"), Some("预警解除".into())).await?;
-                tx.cancel_queued_messages(call.id).await?
-            } else {
-                0
+                if change_call(tx, &call, &after, "system", Some("cancel"), Some("预警解除".into())).await? {
+                    break tx.cancel_queued_messages(call.id).await?;
+                }
+                match tx.call(call.id).await? {
+                    Some(c) => call = c,
+                    None => break 0,
+                }
             };
             // A call whose only message was withdrawn before it went out was never heard of.
             let was_told = !(call.state == CallState::Pending && call.attempts == 1 && withdrawn > 0);
@@ -186,6 +312,12 @@ fn new_alert_row(a: &NewAlert, source: &str, state: &str, now: Timestamp) -> New
         expires: a.expires.map(|t| t.millis()),
         areas: serde_json::to_string(&a.areas).unwrap_or_else(|_| "[]".into()),
         state: state.to_string(),
+        content_sent: a.key.sent.millis(),
         now: now.millis(),
     }
+}
+
+/// A reference naming the message itself (real feeds do this) is not a link.
+fn refers_to(r: &Reference, key: &AlertKey) -> bool {
+    r.sender == key.sender && r.identifier == key.identifier && r.sent.is_none_or(|s| s == key.sent)
 }

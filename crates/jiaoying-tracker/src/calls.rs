@@ -53,6 +53,7 @@ pub(crate) async fn open_call(
             level: spec.level,
             reply_code: code,
             deadline,
+            next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
             escalated_from: spec.escalated_from,
             now: now.millis(),
         })

@@ -51,6 +51,18 @@ impl Tracker {
         let mut after = call.clone();
         after.updated_at = now.millis();
         let timer = CallTimer { state: call.state, attempts: call.attempts as u32, deadline: Timestamp(call.deadline) };
+        let expired = alert.state == "expired" || alert.expires.is_some_and(|e| now.millis() >= e);
+        if expired && alert.state == "active" {
+            tx.set_alert_state(alert.id, "expired", now.millis()).await?;
+        }
+        if expired && call.state.can_become(CallState::Expired) {
+            // The warning is over: its open calls end quietly, nobody is told, nobody flagged.
+            after.state = CallState::Expired;
+            after.next_action_at = None;
+            change_call(tx, call, &after, "system", Some("expiry"), Some("预警已过期 (alert expired)".into())).await?;
+            tx.cancel_queued_messages(call.id).await?;
+            return Ok(());
+        }
         let decision = if alert.state == "active" { decide(now, timer, policy) } else { Decision::Settled };
         match decision {
             Decision::Settled => {
@@ -64,7 +76,7 @@ impl Tracker {
             Decision::Repeat { attempt, deadline } => {
                 after.attempts = attempt as i64;
                 after.deadline = deadline.millis();
-                after.next_action_at = Some(deadline.millis());
+                after.next_action_at = Some(alert.expires.map_or(deadline.millis(), |e| e.min(deadline.millis())));
                 let note = Some(format!("第{attempt}次呼叫 (attempt {attempt})"));
                 if change_call(tx, call, &after, "system", Some("repeat"), note).await? {
                     if let Some(person) = person_of(registry, &call.person_id) {

@@ -36,6 +36,15 @@ fn media_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// Each ingest refusal to its status: unparseable or unsafe 400, too large 413, invalid 422.
+fn ingest_error(e: IngestError, limit: usize) -> ApiError {
+    match e {
+        IngestError::Malformed(m) | IngestError::Unsafe(m) => ApiError::BadRequest(m),
+        IngestError::TooLarge(_) => ApiError::TooLarge(limit),
+        IngestError::Invalid(m) => ApiError::Unprocessable(m),
+    }
+}
+
 /// `POST /api/v1/alerts`: `201` for a new message, `200` for a repeat of one already taken.
 pub async fn post_alert(
     State(state): State<AppState>,
@@ -45,10 +54,7 @@ pub async fn post_alert(
     let source = auth::source(&state, &headers)?;
     let bytes = body(raw, state.body_limit)?;
     let alert = match media_type(&headers).as_str() {
-        "application/json" | "" => parse_json_alert(&bytes).map_err(|e| match e {
-            IngestError::Malformed(m) => ApiError::BadRequest(m),
-            IngestError::Invalid(m) => ApiError::Unprocessable(m),
-        })?,
+        "application/json" | "" => parse_json_alert(&bytes).map_err(|e| ingest_error(e, state.body_limit))?,
         "application/cap+xml" | "application/xml" | "text/xml" => {
             return Err(ApiError::UnsupportedMediaType(
                 "CAP 1.2 XML is not accepted yet; send the JSON alert form".into(),
@@ -60,11 +66,17 @@ pub async fn post_alert(
             )))
         }
     };
+    if !source.may_send_as(&alert.key.sender) {
+        return Err(ApiError::Forbidden(format!(
+            "source {} may not send alerts as sender {:?}",
+            source.id, alert.key.sender
+        )));
+    }
     let text = String::from_utf8_lossy(&bytes);
-    let accepted = state.tracker.accept(&alert, &source, &text).await.map_err(|e| match e {
+    let accepted = state.tracker.accept(&alert, &source.id, &text).await.map_err(|e| match e {
         jiaoying_tracker::AcceptError::Tracker(t) => ApiError::from(t),
     })?;
-    tracing::info!(alert_id = accepted.id, source = %source, created = accepted.created, calls = accepted.calls, "alert taken");
+    tracing::info!(alert_id = accepted.id, source = %source.id, created = accepted.created, calls = accepted.calls, "alert taken");
     let status = if accepted.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({"id": accepted.id, "tier": accepted.tier, "calls": accepted.calls}))))
 }

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Source, SourceToken};
 use secrecy::ExposeSecret;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -15,15 +15,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// The id of the source whose token the request carries.
-pub fn source(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// The source whose token the request carries.
+pub fn source(state: &AppState, headers: &HeaderMap) -> Result<Source, ApiError> {
     let token =
         bearer(headers).ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <source token>".into()))?;
-    // Check every source without stopping early, so timing does not tell which prefix matched.
+    let hashed = token_hash(token);
+    // Check every source without stopping early, so timing does not tell which one matched.
     let mut found = None;
     for s in state.sources.iter() {
-        if bool::from(s.token.expose_secret().as_bytes().ct_eq(token.as_bytes())) {
-            found = Some(s.id.clone());
+        let matches = match &s.token {
+            SourceToken::Plain(t) => bool::from(t.expose_secret().as_bytes().ct_eq(token.as_bytes())),
+            SourceToken::Sha256(h) => bool::from(h.as_bytes().ct_eq(hashed.as_bytes())),
+        };
+        if matches {
+            found = Some(s.clone());
         }
     }
     found.ok_or_else(|| ApiError::Unauthorized("the source token is not valid".into()))

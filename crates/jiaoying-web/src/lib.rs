@@ -12,7 +12,7 @@ mod html;
 mod state;
 
 pub use error::ApiError;
-pub use state::{AppState, Source};
+pub use state::{AppState, Source, SourceToken};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

@@ -8,11 +8,27 @@ use jiaoying_store::Store;
 use jiaoying_tracker::Tracker;
 use secrecy::SecretString;
 
-/// An alert source allowed to push: its id and bearer token.
+/// An alert source allowed to push: its id, its bearer token (or only the token's SHA-256), and
+/// optionally the CAP senders it may speak for.
 #[derive(Clone)]
 pub struct Source {
     pub id: String,
-    pub token: SecretString,
+    pub token: SourceToken,
+    /// Empty: any sender.
+    pub senders: Vec<String>,
+}
+
+#[derive(Clone)]
+pub enum SourceToken {
+    Plain(SecretString),
+    /// Lower-case hex SHA-256 of the token, so the config need not hold the token itself.
+    Sha256(String),
+}
+
+impl Source {
+    pub fn may_send_as(&self, sender: &str) -> bool {
+        self.senders.is_empty() || self.senders.iter().any(|s| s == sender)
+    }
 }
 
 #[derive(Clone)]

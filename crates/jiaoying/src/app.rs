@@ -13,7 +13,7 @@ use jiaoying_dispatch::outbox::{Outbox, OutboxConfig, OutboxStep};
 use jiaoying_dispatch::{build_channels, AddressKind};
 use jiaoying_store::Store;
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
-use jiaoying_web::{AppState, Source};
+use jiaoying_web::{AppState, Source, SourceToken};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -96,7 +96,18 @@ impl Application {
             .filter(|(_, spec)| spec.kind == "sms-webhook")
             .filter_map(|(name, spec)| spec.secret.clone().map(|s| (name.clone(), s)))
             .collect();
-        let sources = settings.sources.iter().map(|s| Source { id: s.id.clone(), token: s.token.clone() }).collect();
+        let sources = settings
+            .sources
+            .iter()
+            .map(|s| Source {
+                id: s.id.clone(),
+                token: match (&s.token, &s.token_sha256) {
+                    (Some(t), _) => SourceToken::Plain(t.clone()),
+                    (None, h) => SourceToken::Sha256(h.clone().unwrap_or_default().to_ascii_lowercase()),
+                },
+                senders: s.senders.clone(),
+            })
+            .collect();
         let state = AppState {
             tracker: tracker.clone(),
             outbox: outbox.clone(),

@@ -110,7 +110,14 @@ impl Default for SecuritySettings {
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
     pub id: String,
-    pub token: SecretString,
+    /// The bearer token; or give `token_sha256` (hex SHA-256 of the token) to keep it out of the file.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// CAP senders this source may send as; empty means any.
+    #[serde(default)]
+    pub senders: Vec<String>,
     /// Polled feeds arrive with the ingest issue; the key is accepted and reported as unused.
     #[serde(default)]
     pub poll: Option<toml::Value>,
@@ -265,8 +272,16 @@ impl Settings {
                 out.push(format!("sources: duplicate source id {:?}", s.id));
             }
             use secrecy::ExposeSecret;
-            if s.token.expose_secret().len() < 16 {
-                out.push(format!("sources.{}: token must be at least 16 characters", s.id));
+            match (&s.token, &s.token_sha256) {
+                (Some(t), None) if t.expose_secret().len() < 16 => {
+                    out.push(format!("sources.{}: token must be at least 16 characters", s.id))
+                }
+                (Some(_), None) => {}
+                (None, Some(h)) if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                    out.push(format!("sources.{}: token_sha256 must be 64 hex digits", s.id))
+                }
+                (None, Some(_)) => {}
+                _ => out.push(format!("sources.{}: give exactly one of token and token_sha256", s.id)),
             }
         }
         if url::Url::parse(&self.server.public_url).is_err() {
