@@ -172,13 +172,18 @@ escalate = true
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, "").await
+}
+
+/// `spawn_app` with extra TOML appended to the test config (more sources, tables, ...).
+pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> Option<TestApp> {
     let db = TestDb::fresh(backend).await?;
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = dir.path().join("registry.toml");
     std::fs::write(&registry, REGISTRY).expect("write registry");
     let gateway = Gateway::start(SMS_SECRET).await;
     let smtp = Arc::new(SmtpServer::start().await);
-    let toml = settings_toml(&db.url, &registry, &gateway, smtp.port);
+    let toml = format!("{}\n{extra_toml}", settings_toml(&db.url, &registry, &gateway, smtp.port));
     let clock = ManualClock::new(START);
     let settings: Settings = toml::from_str(&toml).expect("test settings parse");
     let running = Running::start(&settings, &clock).await;
@@ -262,6 +267,11 @@ impl TestApp {
             .expect("post alert");
         let status = r.status();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts a CAP document as a source would.
+    pub async fn post_cap(&self, xml: &[u8]) -> (StatusCode, Value) {
+        self.post_alert_raw(xml.to_vec(), "application/cap+xml", Some(SOURCE_TOKEN)).await
     }
 
     /// A raw POST to the alert endpoint: any body, content type and token.

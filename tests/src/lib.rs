@@ -6,5 +6,11 @@ pub mod db;
 pub mod gateway;
 pub mod smtp;
 
-pub use app::{red_alert, spawn_app, TestApp};
+pub use app::{red_alert, spawn_app, spawn_app_with, TestApp};
+
+/// The CAP samples (a copy of `shared/cap-samples`).
+pub fn cap_sample(rel: &str) -> Vec<u8> {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/cap-samples").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
 pub use db::{Backend, TestDb};

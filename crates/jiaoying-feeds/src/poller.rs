@@ -91,6 +91,8 @@ pub struct PollerConfig {
     /// Documents fetched in one poll of one source; the rest wait for the next poll.
     pub max_documents_per_poll: usize,
     pub user_agent: String,
+    /// The tier and event tables of the config, the same the push API uses.
+    pub normaliser: jiaoying_ingest::Normaliser,
 }
 
 impl Default for PollerConfig {
@@ -102,6 +104,7 @@ impl Default for PollerConfig {
             backoff_cap: Span::from_mins(60),
             max_documents_per_poll: 200,
             user_agent: concat!("jiaoying/", env!("CARGO_PKG_VERSION"), " (CAP feed poller)").to_string(),
+            normaliser: jiaoying_ingest::Normaliser::default(),
         }
     }
 }
@@ -410,7 +413,7 @@ impl FeedPoller {
 
     /// CAP bytes into the tracker.
     async fn take(&self, source: &FeedSource, body: &[u8]) -> Result<Outcome, FeedError> {
-        let alert = match jiaoying_ingest::parse_cap(body).and_then(|cap| cap.to_new_alert()) {
+        let alert = match self.config.normaliser.cap_alert(body) {
             Ok(alert) => alert,
             Err(e) => return Ok(Outcome::Rejected(e.to_string())),
         };

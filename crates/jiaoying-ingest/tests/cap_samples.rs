@@ -1,4 +1,4 @@
-//! The shared CAP sample corpus (`shared/cap-samples`): every valid file is taken with the fields
+//! The CAP sample corpus (`tests/fixtures/cap-samples`, a copy of `shared/cap-samples`): every valid file is taken with the fields
 //! that matter, every invalid one is refused with a message naming its problem.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use jiaoying_ingest::cap::{CapVersion, Category, ResponseType, Severity, TierSou
 use jiaoying_ingest::{parse_cap, CapAlert, IngestError, TierTable};
 
 fn samples() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cap-samples");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/cap-samples");
     assert!(dir.is_dir(), "the CAP samples are expected beside the workspace, at {}", dir.display());
     dir
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use jiaoying_core::{CallState, Timestamp};
-use jiaoying_ingest::{parse_json_alert, IngestError};
+use jiaoying_ingest::IngestError;
 use jiaoying_store::{AlertFilter, AlertRow, CallListRow, StateCount};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -54,15 +54,20 @@ pub async fn post_alert(
     let source = auth::source(&state, &headers)?;
     let bytes = body(raw, state.body_limit)?;
     let alert = match media_type(&headers).as_str() {
-        "application/json" | "" => parse_json_alert(&bytes).map_err(|e| ingest_error(e, state.body_limit))?,
+        "application/json" | "" => {
+            state.normaliser.json_alert(&bytes).map_err(|e| ingest_error(e, state.body_limit))?
+        }
         "application/cap+xml" | "application/xml" | "text/xml" => {
-            return Err(ApiError::UnsupportedMediaType(
-                "CAP 1.2 XML is not accepted yet; send the JSON alert form".into(),
-            ))
+            // XML parsing is CPU work: keep it off the async workers.
+            let (normaliser, body) = (state.normaliser.clone(), bytes.clone());
+            tokio::task::spawn_blocking(move || normaliser.cap_alert(&body))
+                .await
+                .map_err(|e| ApiError::Internal(Box::new(e)))?
+                .map_err(|e| ingest_error(e, state.body_limit))?
         }
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
-                "content type {other:?} is not accepted; send application/json"
+                "content type {other:?} is not accepted; send application/cap+xml or application/json"
             )))
         }
     };

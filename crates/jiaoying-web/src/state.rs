@@ -39,6 +39,8 @@ pub struct AppState {
     /// Channel name → HMAC secret of its inbound hooks (generic `sms-webhook` channels).
     pub hook_secrets: Arc<BTreeMap<String, SecretString>>,
     pub body_limit: usize,
+    /// The config's tier and event tables.
+    pub normaliser: Arc<jiaoying_ingest::Normaliser>,
 }
 
 impl AppState {

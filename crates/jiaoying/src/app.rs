@@ -11,6 +11,7 @@ use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{Clock, Span};
 use jiaoying_dispatch::outbox::{Outbox, OutboxConfig, OutboxStep};
 use jiaoying_dispatch::{build_channels, AddressKind};
+use jiaoying_feeds::{FeedPoller, PollerConfig};
 use jiaoying_store::Store;
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
 use jiaoying_web::{AppState, Source, SourceToken};
@@ -26,6 +27,7 @@ pub struct Application {
     state: AppState,
     outbox: Outbox,
     tracker: Tracker,
+    feeds: Option<FeedPoller>,
     backstop: Span,
 }
 
@@ -114,11 +116,19 @@ impl Application {
             sources: Arc::new(sources),
             hook_secrets: Arc::new(hook_secrets),
             body_limit: settings.server.body_limit,
+            normaliser: Arc::new(settings.normalise.clone()),
+        };
+        let feed_sources = settings.feed_sources().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let feeds = if feed_sources.is_empty() {
+            None
+        } else {
+            let config = PollerConfig { normaliser: settings.normalise.clone(), ..PollerConfig::default() };
+            Some(FeedPoller::new(store.clone(), tracker.clone(), clock.clone(), feed_sources, config)?)
         };
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
-        Ok(Application { listener, state, outbox, tracker, backstop: settings.tracker.poll_backstop })
+        Ok(Application { listener, state, outbox, tracker, feeds, backstop: settings.tracker.poll_backstop })
     }
 
     pub fn port(&self) -> u16 {
@@ -185,6 +195,11 @@ impl Application {
             }
         });
 
+        let feeds = self.feeds.map(|poller| {
+            let stop = stop_rx.clone();
+            tokio::spawn(async move { poller.run(&Notify::new(), stop).await })
+        });
+
         let store = self.state.store().clone();
         let app = jiaoying_web::router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "jiaoying serving");
@@ -196,6 +211,9 @@ impl Application {
             .await;
         let _ = timers.await;
         let _ = sender.await;
+        if let Some(f) = feeds {
+            let _ = f.await;
+        }
         store.close().await;
         served.context("HTTP server failed")
     }

@@ -41,6 +41,9 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub tracker: TrackerSettings,
+    /// Tier and event tables (provinces differ); the built-in ones when absent.
+    #[serde(default)]
+    pub normalise: jiaoying_ingest::Normaliser,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,9 +121,24 @@ pub struct SourceSettings {
     /// CAP senders this source may send as; empty means any.
     #[serde(default)]
     pub senders: Vec<String>,
-    /// Polled feeds arrive with the ingest issue; the key is accepted and reported as unused.
+    /// A feed to poll: `poll = { url = "...", schedule = "0 */2 * * * *" }`.
     #[serde(default)]
-    pub poll: Option<toml::Value>,
+    pub poll: Option<PollSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSettings {
+    pub url: String,
+    /// Cron syntax with seconds (6 or 7 fields), read in China Standard Time.
+    pub schedule: String,
+    /// Raise a feed-silent warning when nothing parsable came for this long.
+    #[serde(default = "default_silent_after")]
+    pub silent_after: Span,
+}
+
+fn default_silent_after() -> Span {
+    Span::from_mins(24 * 60)
 }
 
 /// A control measure (熔断) imposed on units; acted on with the answers issue, validated now.
@@ -284,6 +302,9 @@ impl Settings {
                 _ => out.push(format!("sources.{}: give exactly one of token and token_sha256", s.id)),
             }
         }
+        if let Err(e) = self.feed_sources() {
+            out.push(e.to_string());
+        }
         if url::Url::parse(&self.server.public_url).is_err() {
             out.push(format!("server.public_url: {:?} is not a URL", self.server.public_url));
         }
@@ -293,17 +314,21 @@ impl Settings {
         out
     }
 
+    /// The sources that poll a feed, parsed.
+    pub fn feed_sources(&self) -> Result<Vec<jiaoying_feeds::FeedSource>, jiaoying_feeds::FeedError> {
+        self.sources
+            .iter()
+            .filter_map(|s| s.poll.as_ref().map(|p| (s, p)))
+            .map(|(s, p)| jiaoying_feeds::FeedSource::new(s.id.clone(), &p.url, &p.schedule, p.silent_after))
+            .collect()
+    }
+
     /// Things that work but should not stay so in production.
     pub fn warnings(&self) -> Vec<String> {
         use secrecy::ExposeSecret;
         let mut out = Vec::new();
         if self.security.secret.expose_secret() == PLACEHOLDER_SECRET {
             out.push("security.secret is the placeholder; set JIAOYING_SECURITY__SECRET to a long random value".into());
-        }
-        for s in &self.sources {
-            if s.poll.is_some() {
-                out.push(format!("sources.{}: poll is not supported yet and is ignored", s.id));
-            }
         }
         if !self.directives.is_empty() {
             out.push("directives are validated but not yet acted on".into());
