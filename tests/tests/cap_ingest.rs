@@ -130,6 +130,16 @@ async fn a_polled_feed_is_taken_once(app: &mut TestApp) {
     assert_eq!(list["alerts"][0]["tier"], "red");
     assert_eq!(list["alerts"][0]["event"], "暴雨");
     app.gateway.wait_for(4).await;
+    let (status, feeds) = app.get_api("/api/v1/feeds").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(feeds["feeds"][0]["source"], "feed", "{feeds}");
+    assert_eq!(feeds["feeds"][0]["failures"], 0, "{feeds}");
+    assert_eq!(feeds["silent"].as_array().map(|a| a.len()), Some(0), "{feeds}");
+    // A day later with nothing new taken, the feed is reported silent to the duty officers.
+    app.clock.advance(jiaoying_core::Span::from_mins(25 * 60));
+    let (_, feeds) = app.get_api("/api/v1/feeds").await;
+    assert_eq!(feeds["silent"][0]["source"], "feed", "{feeds}");
+    assert!(feeds["silent"][0]["warning"].as_str().unwrap().contains("未产生可解析的预警"));
 }
 
 async fn feed_server() -> String {

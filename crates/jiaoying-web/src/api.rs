@@ -217,3 +217,45 @@ pub async fn list_calls(
     let calls = state.store().calls_of_alert(id).await?;
     Ok(Json(json!({"calls": calls.iter().map(call_json).collect::<Vec<_>>(), "total": calls.len()})))
 }
+
+/// `GET /api/v1/feeds`: each polled source's state, and the feed-silent warnings (a feed that has
+/// produced nothing parsable for longer than its `silent_after`).
+pub async fn list_feeds(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    let Some(poller) = &state.feeds else {
+        return Ok(Json(json!({"feeds": [], "silent": [], "total": 0})));
+    };
+    let now = state.tracker.clock().now();
+    let mut feeds = Vec::new();
+    for source in poller.sources() {
+        let f = state.store().feed_state(&source.id).await?.unwrap_or_default();
+        feeds.push(json!({
+            "source": source.id,
+            "url": source.url.as_str().split('?').next().unwrap_or(""),
+            "last_poll_at": time(f.last_poll_at),
+            "last_success_at": time(f.last_success_at),
+            "last_taken_at": time(f.last_taken_at),
+            "next_poll_at": time(f.next_poll_at),
+            "failures": f.failures,
+            "last_error": f.last_error,
+        }));
+    }
+    let silent = poller.silent_feeds(now).await.map_err(|e| match e {
+        jiaoying_feeds::FeedError::Store(s) => ApiError::from(s),
+        other => ApiError::Internal(Box::new(other)),
+    })?;
+    let silent: Vec<Value> = silent
+        .iter()
+        .map(|s| {
+            json!({
+                "source": s.source,
+                "silent_for": s.silent_for.to_string(),
+                "last_taken_at": time(s.last_taken_at.map(|t| t.millis())),
+                "failures": s.failures,
+                "last_error": s.last_error,
+                "warning": format!("数据源 {} 已 {} 未产生可解析的预警 / feed silent for {}", s.source, s.silent_for, s.silent_for),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"total": feeds.len(), "feeds": feeds, "silent": silent})))
+}

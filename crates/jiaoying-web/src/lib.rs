@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", post(api::post_alert).get(api::list_alerts))
         .route("/api/v1/alerts/{id}", get(api::get_alert))
         .route("/api/v1/alerts/{id}/calls", get(api::list_calls))
+        .route("/api/v1/feeds", get(api::list_feeds))
         .route("/hooks/sms/{channel}", post(hooks::sms_reply))
         .route("/hooks/sms/{channel}/status", post(hooks::sms_status))
         .route("/a/{token}", get(answer_page::show).post(answer_page::answer))

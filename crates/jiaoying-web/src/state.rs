@@ -41,6 +41,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// The config's tier and event tables.
     pub normaliser: Arc<jiaoying_ingest::Normaliser>,
+    /// The feed poller, when any source polls: its state is shown to duty officers.
+    pub feeds: Option<Arc<jiaoying_feeds::FeedPoller>>,
 }
 
 impl AppState {

@@ -27,7 +27,7 @@ pub struct Application {
     state: AppState,
     outbox: Outbox,
     tracker: Tracker,
-    feeds: Option<FeedPoller>,
+    feeds: Option<Arc<FeedPoller>>,
     backstop: Span,
 }
 
@@ -92,6 +92,13 @@ impl Application {
             outbox_wake,
         );
         let outbox = Outbox::new(store.clone(), clock.clone(), channels, OutboxConfig::default());
+        let feed_sources = settings.feed_sources().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let feeds = if feed_sources.is_empty() {
+            None
+        } else {
+            let config = PollerConfig { normaliser: settings.normalise.clone(), ..PollerConfig::default() };
+            Some(Arc::new(FeedPoller::new(store.clone(), tracker.clone(), clock.clone(), feed_sources, config)?))
+        };
         let hook_secrets: BTreeMap<String, SecretString> = settings
             .channels
             .iter()
@@ -117,13 +124,7 @@ impl Application {
             hook_secrets: Arc::new(hook_secrets),
             body_limit: settings.server.body_limit,
             normaliser: Arc::new(settings.normalise.clone()),
-        };
-        let feed_sources = settings.feed_sources().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let feeds = if feed_sources.is_empty() {
-            None
-        } else {
-            let config = PollerConfig { normaliser: settings.normalise.clone(), ..PollerConfig::default() };
-            Some(FeedPoller::new(store.clone(), tracker.clone(), clock.clone(), feed_sources, config)?)
+            feeds: feeds.clone(),
         };
         let listener = TcpListener::bind(&settings.server.listen)
             .await
