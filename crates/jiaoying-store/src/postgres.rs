@@ -23,6 +23,10 @@ impl PgStore {
         Ok(PgStore { write: pool.clone(), read: pool })
     }
 
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        self.write.begin().await
+    }
+
     pub(crate) fn migrator() -> &'static Migrator {
         &MIGRATOR
     }

@@ -314,13 +314,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-                Ok(Box::new($Tx { tx: self.write.begin().await? }))
+                Ok(Box::new($Tx { tx: self.begin_write().await? }))
             }
 
             async fn upsert_registry(&self, registry: &Registry, now: i64) -> StoreResult<RegistryChanges> {
                 let existing = self.load_registry().await?;
                 let mut changes = RegistryChanges::default();
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.begin_write().await?;
                 for a in &registry.areas {
                     match existing.areas.iter().find(|e| e.code == a.code) {
                         Some(e) if e == a => { changes.unchanged += 1; continue; }
@@ -522,7 +522,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn claim_messages(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<MessageRow>> {
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let rows: Vec<MessageRow> = sqlx::query_as($claim_messages)
                     .bind(now)
                     .bind(lease_until)

@@ -40,6 +40,13 @@ impl SqliteStore {
         Ok(SqliteStore { write, read })
     }
 
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a deferred one
+    /// that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when another process (a CLI
+    /// command, a second instance) committed in between, ignoring the busy timeout.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
+        self.write.begin_with("BEGIN IMMEDIATE").await
+    }
+
     pub(crate) fn migrator() -> &'static Migrator {
         &MIGRATOR
     }
