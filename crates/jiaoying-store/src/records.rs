@@ -279,3 +279,14 @@ pub struct FeedEntryRow {
     pub taken_at: i64,
     pub result: String,
 }
+
+/// A call event with the call's person, as the live stream sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct StreamEvent {
+    pub id: i64,
+    pub alert_id: i64,
+    pub call_id: i64,
+    pub person_id: String,
+    pub to_state: String,
+    pub at: i64,
+}

@@ -501,6 +501,17 @@ macro_rules! impl_sql_store {
                     .await?)
             }
 
+            async fn events_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<StreamEvent>> {
+                Ok(sqlx::query_as(
+                    "SELECT e.id, e.alert_id, e.call_id, c.person_id, e.to_state, e.at FROM call_events e \
+                     JOIN calls c ON c.id = e.call_id WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
             async fn next_call_due(&self) -> StoreResult<Option<i64>> {
                 let (t,): (Option<i64>,) = sqlx::query_as("SELECT MIN(next_action_at) FROM calls WHERE next_action_at IS NOT NULL")
                     .fetch_one(&self.read)

@@ -48,6 +48,8 @@ pub trait Store: Send + Sync + 'static {
     async fn calls_with_code(&self, person_id: &str, code: &str) -> StoreResult<Vec<CallRow>>;
     async fn messages_of_alert(&self, alert_id: i64) -> StoreResult<Vec<MessageRow>>;
     async fn events_of_alert(&self, alert_id: i64) -> StoreResult<Vec<EventRow>>;
+    /// Call events after `after_id`, oldest first: the live stream's source on every instance.
+    async fn events_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<StreamEvent>>;
     async fn next_call_due(&self) -> StoreResult<Option<i64>>;
     async fn next_message_due(&self) -> StoreResult<Option<i64>>;
 

@@ -59,6 +59,10 @@ pub enum ReplyOutcome {
     Closed {
         call_id: i64,
     },
+    /// A reply of `3`: the call goes to the next person up now.
+    EscalatedNow {
+        call_id: i64,
+    },
     /// A bare reply from someone with several open calls: they were sent the list of codes.
     Ambiguous {
         open_calls: usize,
@@ -259,8 +263,7 @@ impl Tracker {
         })
     }
 
-    /// Reply `3`: the person asks for their superior to be called now. The call's timer is set
-    /// due with its repeats used up, so the next timer step escalates it.
+    /// Reply `3`: the person asks for their superior to be called now.
     async fn escalate_now(
         &self,
         call: &CallRow,
@@ -268,31 +271,46 @@ impl Tracker {
         mobile: &MobileNumber,
         now: Timestamp,
     ) -> Result<ReplyOutcome, TrackerError> {
-        let alert = self.store.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?;
-        let policy = self.config.policies.for_tier(alert.tier);
-        if !call.state.is_waiting() {
+        if !self.escalate_call_now(call.id, &format!("person:{}", call.person_id), "sms", None).await? {
             return Ok(ReplyOutcome::Closed { call_id: call.id });
         }
-        let mut tx = self.store.begin().await?;
-        let mut after = call.clone();
-        after.attempts = after.attempts.max(policy.attempts() as i64);
-        after.deadline = now.millis();
-        after.next_action_at = Some(now.millis());
-        after.updated_at = now.millis();
-        change_call(
-            tx.as_mut(),
-            call,
-            &after,
-            &format!("person:{}", call.person_id),
-            Some("sms"),
-            Some("要求立即升级 (escalate now)".into()),
-        )
-        .await?;
-        tx.commit().await?;
-        self.timers_wake.notify_one();
         let signature = self.config.composer.signature();
         self.send_reply(channel, mobile, format!("【{signature}】已按您的要求立即通知上级。"), now).await?;
-        Ok(ReplyOutcome::Answered { call_id: call.id, late: false })
+        Ok(ReplyOutcome::EscalatedNow { call_id: call.id })
+    }
+
+    /// "Escalate now" (a reply of `3`, or a duty officer's action): the call's timer is made due
+    /// with its repeats used up, so the next timer step escalates it. False when the call is no
+    /// longer waiting for its person.
+    pub async fn escalate_call_now(
+        &self,
+        call_id: i64,
+        actor: &str,
+        via: &str,
+        note: Option<String>,
+    ) -> Result<bool, TrackerError> {
+        for _ in 0..5 {
+            let now = self.clock.now();
+            let mut tx = self.store.begin().await?;
+            let Some(call) = tx.call(call_id).await? else { return Ok(false) };
+            if !call.state.is_waiting() {
+                return Ok(false);
+            }
+            let alert = tx.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?;
+            let policy = self.config.policies.for_tier(alert.tier);
+            let mut after = call.clone();
+            after.attempts = after.attempts.max(policy.attempts() as i64);
+            after.deadline = now.millis();
+            after.next_action_at = Some(now.millis());
+            after.updated_at = now.millis();
+            let note = Some(note.clone().unwrap_or_else(|| "要求立即升级 (escalate now)".into()));
+            if change_call(tx.as_mut(), &call, &after, actor, Some(via), note).await? {
+                tx.commit().await?;
+                self.timers_wake.notify_one();
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn send_reply(

@@ -47,3 +47,13 @@ pub async fn reader(state: &AppState, headers: &HeaderMap) -> Result<(String, St
         None => Err(ApiError::Unauthorized("the API token is not valid".into())),
     }
 }
+
+/// The API token's name, when its role may act (officer or admin); viewers get 403.
+pub async fn officer(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let (name, role) = reader(state, headers).await?;
+    if role == "officer" || role == "admin" {
+        Ok(name)
+    } else {
+        Err(ApiError::Forbidden(format!("the {role} role may look but not act")))
+    }
+}

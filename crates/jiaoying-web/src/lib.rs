@@ -2,10 +2,12 @@
 //! gateway hooks, the answer links people click, and health. Handlers parse, authenticate and
 //! call the tracker; they hold no rules of their own.
 
+mod actions;
 mod answer_page;
 mod api;
 mod auth;
 mod error;
+mod events;
 mod health;
 mod hooks;
 mod html;
@@ -26,6 +28,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/{id}", get(api::get_alert))
         .route("/api/v1/alerts/{id}/calls", get(api::list_calls))
         .route("/api/v1/feeds", get(api::list_feeds))
+        .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/calls/{id}/answer", post(actions::answer_on_behalf))
+        .route("/api/v1/calls/{id}/escalate", post(actions::escalate_now))
         .route("/hooks/sms/{channel}", post(hooks::sms_reply))
         .route("/hooks/sms/{channel}/status", post(hooks::sms_status))
         .route("/a/{token}", get(answer_page::show).post(answer_page::answer))

@@ -1,0 +1,101 @@
+//! Duty officers on both backends: answering on a person's behalf (note required, the record shows
+//! who), escalating now, viewers refused, and the live event stream.
+
+use std::time::Duration;
+
+use jiaoying_tests::app::{API_TOKEN, GRID, HEAD, LEADER};
+use jiaoying_tests::{app_story, red_alert, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Digest;
+
+const VIEWER_TOKEN: &str = "jy_viewer_token_for_tests";
+
+async fn act(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = app.client.post(format!("{}{path}", app.address)).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn an_officer_answers_on_behalf_and_escalates_now(app: &mut TestApp) {
+    let hash = hex::encode(sha2::Sha256::digest(VIEWER_TOKEN.as_bytes()));
+    app.handle.store.put_api_token("viewer", "viewer", &hash, 0).await.unwrap();
+    let (_, body) = app.post_alert(&red_alert("cq-officer")).await;
+    let alert_id = body["id"].as_i64().unwrap();
+    app.gateway.wait_for(4).await;
+    let grid = app.call_of(alert_id, GRID.0).await;
+    let path = format!("/api/v1/calls/{}/answer", grid["id"]);
+
+    let (status, _) = act(app, VIEWER_TOKEN, &path, json!({"note": "电话联系"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "viewers only look");
+    let r = app.client.post(format!("{}{path}", app.address)).json(&json!({"note": "x"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = act(app, API_TOKEN, &path, json!({"note": "  "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a note is required: {body}");
+    assert_ne!(app.call_of(alert_id, GRID.0).await["state"], "answered");
+
+    let (status, body) = act(app, API_TOKEN, &path, json!({"note": "电话联系本人，已确认收到"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], "answered");
+    let grid = app.call_of(alert_id, GRID.0).await;
+    assert_eq!(grid["state"], "answered");
+    assert_eq!(grid["answered_via"], "officer");
+    assert_eq!(grid["answered_by"], "officer:tests", "the record shows who answered");
+    let events = app.handle.store.events_of_alert(alert_id).await.unwrap();
+    assert!(events.iter().any(|e| e.actor == "officer:tests" && e.note.as_deref() == Some("电话联系本人，已确认收到")));
+    let (_, again) = act(app, API_TOKEN, &path, json!({"note": "again"})).await;
+    assert_eq!(again["result"], "already_answered");
+
+    // Escalate the head's call now: the leader is called without waiting for the deadline.
+    let head = app.call_of(alert_id, HEAD.0).await;
+    let (status, body) = act(app, API_TOKEN, &format!("/api/v1/calls/{}/escalate", head["id"]), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], "escalating");
+    app.handle.tracker.timer_step(jiaoying_core::Clock::now(&app.clock)).await.unwrap();
+    assert_eq!(app.call_of(alert_id, HEAD.0).await["state"], "escalated");
+    assert_eq!(app.call_of(alert_id, LEADER.0).await["role"], "superior");
+    let (_, body) = act(app, API_TOKEN, &format!("/api/v1/calls/{}/escalate", grid["id"]), json!({})).await;
+    assert_eq!(body["result"], "not_waiting", "an answered call is not escalated");
+}
+app_story!(an_officer_answers_on_behalf_and_escalates_now);
+
+/// The SSE stream sends each call state change as `event: call`; a client resuming with
+/// Last-Event-ID gets what it missed.
+async fn the_event_stream_shows_state_changes(app: &mut TestApp) {
+    let mut stream =
+        app.client.get(format!("{}/api/v1/events", app.address)).bearer_auth(API_TOKEN).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (_, body) = app.post_alert(&red_alert("cq-sse")).await;
+    let alert_id = body["id"].as_i64().unwrap();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while text.matches("event: call").count() < 4 {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("events arrive").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first = text.split("\n\n").find(|e| e.contains("event: call")).unwrap();
+    let data: Value = serde_json::from_str(first.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["alert_id"], alert_id);
+    assert_eq!(data["state"], "pending");
+    assert!(data["person_id"].as_str().is_some() && data["at"].as_str().is_some());
+    let first_id: i64 = first.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().parse().unwrap();
+    drop(stream);
+
+    // Resume after the first event: the next ones come again, the first does not.
+    let mut resumed = app
+        .client
+        .get(format!("{}/api/v1/events", app.address))
+        .bearer_auth(API_TOKEN)
+        .header("last-event-id", first_id.to_string())
+        .send()
+        .await
+        .unwrap();
+    let chunk = tokio::time::timeout_at(deadline, resumed.chunk()).await.unwrap().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&chunk);
+    let ids: Vec<i64> = text.lines().filter_map(|l| l.strip_prefix("id: ")).map(|v| v.parse().unwrap()).collect();
+    assert!(!ids.is_empty() && ids.iter().all(|&i| i > first_id), "{text}");
+
+    let r = app.client.get(format!("{}/api/v1/events", app.address)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+app_story!(the_event_stream_shows_state_changes);
