@@ -71,7 +71,12 @@ async fn instance(db: &TestDb, clock: &ManualClock, gateway: &Gateway) -> Instan
     let tracker = Tracker::new(
         store.clone(),
         clock.clone(),
-        TrackerConfig { policies: jiaoying_core::Policies::new(policies, &["sms".into()]), composer, batch: 100 },
+        TrackerConfig {
+            policies: jiaoying_core::Policies::new(policies, &["sms".into()]),
+            composer,
+            batch: 100,
+            late_answer_closes_escalation: true,
+        },
         Arc::new(tokio::sync::Notify::new()),
     );
     let outbox = Outbox::new(store.clone(), clock, channels, OutboxConfig { batch: 50, ..OutboxConfig::default() });

@@ -99,3 +99,32 @@ async fn the_event_stream_shows_state_changes(app: &mut TestApp) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 app_story!(the_event_stream_shows_state_changes);
+
+/// An answer after escalation still counts (late), and by default closes the call its escalation
+/// opened, telling that person they need not chase any more.
+async fn a_late_answer_closes_the_escalation_it_caused(app: &mut TestApp) {
+    let mut alert = red_alert("cq-late");
+    alert["tier"] = Value::from("orange"); // no repeats: straight to the superior
+    let (_, body) = app.post_alert(&alert).await;
+    let alert_id = body["id"].as_i64().unwrap();
+    let sms = app.gateway.wait_for(4).await;
+    app.advance(jiaoying_core::Span::from_mins(5));
+    app.gateway.wait_for(5).await;
+    let leader = app.call_of(alert_id, LEADER.0).await;
+    let head = app.call_of(alert_id, HEAD.0).await;
+    assert_eq!(leader["escalated_from"], head["id"]);
+
+    let code = sms.iter().find(|m| m.to() == HEAD.1).unwrap().code().unwrap().to_string();
+    let (_, reply) = app.sms_reply(HEAD.1, &code).await;
+    assert_eq!(reply["result"], "answered");
+    assert_eq!(reply["late"], true);
+    let leader = app.call_of(alert_id, LEADER.0).await;
+    assert_eq!(leader["state"], "cancelled", "{leader}");
+    let got = app.gateway.wait_for(7).await;
+    assert!(
+        got.iter().any(|m| m.to() == LEADER.1 && m.text().contains("已应答，无需督促")),
+        "the leader is told: {:?}",
+        got.iter().map(|m| m.text()).collect::<Vec<_>>()
+    );
+}
+app_story!(a_late_answer_closes_the_escalation_it_caused);

@@ -19,11 +19,10 @@
 //! A feed that is itself a CAP document (`<alert>` root) is one entry: its URL is the feed's,
 //! its id `sender,identifier,sent`, and it is marked `inline` (the bytes at hand are the document).
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
-use encoding_rs::Encoding;
 use jiaoying_core::Timestamp;
+use jiaoying_ingest::xml::{decode_text, prescan, XmlError};
 use reqwest::Url;
 use roxmltree::Node;
 
@@ -78,8 +77,10 @@ pub fn parse_index(bytes: &[u8], base: &Url) -> Result<Vec<FeedEntry>, FeedError
             bytes.len()
         )));
     }
-    let text = to_utf8(bytes)?;
-    prescan(&text)?;
+    // Settles the encoding, then refuses DOCTYPEs and nesting deeper than MAX_INDEX_DEPTH before
+    // any tree is built.
+    let text = decode_text(bytes).map_err(feed_error)?;
+    prescan(&text, MAX_INDEX_DEPTH).map_err(feed_error)?;
     let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_INDEX_NODES, ..Default::default() };
     let doc = roxmltree::Document::parse_with_options(&text, options).map_err(xml_error)?;
     let root = doc.root_element();
@@ -209,125 +210,12 @@ fn time(s: &str) -> Option<Timestamp> {
         .map(|t| Timestamp::from_datetime(&t))
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Strips a BOM and transcodes a declared non-UTF-8 encoding (as the WHATWG Encoding Standard
-/// reads its label) to UTF-8.
-fn to_utf8(bytes: &[u8]) -> Result<Cow<'_, str>, FeedError> {
-    if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
-        return utf8(rest);
+/// A refusal of the shared decoding and pre-scan steps, as the feed's error.
+fn feed_error(e: XmlError) -> FeedError {
+    match e {
+        XmlError::Malformed(m) => FeedError::Malformed(m),
+        XmlError::Unsafe(m) => FeedError::Unsafe(m),
     }
-    if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
-        return enc
-            .decode_without_bom_handling_and_without_replacement(&bytes[bom_len..])
-            .map(|s| Cow::Owned(s.into_owned()))
-            .ok_or_else(|| FeedError::Malformed(format!("the index is not valid {}", enc.name())));
-    }
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let body = &bytes[start..];
-    let Some(label) = declared_encoding(body) else { return utf8(body) };
-    let enc = Encoding::for_label(label.as_bytes())
-        .ok_or_else(|| FeedError::Malformed(format!("the XML declaration names an unknown encoding {label:?}")))?;
-    if enc == encoding_rs::UTF_8 {
-        return utf8(body);
-    }
-    if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-        return Err(FeedError::Malformed(format!(
-            "the XML declaration says {label:?} but the index is not UTF-16 (no byte-order mark)"
-        )));
-    }
-    if enc == encoding_rs::REPLACEMENT || enc == encoding_rs::X_USER_DEFINED {
-        return Err(FeedError::Malformed(format!("the encoding {label:?} is not supported")));
-    }
-    enc.decode_without_bom_handling_and_without_replacement(body)
-        .map(|s| Cow::Owned(s.into_owned()))
-        .ok_or_else(|| FeedError::Malformed(format!("the index is not valid {label}")))
-}
-
-fn utf8(bytes: &[u8]) -> Result<Cow<'_, str>, FeedError> {
-    std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
-        FeedError::Malformed(format!("invalid UTF-8 at byte {}; declare the index's real encoding", e.valid_up_to()))
-    })
-}
-
-/// The `encoding` of an XML declaration at the start of `body`, read from the raw bytes (the
-/// declaration is ASCII in every ASCII-compatible encoding). Anything unreadable is left to the
-/// parser to report.
-fn declared_encoding(body: &[u8]) -> Option<String> {
-    if !body.starts_with(b"<?xml") || !body.get(5).is_some_and(|b| b.is_ascii_whitespace()) {
-        return None;
-    }
-    let head = &body[..body.len().min(512)];
-    let end = find(head, b"?>", 0)?;
-    let decl = String::from_utf8_lossy(&head[5..end]);
-    let rest = decl[decl.find("encoding")? + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
-    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let value = &rest[1..];
-    value.find(quote).map(|close| value[..close].trim().to_string())
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if from >= hay.len() {
-        return None;
-    }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
-}
-
-/// A linear pass over the markup before any tree is built: refuses `<!DOCTYPE` (and any other
-/// `<!` declaration) and nesting deeper than [`MAX_INDEX_DEPTH`]. Comments, CDATA sections,
-/// processing instructions and quoted attribute values are skipped. What it cannot make sense
-/// of (a truncated tag) is left to the parser to report.
-fn prescan(text: &str) -> Result<(), FeedError> {
-    let b = text.as_bytes();
-    let mut i = 0;
-    let mut depth = 0usize;
-    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
-        i += off;
-        let rest = &b[i..];
-        if rest.starts_with(b"<!--") {
-            let Some(end) = find(b, b"-->", i + 4) else { return Ok(()) };
-            i = end + 3;
-        } else if rest.starts_with(b"<![CDATA[") {
-            let Some(end) = find(b, b"]]>", i + 9) else { return Ok(()) };
-            i = end + 3;
-        } else if rest.starts_with(b"<!") {
-            return Err(FeedError::Unsafe(
-                "a DOCTYPE or other DTD declaration (<!...>) is refused: feeds need none, and DTDs carry entity \
-                 attacks (billion laughs, external entities)"
-                    .into(),
-            ));
-        } else if rest.starts_with(b"<?") {
-            let Some(end) = find(b, b"?>", i + 2) else { return Ok(()) };
-            i = end + 2;
-        } else {
-            let Some(end) = tag_end(b, i + 1) else { return Ok(()) };
-            if rest.starts_with(b"</") {
-                depth = depth.saturating_sub(1);
-            } else if b[end - 1] != b'/' {
-                depth += 1;
-                if depth > MAX_INDEX_DEPTH {
-                    return Err(FeedError::Unsafe(format!(
-                        "elements are nested more than {MAX_INDEX_DEPTH} levels deep"
-                    )));
-                }
-            }
-            i = end + 1;
-        }
-    }
-    Ok(())
-}
-
-/// The index of the `>` ending the tag that starts before `from`, skipping quoted values.
-fn tag_end(b: &[u8], mut from: usize) -> Option<usize> {
-    while from < b.len() {
-        match b[from] {
-            b'>' => return Some(from),
-            q @ (b'"' | b'\'') => from += 1 + b[from + 1..].iter().position(|&c| c == q)?,
-            _ => {}
-        }
-        from += 1;
-    }
-    None
 }
 
 fn xml_error(e: roxmltree::Error) -> FeedError {

@@ -6,6 +6,7 @@
 pub mod cap;
 mod json;
 mod normaliser;
+pub mod xml;
 
 pub use cap::{parse_cap, parse_cap_alert, CapAlert, CapInfo, EventTable, TierTable, MAX_CAP_BYTES};
 pub use json::{parse_json_alert, IngestError, MAX_ALERT_BYTES};

@@ -4,7 +4,7 @@
 use jiaoying_core::message::sms_choose_code_text;
 use jiaoying_core::reply::{parse_reply, AnswerKind};
 use jiaoying_core::{CallState, MobileNumber, Timestamp};
-use jiaoying_store::{CallRow, StoreError};
+use jiaoying_store::{CallRow, StoreError, StoreTx};
 use serde::Serialize;
 
 use crate::calls::change_call;
@@ -121,9 +121,55 @@ impl Tracker {
         }
         // Repeats not yet sent are no longer needed.
         tx.cancel_queued_messages(call.id).await?;
+        if after.late && self.config.late_answer_closes_escalation {
+            self.close_escalations_of(tx.as_mut(), &after, now).await?;
+        }
         tx.commit().await?;
         self.timers_wake.notify_one();
         Ok(Some(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late }))
+    }
+
+    /// A late answer: the calls its escalation opened (to the superior, the duty officers) are
+    /// no longer needed. They are closed and their persons told the person below has answered.
+    async fn close_escalations_of(
+        &self,
+        tx: &mut dyn StoreTx,
+        answered: &CallRow,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let alert = tx.alert(answered.alert_id).await?.ok_or(StoreError::NotFound)?;
+        let policy = self.config.policies.for_tier(alert.tier);
+        let registry = self.store.load_registry().await?;
+        let who = jiaoying_core::PersonId::parse(&answered.person_id)
+            .ok()
+            .and_then(|id| registry.person(&id).map(|p| p.name.clone()))
+            .unwrap_or_else(|| answered.person_id.clone());
+        for call in tx.calls_of_alert(answered.alert_id).await? {
+            if call.escalated_from != Some(answered.id)
+                || !call.state.can_become(CallState::Cancelled)
+                || call.state == CallState::Escalated
+            {
+                continue;
+            }
+            let mut after = call.clone();
+            after.state = CallState::Cancelled;
+            after.next_action_at = None;
+            after.updated_at = now.millis();
+            let note = Some(format!("{who} 已应答，升级呼叫关闭 (the person below answered)"));
+            if change_call(tx, &call, &after, "system", Some("late-answer"), note).await? {
+                tx.cancel_queued_messages(call.id).await?;
+                let person =
+                    jiaoying_core::PersonId::parse(&call.person_id).ok().and_then(|id| registry.person(&id).cloned());
+                if let Some(person) = person {
+                    let what = format!("{who} 已应答，无需督促");
+                    for m in self.config.composer.notice_messages(&alert, &call, &person, &what, &policy.channels, now)
+                    {
+                        tx.insert_message(&m).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Handles an SMS reply from `from` that came in on `channel`. `provider_id` deduplicates a

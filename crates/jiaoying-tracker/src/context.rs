@@ -21,6 +21,8 @@ pub struct TrackerConfig {
     pub composer: Composer,
     /// Calls handled per timer step (one transaction).
     pub batch: i64,
+    /// A late answer closes the calls its escalation opened and tells their persons (default).
+    pub late_answer_closes_escalation: bool,
 }
 
 /// Everything the tracker's operations share. Cheap to clone.

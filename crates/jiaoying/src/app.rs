@@ -88,7 +88,12 @@ impl Application {
         let tracker = Tracker::new(
             store.clone(),
             clock.clone(),
-            TrackerConfig { policies: settings.policies(), composer, batch: 100 },
+            TrackerConfig {
+                policies: settings.policies(),
+                composer,
+                batch: 100,
+                late_answer_closes_escalation: settings.answers.late_answer_closes_escalation,
+            },
             outbox_wake,
         );
         let outbox = Outbox::new(store.clone(), clock.clone(), channels, OutboxConfig::default());

@@ -41,6 +41,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub tracker: TrackerSettings,
+    #[serde(default)]
+    pub answers: AnswerSettings,
     /// Tier and event tables (provinces differ); the built-in ones when absent.
     #[serde(default)]
     pub normalise: jiaoying_ingest::Normaliser,
@@ -202,6 +204,25 @@ fn default_log_level() -> String {
 impl Default for LogSettings {
     fn default() -> Self {
         LogSettings { format: default_log_format(), level: default_log_level() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerSettings {
+    /// An answer that arrives after escalation closes the calls the escalation opened and tells
+    /// their persons (the superior need not chase any more).
+    #[serde(default = "yes")]
+    pub late_answer_closes_escalation: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings { late_answer_closes_escalation: true }
     }
 }
 

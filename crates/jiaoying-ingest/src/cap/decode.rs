@@ -5,8 +5,7 @@
 
 use std::borrow::Cow;
 
-use encoding_rs::Encoding;
-
+use crate::xml::{self, XmlError};
 use crate::IngestError;
 
 /// Largest CAP document accepted, checked before anything else is done with the bytes. Real NWS
@@ -20,9 +19,8 @@ pub const MAX_CAP_DEPTH: usize = 64;
 /// Most XML nodes (elements, texts, comments, ...) accepted in one document.
 pub const MAX_CAP_NODES: u32 = 200_000;
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Checks the size, strips a BOM and transcodes a declared non-UTF-8 encoding to UTF-8.
+/// Checks the size, then strips a BOM and transcodes a declared non-UTF-8 encoding to UTF-8
+/// ([`xml::decode_text`]).
 pub(crate) fn to_utf8(bytes: &[u8]) -> Result<Cow<'_, str>, IngestError> {
     if bytes.len() > MAX_CAP_BYTES {
         return Err(IngestError::TooLarge(format!(
@@ -30,146 +28,20 @@ pub(crate) fn to_utf8(bytes: &[u8]) -> Result<Cow<'_, str>, IngestError> {
             bytes.len()
         )));
     }
-    if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
-        return utf8(rest, "UTF-8 (byte-order mark)");
-    }
-    if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
-        // UTF-16 with its byte-order mark; the declaration inside (if any) is then moot.
-        return enc
-            .decode_without_bom_handling_and_without_replacement(&bytes[bom_len..])
-            .map(|s| Cow::Owned(s.into_owned()))
-            .ok_or_else(|| malformed(format!("the document is not valid {}", enc.name())));
-    }
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let body = &bytes[start..];
-    let Some(label) = declared_encoding(body)? else {
-        return utf8(body, "UTF-8 (no encoding declared)");
-    };
-    let Some(enc) = Encoding::for_label(label.as_bytes()) else {
-        return Err(malformed(format!("the XML declaration names an unknown encoding {label:?}")));
-    };
-    if enc == encoding_rs::UTF_8 {
-        return utf8(body, "UTF-8 (declared)");
-    }
-    if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
-        return Err(malformed(format!(
-            "the XML declaration says {label:?} but the document is not UTF-16 (no byte-order mark)"
-        )));
-    }
-    if enc == encoding_rs::REPLACEMENT || enc == encoding_rs::X_USER_DEFINED {
-        return Err(malformed(format!("the encoding {label:?} is not supported")));
-    }
-    enc.decode_without_bom_handling_and_without_replacement(body)
-        .map(|s| Cow::Owned(s.into_owned()))
-        .ok_or_else(|| malformed(format!("the document is not valid {label} (read as {})", enc.name())))
+    xml::decode_text(bytes).map_err(ingest_error)
 }
 
-fn malformed(m: String) -> IngestError {
-    IngestError::Malformed(m)
-}
-
-fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<Cow<'a, str>, IngestError> {
-    std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
-        malformed(format!(
-            "invalid UTF-8 at byte {} of a document in {what}; declare its real encoding",
-            e.valid_up_to()
-        ))
-    })
-}
-
-/// The `encoding` pseudo-attribute of an XML declaration at the start of `body`, if any. The
-/// declaration is ASCII in every ASCII-compatible encoding, so it is read from the raw bytes.
-fn declared_encoding(body: &[u8]) -> Result<Option<String>, IngestError> {
-    if !body.starts_with(b"<?xml") || body.get(5).is_some_and(|b| !b.is_ascii_whitespace()) {
-        return Ok(None);
-    }
-    let head = &body[..body.len().min(512)];
-    let Some(end) = find(head, b"?>", 0) else {
-        return Err(malformed("the XML declaration is not closed with ?>".into()));
-    };
-    let decl = String::from_utf8_lossy(&head[5..end]);
-    let Some(at) = decl.find("encoding") else { return Ok(None) };
-    let rest = decl[at + "encoding".len()..].trim_start();
-    let Some(rest) = rest.strip_prefix('=') else {
-        return Err(malformed("the XML declaration's encoding has no value".into()));
-    };
-    let rest = rest.trim_start();
-    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'');
-    let Some(q) = quote else {
-        return Err(malformed("the XML declaration's encoding value is not quoted".into()));
-    };
-    let value = &rest[1..];
-    match value.find(q) {
-        Some(close) => Ok(Some(value[..close].trim().to_string())),
-        None => Err(malformed("the XML declaration's encoding value is not closed".into())),
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if from >= hay.len() {
-        return None;
-    }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
-}
-
-/// A linear pass over the markup, before any tree is built: refuses a DOCTYPE (and any other `<!`
-/// declaration) and nesting deeper than [`MAX_CAP_DEPTH`]. Comments, CDATA sections, processing
-/// instructions and quoted attribute values are skipped, so a `>` or `<` inside them does not
-/// count. Anything it cannot make sense of (a truncated tag) is left to the parser to report.
+/// The linear pre-scan ([`xml::prescan`]) with CAP's depth limit, [`MAX_CAP_DEPTH`]: refuses a
+/// DOCTYPE (and any other `<!` declaration) and deeper nesting before any tree is built.
 pub(crate) fn prescan(text: &str) -> Result<(), IngestError> {
-    let b = text.as_bytes();
-    let mut i = 0;
-    let mut depth = 0usize;
-    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
-        i += off;
-        let rest = &b[i..];
-        if rest.starts_with(b"<!--") {
-            let Some(end) = find(b, b"-->", i + 4) else { return Ok(()) };
-            i = end + 3;
-        } else if rest.starts_with(b"<![CDATA[") {
-            let Some(end) = find(b, b"]]>", i + 9) else { return Ok(()) };
-            i = end + 3;
-        } else if rest.starts_with(b"<!") {
-            return Err(IngestError::Unsafe(
-                "a DOCTYPE or other DTD declaration (<!...>) is refused: CAP needs none, and DTDs carry entity \
-                 attacks (billion laughs, external entities such as SYSTEM \"file:///etc/passwd\")"
-                    .into(),
-            ));
-        } else if rest.starts_with(b"<?") {
-            let Some(end) = find(b, b"?>", i + 2) else { return Ok(()) };
-            i = end + 2;
-        } else {
-            let closing = rest.starts_with(b"</");
-            let Some(end) = tag_end(b, i + 1) else { return Ok(()) };
-            if closing {
-                depth = depth.saturating_sub(1);
-            } else if b[end - 1] != b'/' {
-                depth += 1;
-                if depth > MAX_CAP_DEPTH {
-                    return Err(IngestError::Unsafe(format!(
-                        "elements are nested more than {MAX_CAP_DEPTH} levels deep"
-                    )));
-                }
-            }
-            i = end + 1;
-        }
-    }
-    Ok(())
+    xml::prescan(text, MAX_CAP_DEPTH).map_err(ingest_error)
 }
 
-/// The index of the `>` ending the tag whose name starts at `from`, skipping quoted values.
-fn tag_end(b: &[u8], mut from: usize) -> Option<usize> {
-    while from < b.len() {
-        match b[from] {
-            b'>' => return Some(from),
-            q @ (b'"' | b'\'') => {
-                from += 1 + b[from + 1..].iter().position(|&c| c == q)?;
-            }
-            _ => {}
-        }
-        from += 1;
+fn ingest_error(e: XmlError) -> IngestError {
+    match e {
+        XmlError::Malformed(m) => IngestError::Malformed(m),
+        XmlError::Unsafe(m) => IngestError::Unsafe(m),
     }
-    None
 }
 
 /// Parses the (pre-scanned) text into a tree, sorting the parser's errors into hostile (400
@@ -199,17 +71,6 @@ pub(crate) fn parse_tree(text: &str) -> Result<roxmltree::Document<'_>, IngestEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn declared_encoding_is_read_with_spaces_and_either_quote() {
-        let e = |s: &str| declared_encoding(s.as_bytes()).unwrap();
-        assert_eq!(e(r#"<?xml version = "1.0" encoding = "UTF-8"?><a/>"#).as_deref(), Some("UTF-8"));
-        assert_eq!(e("<?xml version='1.0' encoding='ISO-8859-1' standalone='yes'?>").as_deref(), Some("ISO-8859-1"));
-        assert_eq!(e("<?xml version='1.0'?><a/>"), None);
-        assert_eq!(e("<a/>"), None);
-        assert_eq!(e("<?xml-stylesheet href='x'?><a/>"), None);
-        assert!(declared_encoding(b"<?xml version='1.0' encoding='UTF-8'").is_err());
-    }
 
     #[test]
     fn prescan_counts_depth_but_not_markup_inside_comments_cdata_and_quotes() {
