@@ -133,8 +133,10 @@ async fn expiry_ends_open_calls_quietly(app: &mut TestApp) {
     app.sms_reply(GRID.1, grid.code().unwrap()).await;
     app.gateway.wait_for(5).await;
 
-    app.clock.advance(Span::from_mins(3));
-    app.handle.tracker.timer_step(app.clock.now()).await.unwrap();
+    app.advance(Span::from_mins(3));
+    for (person, _) in [HEAD, REG, UNIT] {
+        app.call_reaches(id, person, "expired").await;
+    }
     let calls = app.calls(id).await;
     let mut expected = vec![
         (GRID.0.to_string(), "answered".to_string()),

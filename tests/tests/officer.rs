@@ -51,8 +51,8 @@ async fn an_officer_answers_on_behalf_and_escalates_now(app: &mut TestApp) {
     let (status, body) = act(app, API_TOKEN, &format!("/api/v1/calls/{}/escalate", head["id"]), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"], "escalating");
-    app.handle.tracker.timer_step(jiaoying_core::Clock::now(&app.clock)).await.unwrap();
-    assert_eq!(app.call_of(alert_id, HEAD.0).await["state"], "escalated");
+    // The running timer loop was woken by the action and escalates it.
+    app.call_reaches(alert_id, HEAD.0, "escalated").await;
     assert_eq!(app.call_of(alert_id, LEADER.0).await["role"], "superior");
     let (_, body) = act(app, API_TOKEN, &format!("/api/v1/calls/{}/escalate", grid["id"]), json!({})).await;
     assert_eq!(body["result"], "not_waiting", "an answered call is not escalated");
@@ -110,12 +110,13 @@ async fn a_late_answer_closes_the_escalation_it_caused(app: &mut TestApp) {
     let sms = app.gateway.wait_for(4).await;
     app.advance(jiaoying_core::Span::from_mins(5));
     app.gateway.wait_for(5).await;
+    // Both the head and the regulator answer to the leader; whichever escalated first opened the
+    // leader's call. That person now answers late.
     let leader = app.call_of(alert_id, LEADER.0).await;
-    let head = app.call_of(alert_id, HEAD.0).await;
-    assert_eq!(leader["escalated_from"], head["id"]);
-
-    let code = sms.iter().find(|m| m.to() == HEAD.1).unwrap().code().unwrap().to_string();
-    let (_, reply) = app.sms_reply(HEAD.1, &code).await;
+    let opener = app.calls(alert_id).await.into_iter().find(|c| c["id"] == leader["escalated_from"]).unwrap();
+    let mobile = if opener["person_id"] == HEAD.0 { HEAD.1 } else { jiaoying_tests::app::REG.1 };
+    let code = sms.iter().find(|m| m.to() == mobile).unwrap().code().unwrap().to_string();
+    let (_, reply) = app.sms_reply(mobile, &code).await;
     assert_eq!(reply["result"], "answered");
     assert_eq!(reply["late"], true);
     let leader = app.call_of(alert_id, LEADER.0).await;
@@ -128,3 +129,27 @@ async fn a_late_answer_closes_the_escalation_it_caused(app: &mut TestApp) {
     );
 }
 app_story!(a_late_answer_closes_the_escalation_it_caused);
+
+/// Useless replies get a polite help text, but at most five an hour per number.
+async fn useless_replies_are_answered_at_most_five_times_an_hour(app: &mut TestApp) {
+    app.post_alert(&red_alert("cq-spam")).await;
+    app.gateway.wait_for(4).await;
+    for _ in 0..8 {
+        let (_, r) = app.sms_reply(GRID.1, "自动回复：我正在开会").await;
+        assert_eq!(r["result"], "not_understood");
+    }
+    app.gateway.wait_for(4 + 5).await;
+    // Every reply was handled synchronously and its help text queued; drain what is queued.
+    app.handle.outbox.step(jiaoying_core::Clock::now(&app.clock)).await.unwrap();
+    let help: Vec<_> = app.gateway.received().into_iter().filter(|m| m.text().contains("未能识别")).collect();
+    assert_eq!(help.len(), 5, "{help:?}");
+    // An hour later the number is answered again.
+    app.advance(jiaoying_core::Span::from_mins(61));
+    app.sms_reply(GRID.1, "？").await;
+    // The deadline passed too, so repeats arrive as well: wait for the sixth help text.
+    let mut seen = app.gateway.received().len();
+    while app.gateway.received().iter().filter(|m| m.text().contains("未能识别")).count() < 6 {
+        seen = app.gateway.wait_for(seen + 1).await.len();
+    }
+}
+app_story!(useless_replies_are_answered_at_most_five_times_an_hour);

@@ -10,6 +10,9 @@ use serde::Serialize;
 use crate::calls::change_call;
 use crate::context::{Tracker, TrackerError};
 
+/// Help replies (to useless messages) sent to one number per hour, at most.
+pub const HELP_REPLIES_PER_HOUR: u32 = 5;
+
 /// Who answered, and how.
 #[derive(Debug, Clone)]
 pub struct AnswerRequest {
@@ -198,7 +201,7 @@ impl Tracker {
         }
         let signature = self.config.composer.signature().to_string();
         let Some(reply) = parse_reply(text) else {
-            self.send_reply(
+            self.send_help_reply(
                 channel,
                 &mobile,
                 format!("【{signature}】未能识别您的回复。请回复短信中的4位代码确认收到预警，或点击短信中的链接。"),
@@ -227,7 +230,7 @@ impl Tracker {
                 match found {
                     Some(c) => c,
                     None => {
-                        self.send_reply(
+                        self.send_help_reply(
                             channel,
                             &mobile,
                             format!("【{signature}】代码{code}不存在，请核对短信中的4位代码。"),
@@ -245,7 +248,7 @@ impl Tracker {
                 }
                 match open.len() {
                     0 => {
-                        self.send_reply(channel, &mobile, format!("【{signature}】您目前没有待确认的预警。"), now)
+                        self.send_help_reply(channel, &mobile, format!("【{signature}】您目前没有待确认的预警。"), now)
                             .await?;
                         return Ok(ReplyOutcome::NoOpenCall);
                     }
@@ -357,6 +360,33 @@ impl Tracker {
             }
         }
         Ok(false)
+    }
+
+    /// A reply to a useless message (not understood, unknown code, nothing open). At most
+    /// [`HELP_REPLIES_PER_HOUR`] per number an hour: a confused handset or an auto-responder must
+    /// not turn the service into an SMS loop that costs money and buries real replies.
+    async fn send_help_reply(
+        &self,
+        channel: &str,
+        to: &MobileNumber,
+        text: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let allowed = {
+            let mut seen = self.useless_replies.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = seen.entry(to.as_str().to_string()).or_insert((now.millis(), 0));
+            if now.millis() - entry.0 >= 3_600_000 {
+                *entry = (now.millis(), 0);
+            }
+            entry.1 += 1;
+            entry.1 <= HELP_REPLIES_PER_HOUR
+        };
+        if allowed {
+            self.send_reply(channel, to, text, now).await
+        } else {
+            tracing::info!(from = %to.masked(), "useless SMS reply over the hourly cap; not answered");
+            Ok(())
+        }
     }
 
     async fn send_reply(

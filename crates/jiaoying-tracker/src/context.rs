@@ -35,11 +35,21 @@ pub struct Tracker {
     pub timers_wake: Arc<Notify>,
     /// Wakes the outbox worker when messages were queued.
     pub outbox_wake: Arc<Notify>,
+    /// Per number: the start of its hour and the help replies sent in it. In memory, per
+    /// instance: the cap bounds cost, it need not be exact across instances or restarts.
+    pub(crate) useless_replies: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
 }
 
 impl Tracker {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: TrackerConfig, outbox_wake: Arc<Notify>) -> Self {
-        Tracker { store, clock, config: Arc::new(config), timers_wake: Arc::new(Notify::new()), outbox_wake }
+        Tracker {
+            store,
+            clock,
+            config: Arc::new(config),
+            timers_wake: Arc::new(Notify::new()),
+            outbox_wake,
+            useless_replies: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
