@@ -76,6 +76,7 @@ async fn instance(db: &TestDb, clock: &ManualClock, gateway: &Gateway) -> Instan
             composer,
             batch: 100,
             late_answer_closes_escalation: true,
+            directives: vec![],
         },
         Arc::new(tokio::sync::Notify::new()),
     );

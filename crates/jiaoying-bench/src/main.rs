@@ -104,7 +104,7 @@ async fn run(url: &str) -> anyhow::Result<Figures> {
     let tracker = Tracker::new(
         store.clone(),
         clock_arc.clone(),
-        TrackerConfig { policies, composer, batch: 500, late_answer_closes_escalation: true },
+        TrackerConfig { policies, composer, batch: 500, late_answer_closes_escalation: true, directives: vec![] },
         Arc::new(tokio::sync::Notify::new()),
     );
     let outbox =

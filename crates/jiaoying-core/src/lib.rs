@@ -6,6 +6,7 @@ pub mod alert;
 pub mod area;
 pub mod call;
 pub mod clock;
+pub mod directive;
 pub mod geo_area;
 pub mod ids;
 pub mod message;

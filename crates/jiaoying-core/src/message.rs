@@ -42,6 +42,8 @@ pub struct CallText<'a> {
     pub reason: CallReason<'a>,
     pub code: &'a str,
     pub link: &'a str,
+    /// A control measure (熔断) the person must carry out and report: (断/禁/停/撤/疏, text).
+    pub directive: Option<(&'a str, &'a str)>,
 }
 
 pub fn role_zh(role: &str) -> &str {
@@ -77,8 +79,14 @@ pub fn sms_call_text(c: &CallText<'_>) -> String {
         CallReason::Raised => "预警升级：".to_string(),
         CallReason::Escalated { name, role } => format!("{name}（{}）未应答，请督促：", role_zh(role)),
     };
-    let head = format!("{}{}{}", prefix(a), reason, title(a));
-    let tail = format!("。回复{}确认收到，或点击 {} ", c.code, c.link);
+    let mut head = format!("{}{}{}", prefix(a), reason, title(a));
+    let tail = match c.directive {
+        Some((measure, text)) => {
+            head = format!("{head}【熔断·{measure}】{}", clip(text, 40));
+            format!("。回复{}确认收到，落实后回复2，或点击 {} ", c.code, c.link)
+        }
+        None => format!("。回复{}确认收到，或点击 {} ", c.code, c.link),
+    };
     let room = SMS_MAX_CHARS.saturating_sub(head.chars().count() + tail.chars().count() + 1);
     let headline = clip(a.headline, room);
     let body = if headline.is_empty() { head } else { format!("{head}：{headline}") };
@@ -107,6 +115,11 @@ pub fn email_call_text(c: &CallText<'_>) -> String {
     let a = &c.alert;
     let mut out = sms_call_text(c);
     out.push_str("\n\n");
+    if let Some((measure, text)) = c.directive {
+        out.push_str(&format!(
+            "熔断要求（{measure}）：{text}\n落实后请回复短信“2 情况说明”，或点击链接报告已落实。\n\n"
+        ));
+    }
     if !a.description.is_empty() {
         out.push_str(a.description);
         out.push_str("\n\n");
@@ -159,6 +172,7 @@ mod tests {
                 reason: CallReason::First,
                 code: "4821",
                 link: LINK,
+                directive: None,
             });
             assert!(text.contains("回复4821确认"), "{text}");
             assert!(text.ends_with(LINK), "{text}");
@@ -174,6 +188,7 @@ mod tests {
             reason: CallReason::Repeat { attempt: 2 },
             code: "1",
             link: LINK,
+            directive: None,
         });
         assert!(t.starts_with("【演练】【观音桥街道】第2次提醒：红色暴雨预警"), "{t}");
         let t = sms_call_text(&CallText {
@@ -181,13 +196,34 @@ mod tests {
             reason: CallReason::Escalated { name: "网格员甲", role: "grid" },
             code: "1",
             link: LINK,
+            directive: None,
         });
         assert!(t.contains("网格员甲（网格员）未应答，请督促"), "{t}");
     }
 
     #[test]
+    fn a_directive_call_names_the_measure_and_how_to_report_it() {
+        let t = sms_call_text(&CallText {
+            alert: alert("江北区气象台发布暴雨红色预警", false),
+            reason: CallReason::First,
+            code: "4821",
+            link: LINK,
+            directive: Some(("停", "立即停止户外作业，撤离危险区域人员")),
+        });
+        assert!(t.contains("【熔断·停】立即停止户外作业"), "{t}");
+        assert!(t.contains("落实后回复2") && t.ends_with(LINK), "{t}");
+        assert!(t.chars().count() <= SMS_MAX_CHARS, "{t}");
+    }
+
+    #[test]
     fn email_has_full_text_and_both_languages() {
-        let c = CallText { alert: alert("标题", false), reason: CallReason::First, code: "4821", link: LINK };
+        let c = CallText {
+            alert: alert("标题", false),
+            reason: CallReason::First,
+            code: "4821",
+            link: LINK,
+            directive: None,
+        };
         let body = email_call_text(&c);
         assert!(body.contains("过去3小时降雨量") && body.contains("防御指引：停止户外作业"));
         assert!(body.contains(LINK) && body.contains("reply code 4821"));

@@ -94,7 +94,7 @@ impl Harness {
         let tracker = Tracker::new(
             store.clone(),
             clock_arc,
-            TrackerConfig { policies, composer, batch: 100, late_answer_closes_escalation: true },
+            TrackerConfig { policies, composer, batch: 100, late_answer_closes_escalation: true, directives: vec![] },
             Arc::new(tokio::sync::Notify::new()),
         );
 

@@ -79,6 +79,12 @@ pub struct CallRow {
     pub escalated_to: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A control measure (熔断) to carry out: `<measure>:<text>`.
+    pub directive: Option<String>,
+    /// How long after the answer the measure must be reported done (ms).
+    pub done_within: Option<i64>,
+    pub done_at: Option<i64>,
+    pub done_report: Option<String>,
 }
 
 /// A call with its person's name, as the API lists them.
@@ -103,6 +109,8 @@ pub struct NewCall {
     /// When the timer first fires: the deadline, or the alert's expiry if that comes first.
     pub next_action_at: i64,
     pub escalated_from: Option<i64>,
+    pub directive: Option<String>,
+    pub done_within: Option<i64>,
     pub now: i64,
 }
 

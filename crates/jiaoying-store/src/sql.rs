@@ -10,7 +10,7 @@
 pub(crate) const CALL_COLUMNS: &str =
     "id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
      deadline, next_action_at, answered_at, answered_via, answered_by, answer_note, late, unreached, \
-     escalated_from, escalated_to, created_at, updated_at";
+     escalated_from, escalated_to, created_at, updated_at, directive, done_within, done_at, done_report";
 
 pub(crate) const OPEN_STATES_SQL: &str = "('pending', 'sent', 'delivered', 'escalated')";
 
@@ -155,8 +155,8 @@ macro_rules! impl_sql_store {
             async fn insert_call(&mut self, c: &NewCall) -> StoreResult<i64> {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
-                     deadline, next_action_at, escalated_from, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 1, $8, $11, $9, $10, $10) RETURNING id",
+                     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 1, $8, $11, $9, $10, $10, $12, $13) RETURNING id",
                 )
                 .bind(c.alert_id)
                 .bind(&c.person_id)
@@ -169,6 +169,8 @@ macro_rules! impl_sql_store {
                 .bind(c.escalated_from)
                 .bind(c.now)
                 .bind(c.next_action_at)
+                .bind(&c.directive)
+                .bind(c.done_within)
                 .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(id)
@@ -215,8 +217,8 @@ macro_rules! impl_sql_store {
                 let done = sqlx::query(
                     "UPDATE calls SET state = $4, attempts = $5, deadline = $6, next_action_at = $7, answered_at = $8, \
                      answered_via = $9, answered_by = $10, answer_note = $11, late = $12, unreached = $13, \
-                     escalated_to = $14, updated_at = $15 \
-                     WHERE id = $1 AND state = $2 AND attempts = $3",
+                     escalated_to = $14, updated_at = $15, done_at = $16, done_report = $17, directive = $18, \
+                     done_within = $19 WHERE id = $1 AND state = $2 AND attempts = $3",
                 )
                 .bind(before.id)
                 .bind(before.state.as_str())
@@ -233,6 +235,10 @@ macro_rules! impl_sql_store {
                 .bind(after.unreached)
                 .bind(after.escalated_to)
                 .bind(after.updated_at)
+                .bind(after.done_at)
+                .bind(&after.done_report)
+                .bind(&after.directive)
+                .bind(after.done_within)
                 .execute(&mut *self.tx)
                 .await?;
                 Ok(done.rows_affected() == 1)

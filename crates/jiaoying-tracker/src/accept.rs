@@ -2,6 +2,7 @@
 //! due actions (timers and queued messages); only after it commits does the API answer `201`.
 
 use jiaoying_core::alert::Reference;
+use jiaoying_core::directive::directive_for;
 use jiaoying_core::message::CallReason;
 use jiaoying_core::targeting::target;
 use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Timestamp};
@@ -211,6 +212,31 @@ impl Tracker {
         self.call_targets(tx, &updated, alert, registry, now).await
     }
 
+    /// The unit persons of reached units that a `[[directives]]` rule binds to a measure.
+    fn directive_targets(
+        &self,
+        registry: &jiaoying_core::Registry,
+        alert: &NewAlert,
+        row: &AlertRow,
+    ) -> std::collections::HashMap<PersonId, DirectiveTarget> {
+        let mut out = std::collections::HashMap::new();
+        if self.config.directives.is_empty() {
+            return out;
+        }
+        let unit_role = [jiaoying_core::Role::named(jiaoying_core::Role::UNIT)];
+        for t in target(registry, &alert.areas, &unit_role) {
+            let Some(unit) = t.unit.as_ref().and_then(|u| registry.units.iter().find(|x| &x.id == u)) else { continue };
+            if let Some(rule) = directive_for(&self.config.directives, &row.event, row.tier, unit.kind) {
+                let target = t.clone();
+                out.insert(
+                    t.person.clone(),
+                    DirectiveTarget { target, stored: rule.stored(), done_within: rule.done_within.millis() },
+                );
+            }
+        }
+        out
+    }
+
     fn targets(&self, registry: &jiaoying_core::Registry, alert: &NewAlert) -> Vec<jiaoying_core::targeting::Target> {
         let policy = self.config.policies.for_tier(alert.tier);
         target(registry, &alert.areas, &policy.roles)
@@ -227,7 +253,16 @@ impl Tracker {
     ) -> Result<(), StoreError> {
         let policy = self.config.policies.for_tier(row.tier);
         let persons = registry.index_persons();
-        for t in self.targets(registry, alert) {
+        let directives = self.directive_targets(registry, alert, row);
+        let mut targets = self.targets(registry, alert);
+        // A unit's own responsible person owed a measure is called for it even when the tier's
+        // roles would not call them.
+        for (pid, d) in &directives {
+            if !targets.iter().any(|t| &t.person == pid) {
+                targets.push(d.target.clone());
+            }
+        }
+        for t in targets {
             if tx.call_of_person(row.id, t.person.as_str()).await?.is_some() {
                 continue;
             }
@@ -242,6 +277,7 @@ impl Tracker {
                 escalated_from: None,
                 reason: CallReason::First,
                 actor: "system",
+                directive: directives.get(&t.person).map(|d| (d.stored.clone(), d.done_within)),
             };
             open_call(tx, &self.config.composer, row, policy, spec, now).await?;
         }
@@ -315,6 +351,13 @@ fn new_alert_row(a: &NewAlert, source: &str, state: &str, now: Timestamp) -> New
         content_sent: a.key.sent.millis(),
         now: now.millis(),
     }
+}
+
+/// A person owed a control measure, and the measure.
+struct DirectiveTarget {
+    target: jiaoying_core::targeting::Target,
+    stored: String,
+    done_within: i64,
 }
 
 /// A reference naming the message itself (real feeds do this) is not a link.

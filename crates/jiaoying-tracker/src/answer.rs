@@ -48,6 +48,21 @@ pub enum AnswerOutcome {
     },
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum DoneOutcome {
+    Done {
+        call_id: i64,
+    },
+    AlreadyDone {
+        call_id: i64,
+    },
+    /// The call ended (cancelled, expired) or carries no answerable state.
+    Closed {
+        call_id: i64,
+    },
+}
+
 /// What became of an inbound SMS, for the gateway's response and the logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -60,6 +75,10 @@ pub enum ReplyOutcome {
         call_id: i64,
     },
     Closed {
+        call_id: i64,
+    },
+    /// A directive reported carried out (已落实).
+    Done {
         call_id: i64,
     },
     /// A reply of `3`: the call goes to the next person up now.
@@ -117,7 +136,8 @@ impl Tracker {
         after.answered_by = Some(req.actor.clone());
         after.answer_note = req.note.clone();
         after.late = call.state == CallState::Escalated;
-        after.next_action_at = None;
+        // A directive call waits on: its measure must be reported done in time.
+        after.next_action_at = call.done_within.filter(|_| call.directive.is_some()).map(|w| now.millis() + w);
         after.updated_at = now.millis();
         if !change_call(tx.as_mut(), &call, &after, &req.actor, Some(&req.via), req.note.clone()).await? {
             return Ok(None);
@@ -130,6 +150,51 @@ impl Tracker {
         tx.commit().await?;
         self.timers_wake.notify_one();
         Ok(Some(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late }))
+    }
+
+    /// 已落实: the directive of the call was carried out, with the person's short report. A call
+    /// not yet answered is answered first (the report implies receipt).
+    pub async fn mark_done(&self, req: &AnswerRequest, report: &str) -> Result<DoneOutcome, TrackerError> {
+        for _ in 0..5 {
+            let now = self.clock.now();
+            let mut tx = self.store.begin().await?;
+            let Some(mut call) = tx.call(req.call_id).await? else {
+                return Ok(DoneOutcome::Closed { call_id: req.call_id });
+            };
+            if call.state == CallState::Done {
+                return Ok(DoneOutcome::AlreadyDone { call_id: call.id });
+            }
+            if call.state.can_become(CallState::Answered) {
+                let mut answered = call.clone();
+                answered.state = CallState::Answered;
+                answered.answered_at = Some(now.millis());
+                answered.answered_via = Some(req.via.clone());
+                answered.answered_by = Some(req.actor.clone());
+                answered.late = call.state == CallState::Escalated;
+                answered.updated_at = now.millis();
+                if !change_call(tx.as_mut(), &call, &answered, &req.actor, Some(&req.via), None).await? {
+                    continue;
+                }
+                tx.cancel_queued_messages(call.id).await?;
+                call = answered;
+            }
+            if call.state != CallState::Answered {
+                return Ok(DoneOutcome::Closed { call_id: call.id });
+            }
+            let mut done = call.clone();
+            done.state = CallState::Done;
+            done.done_at = Some(now.millis());
+            done.done_report = Some(report.chars().take(200).collect());
+            done.next_action_at = None;
+            done.updated_at = now.millis();
+            let note = Some(if report.is_empty() { "已落实".to_string() } else { format!("已落实：{report}") });
+            if change_call(tx.as_mut(), &call, &done, &req.actor, Some(&req.via), note).await? {
+                tx.commit().await?;
+                self.timers_wake.notify_one();
+                return Ok(DoneOutcome::Done { call_id: call.id });
+            }
+        }
+        Ok(DoneOutcome::Closed { call_id: req.call_id })
     }
 
     /// A late answer: the calls its escalation opened (to the superior, the duty officers) are
@@ -271,6 +336,38 @@ impl Tracker {
         };
         if reply.kind == AnswerKind::EscalateNow {
             return self.escalate_now(&call, channel, &mobile, now).await;
+        }
+        if let (AnswerKind::Done { report }, Some(_)) = (&reply.kind, &call.directive) {
+            let req = AnswerRequest {
+                call_id: call.id,
+                via: "sms".into(),
+                actor: format!("person:{}", call.person_id),
+                note: None,
+            };
+            let code = &call.reply_code;
+            return Ok(match self.mark_done(&req, report).await? {
+                DoneOutcome::Done { call_id } => {
+                    self.send_reply(
+                        channel,
+                        &mobile,
+                        format!("【{signature}】已记录落实情况（代码{code}），谢谢。"),
+                        now,
+                    )
+                    .await?;
+                    ReplyOutcome::Done { call_id }
+                }
+                DoneOutcome::AlreadyDone { call_id } => {
+                    self.send_reply(
+                        channel,
+                        &mobile,
+                        format!("【{signature}】代码{code}已报告落实，无需重复回复。"),
+                        now,
+                    )
+                    .await?;
+                    ReplyOutcome::AlreadyAnswered { call_id }
+                }
+                DoneOutcome::Closed { call_id } => ReplyOutcome::Closed { call_id },
+            });
         }
         let outcome = self
             .answer(&AnswerRequest {

@@ -17,6 +17,8 @@ pub(crate) struct CallSpec<'a> {
     pub escalated_from: Option<i64>,
     pub reason: CallReason<'a>,
     pub actor: &'a str,
+    /// A control measure the person must carry out: stored form and its time to report done.
+    pub directive: Option<(String, i64)>,
 }
 
 /// A 4-digit code the person has on no other open call, so a reply of it is unambiguous.
@@ -55,6 +57,8 @@ pub(crate) async fn open_call(
             deadline,
             next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
             escalated_from: spec.escalated_from,
+            directive: spec.directive.as_ref().map(|d| d.0.clone()),
+            done_within: spec.directive.as_ref().map(|d| d.1),
             now: now.millis(),
         })
         .await?;

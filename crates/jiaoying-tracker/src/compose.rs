@@ -91,7 +91,12 @@ impl Composer {
         now: Timestamp,
     ) -> Vec<NewMessage> {
         let link = self.answer_link(alert, call.id, now);
-        let text = CallText { alert: self.alert_text(alert), reason, code: &call.reply_code, link: &link };
+        let directive = call
+            .directive
+            .as_deref()
+            .and_then(jiaoying_core::directive::parse_stored)
+            .map(|(measure, text)| (measure.zh(), text));
+        let text = CallText { alert: self.alert_text(alert), reason, code: &call.reply_code, link: &link, directive };
         channels
             .iter()
             .filter_map(|ch| {

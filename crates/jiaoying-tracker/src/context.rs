@@ -23,6 +23,8 @@ pub struct TrackerConfig {
     pub batch: i64,
     /// A late answer closes the calls its escalation opened and tells their persons (default).
     pub late_answer_closes_escalation: bool,
+    /// `[[directives]]`: control measures imposed on reached units.
+    pub directives: Vec<jiaoying_core::directive::DirectiveRule>,
 }
 
 /// Everything the tracker's operations share. Cheap to clone.

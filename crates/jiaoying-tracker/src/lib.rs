@@ -11,7 +11,7 @@ mod runner;
 mod timers;
 
 pub use accept::{AcceptError, Accepted};
-pub use answer::{AnswerOutcome, AnswerRequest, ReplyOutcome};
+pub use answer::{AnswerOutcome, AnswerRequest, DoneOutcome, ReplyOutcome};
 pub use compose::Composer;
 pub use context::{Tracker, TrackerConfig, TrackerError};
 pub use runner::{run_loop, Step};

@@ -63,6 +63,13 @@ impl Tracker {
             tx.cancel_queued_messages(call.id).await?;
             return Ok(());
         }
+        if alert.state == "active"
+            && call.state == CallState::Answered
+            && call.directive.is_some()
+            && call.done_at.is_none()
+        {
+            return self.directive_overdue(tx, alert, call, after, registry, now).await;
+        }
         let decision = if alert.state == "active" { decide(now, timer, policy) } else { Decision::Settled };
         match decision {
             Decision::Settled => {
@@ -99,6 +106,43 @@ impl Tracker {
                 after.unreached = true;
                 after.next_action_at = None;
                 change_call(tx, call, &after, "system", Some("timer"), Some("未应答，不再升级：未叫醒".into())).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A directive answered but not reported done in time: the unit's administrative and
+    /// regulatory responsible persons are told to see it carried out.
+    async fn directive_overdue(
+        &self,
+        tx: &mut dyn StoreTx,
+        alert: &AlertRow,
+        call: &CallRow,
+        mut after: CallRow,
+        registry: &Registry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        after.next_action_at = None;
+        let note = Some("熔断措施逾期未报告落实 (directive overdue)".to_string());
+        if !change_call(tx, call, &after, "system", Some("directive"), note).await? {
+            return Ok(());
+        }
+        let Some(unit) = call.unit_id.as_deref().and_then(|u| registry.units.iter().find(|x| x.id.as_str() == u))
+        else {
+            return Ok(());
+        };
+        let (measure, text) = call
+            .directive
+            .as_deref()
+            .and_then(jiaoying_core::directive::parse_stored)
+            .map(|(m, t)| (m.zh(), t))
+            .unwrap_or(("", ""));
+        let policy = self.config.policies.for_tier(alert.tier);
+        let what = format!("【熔断逾期·{measure}】{}未报告落实“{text}”，请督促", unit.name);
+        for pid in [&unit.administrative, &unit.regulatory] {
+            let Some(person) = registry.person(pid) else { continue };
+            for m in self.config.composer.notice_messages(alert, call, person, &what, &policy.channels, now) {
+                tx.insert_message(&m).await?;
             }
         }
         Ok(())
@@ -176,6 +220,7 @@ impl Tracker {
                         escalated_from: Some(call.id),
                         reason: CallReason::Escalated { name: caller_name, role: caller_role },
                         actor: "system",
+                        directive: None,
                     };
                     open_call(tx, &self.config.composer, alert, policy, spec, now).await?
                 }

@@ -7,7 +7,7 @@ use axum::response::Html;
 use jiaoying_core::token::TokenError;
 use jiaoying_core::Timestamp;
 use jiaoying_store::{AlertRow, CallRow};
-use jiaoying_tracker::{AnswerOutcome, AnswerRequest};
+use jiaoying_tracker::{AnswerOutcome, AnswerRequest, DoneOutcome};
 
 use crate::html::{escape, page};
 use crate::state::AppState;
@@ -51,6 +51,18 @@ async fn load(state: &AppState, token: &str) -> Result<(CallRow, AlertRow), Page
     }
 }
 
+fn directive_block(call: &CallRow) -> String {
+    match call.directive.as_deref().and_then(jiaoying_core::directive::parse_stored) {
+        Some((measure, text)) => format!(
+            "<p class=\"directive\"><strong>【熔断·{}】{}</strong></p>{}",
+            measure.zh(),
+            escape(text),
+            call.done_report.as_deref().map(|r| format!("<p>已报告落实：{}</p>", escape(r))).unwrap_or_default()
+        ),
+        None => String::new(),
+    }
+}
+
 fn alert_block(a: &AlertRow) -> String {
     let drill =
         if a.is_drill() { "<p><strong>【演练】本条为演练信息 / This is a drill.</strong></p>" } else { "" };
@@ -79,6 +91,13 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> P
         Err(p) => return p,
     };
     let action = match (call.state, call.answered_at) {
+        (jiaoying_core::CallState::Answered, Some(at)) if call.directive.is_some() => format!(
+            "{}<form method=\"post\" action=\"/a/{}/done\"><p>熔断措施落实情况 / What was done:</p>\
+             <textarea name=\"report\" maxlength=\"200\" rows=\"3\" style=\"width:100%\"></textarea>\
+             <button type=\"submit\">已落实 / Carried out</button></form>",
+            answered_block(at),
+            escape(&token)
+        ),
         (jiaoying_core::CallState::Answered | jiaoying_core::CallState::Done, Some(at)) => answered_block(at),
         (s, _) if s.can_become(jiaoying_core::CallState::Answered) => format!(
             "<form method=\"post\" action=\"/a/{}\"><button type=\"submit\">确认收到 / Confirm receipt</button></form>\
@@ -93,10 +112,8 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> P
             s.as_str()
         ),
     };
-    (
-        StatusCode::OK,
-        Html(page(&format!("{}{}预警", alert.tier.zh(), alert.event), &format!("{}{action}", alert_block(&alert)))),
-    )
+    let title = format!("{}{}预警", alert.tier.zh(), alert.event);
+    (StatusCode::OK, Html(page(&title, &format!("{}{}{action}", alert_block(&alert), directive_block(&call)))))
 }
 
 pub async fn answer(State(state): State<AppState>, Path(token): Path<String>) -> PageResult {
@@ -129,4 +146,42 @@ pub async fn answer(State(state): State<AppState>, Path(token): Path<String>) ->
         AnswerOutcome::NotFound { .. } => return token_refusal(TokenError::BadSignature),
     };
     (StatusCode::OK, Html(page("已确认", &format!("{}{body}", alert_block(&alert)))))
+}
+
+#[derive(serde::Deserialize)]
+pub struct DoneForm {
+    #[serde(default)]
+    report: String,
+}
+
+/// `POST /a/{token}/done`: the directive was carried out (已落实), with a short report.
+pub async fn done(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    form: Result<axum::Form<DoneForm>, axum::extract::rejection::FormRejection>,
+) -> PageResult {
+    let (call, alert) = match load(&state, &token).await {
+        Ok(x) => x,
+        Err(p) => return p,
+    };
+    let Ok(axum::Form(form)) = form else {
+        return refusal(StatusCode::BAD_REQUEST, "表单无效。", "The form could not be read.");
+    };
+    if call.directive.is_none() {
+        return refusal(StatusCode::NOT_FOUND, "此呼叫没有熔断措施。", "This call carries no directive.");
+    }
+    let req =
+        AnswerRequest { call_id: call.id, via: "link".into(), actor: format!("person:{}", call.person_id), note: None };
+    let body = match state.tracker.mark_done(&req, form.report.trim()).await {
+        Ok(DoneOutcome::Done { .. }) => {
+            "<p class=\"answered\">已记录落实情况，谢谢。</p><p class=\"en\">Recorded as carried out. Thank you.</p>"
+        }
+        Ok(DoneOutcome::AlreadyDone { .. }) => "<p>已报告落实，无需重复。</p><p class=\"en\">Already reported.</p>",
+        Ok(DoneOutcome::Closed { .. }) => "<p>此呼叫已结束。</p><p class=\"en\">This call has ended.</p>",
+        Err(e) => {
+            tracing::error!(error = %e, call_id = call.id, "done by link failed");
+            return server_error();
+        }
+    };
+    (StatusCode::OK, Html(page("已落实", &format!("{}{body}", alert_block(&alert)))))
 }

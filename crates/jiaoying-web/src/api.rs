@@ -202,6 +202,9 @@ fn call_json(c: &CallListRow) -> Value {
         "unreached": call.unreached,
         "escalated_from": call.escalated_from,
         "escalated_to": call.escalated_to,
+        "directive": call.directive,
+        "done_at": time(call.done_at),
+        "done_report": call.done_report,
     })
 }
 

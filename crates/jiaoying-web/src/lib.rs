@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hooks/sms/{channel}", post(hooks::sms_reply))
         .route("/hooks/sms/{channel}/status", post(hooks::sms_status))
         .route("/a/{token}", get(answer_page::show).post(answer_page::answer))
+        .route("/a/{token}/done", post(answer_page::done))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)

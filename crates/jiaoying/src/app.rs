@@ -93,6 +93,7 @@ impl Application {
                 composer,
                 batch: 100,
                 late_answer_closes_escalation: settings.answers.late_answer_closes_escalation,
+                directives: settings.directives.clone(),
             },
             outbox_wake,
         );

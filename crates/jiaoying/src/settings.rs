@@ -34,7 +34,7 @@ pub struct Settings {
     #[serde(default)]
     pub policy: BTreeMap<Tier, TierPolicy>,
     #[serde(default)]
-    pub directives: Vec<DirectiveSettings>,
+    pub directives: Vec<jiaoying_core::directive::DirectiveRule>,
     #[serde(default)]
     pub messages: MessageSettings,
     #[serde(default)]
@@ -141,28 +141,6 @@ pub struct PollSettings {
 
 fn default_silent_after() -> Span {
     Span::from_mins(24 * 60)
-}
-
-/// A control measure (熔断) imposed on units; acted on with the answers issue, validated now.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectiveSettings {
-    pub events: Vec<String>,
-    pub tiers: Vec<Tier>,
-    pub unit_kinds: Vec<jiaoying_core::UnitKind>,
-    pub measure: Measure,
-    pub text: String,
-    pub done_within: Span,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Measure {
-    Cut,
-    Ban,
-    Stop,
-    Evacuate,
-    Divert,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,9 +328,6 @@ impl Settings {
         let mut out = Vec::new();
         if self.security.secret.expose_secret() == PLACEHOLDER_SECRET {
             out.push("security.secret is the placeholder; set JIAOYING_SECURITY__SECRET to a long random value".into());
-        }
-        if !self.directives.is_empty() {
-            out.push("directives are validated but not yet acted on".into());
         }
         out
     }
