@@ -208,6 +208,8 @@ fn new_call(alert_id: i64, person_id: &str, deadline: i64, now: i64) -> NewCall 
         deadline,
         next_action_at: deadline,
         escalated_from: None,
+        directive: None,
+        done_within: None,
         now,
     }
 }
