@@ -1,6 +1,7 @@
 //! The SMTP channel: sends each message as a plain-text + HTML e-mail through one pooled
 //! connection to a relay, with a Message-ID we choose so that replies and bounces can be matched.
 
+use jiaoying_core::message::escape_html;
 use std::fmt;
 use std::time::Duration;
 
@@ -205,22 +206,6 @@ fn io_cause(e: &lettre::transport::smtp::Error) -> Option<&std::io::Error> {
         source = err.source();
     }
     found
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// The HTML alternative: the same text, escaped, with the answer link clickable. The link sits

@@ -1,19 +1,7 @@
 //! A minimal HTML page frame for the answer pages (the board gets a template crate later).
 
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// HTML escaping, shared with the e-mail bodies.
+pub use jiaoying_core::message::escape_html as escape;
 
 /// A whole page. `body` must already be escaped HTML.
 pub fn page(title: &str, body: &str) -> String {
