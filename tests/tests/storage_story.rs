@@ -116,6 +116,12 @@ fn person(
 /// to them) and one school; sorted as `load_registry` returns them.
 fn small_registry() -> Registry {
     let mut r = Registry {
+        rosters: vec![jiaoying_core::roster::RosterEntry {
+            area: AreaCode::parse("500105002").unwrap(),
+            person: PersonId::parse("p-duty-1").unwrap(),
+            date: "2026-07-01".parse().unwrap(),
+            shift: "20:00-08:00".parse().unwrap(),
+        }],
         areas: vec![
             area("500105", "江北区", None, None),
             area(
@@ -167,6 +173,7 @@ fn sort_registry(r: &mut Registry) {
     r.areas.sort_by(|a, b| a.code.cmp(&b.code));
     r.persons.sort_by(|a, b| a.id.cmp(&b.id));
     r.units.sort_by(|a, b| a.id.cmp(&b.id));
+    r.rosters.sort_by_key(|e| (e.date, e.area.clone(), e.shift.to_string(), e.person.clone()));
 }
 
 fn new_alert(state: &str, now: i64) -> NewAlertRow {
@@ -253,7 +260,7 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
     let registry = small_registry();
 
     let changes = store.upsert_registry(&registry, 1_000).await.unwrap();
-    assert_eq!(changes, RegistryChanges { added: 8, changed: 0, unchanged: 0 });
+    assert_eq!(changes, RegistryChanges { added: 9, changed: 0, unchanged: 0 });
 
     let mut loaded = store.load_registry().await.unwrap();
     sort_registry(&mut loaded);
@@ -261,7 +268,7 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
 
     // The same import again changes nothing.
     let again = store.upsert_registry(&registry, 2_000).await.unwrap();
-    assert_eq!(again, RegistryChanges { added: 0, changed: 0, unchanged: 8 });
+    assert_eq!(again, RegistryChanges { added: 0, changed: 0, unchanged: 9 });
 
     // One person changes number and email: one change, the rest untouched.
     let mut edited = registry.clone();
@@ -269,7 +276,7 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
     p.mobile = MobileNumber::parse("+8613900000002").unwrap();
     p.email = Some("adm@example.org".into());
     let changes = store.upsert_registry(&edited, 3_000).await.unwrap();
-    assert_eq!(changes, RegistryChanges { added: 0, changed: 1, unchanged: 7 });
+    assert_eq!(changes, RegistryChanges { added: 0, changed: 1, unchanged: 8 });
 
     let mut loaded = store.load_registry().await.unwrap();
     sort_registry(&mut loaded);

@@ -15,6 +15,7 @@ pub mod planner;
 pub mod policy;
 pub mod registry;
 pub mod reply;
+pub mod roster;
 pub mod span;
 pub mod targeting;
 pub mod tier;

@@ -56,30 +56,48 @@ pub struct NextUp {
     pub persons: Vec<PersonId>,
 }
 
-/// The next people up from `person` for a call about `area`: their superior if they have one,
-/// else the duty officers of the nearest area at or above `area` that has any (never the person
-/// themselves). `None` when the chain has run out, so the caller flags the call unreached at once
-/// instead of waiting out a delay for nobody.
-pub fn next_up(registry: &Registry, person: &PersonId, area: &AreaCode) -> Option<NextUp> {
+/// The next people up from `person` for a call about `area` at `now`: their superior if they
+/// have one, else the duty officers on duty now for the nearest area at or above `area` (by the
+/// roster; where the roster names nobody on duty now, the persons with the `duty_officer` role),
+/// never the person themselves. `None` when the chain has run out, so the caller flags the call
+/// unreached at once instead of waiting out a delay for nobody.
+pub fn next_up(registry: &Registry, person: &PersonId, area: &AreaCode, now: Timestamp) -> Option<NextUp> {
     if let Some(sup) = registry.person(person).and_then(|p| p.superior.clone()) {
         if registry.person(&sup).is_some() {
             return Some(NextUp { role: Role::SUPERIOR, persons: vec![sup] });
         }
     }
-    // Walk up from the call's area: the deepest area covering it with a duty officer wins.
+    let rostered = registry
+        .rosters
+        .iter()
+        .filter(|r| {
+            r.area.covers(area) && &r.person != person && r.on_duty_at(now) && registry.person(&r.person).is_some()
+        })
+        .map(|r| (&r.area, &r.person));
+    let by_role = registry
+        .persons
+        .iter()
+        .filter(|p| p.has_role(Role::DUTY_OFFICER) && &p.id != person && p.area.covers(area))
+        .map(|p| (&p.area, &p.id));
+    nearest(rostered).or_else(|| nearest(by_role)).map(|persons| NextUp { role: Role::DUTY_OFFICER, persons })
+}
+
+/// The persons of the deepest area among `(area, person)` pairs, each once, in order met.
+fn nearest<'a>(pairs: impl Iterator<Item = (&'a AreaCode, &'a PersonId)>) -> Option<Vec<PersonId>> {
     let mut best: Option<(usize, Vec<PersonId>)> = None;
-    for p in registry.persons.iter().filter(|p| p.has_role(Role::DUTY_OFFICER) && &p.id != person) {
-        if !p.area.covers(area) {
-            continue;
-        }
-        let depth = p.area.as_str().len();
+    for (area, pid) in pairs {
+        let depth = area.as_str().len();
         match &mut best {
-            Some((d, ids)) if *d == depth => ids.push(p.id.clone()),
+            Some((d, ids)) if *d == depth => {
+                if !ids.contains(pid) {
+                    ids.push(pid.clone())
+                }
+            }
             Some((d, _)) if *d > depth => {}
-            _ => best = Some((depth, vec![p.id.clone()])),
+            _ => best = Some((depth, vec![pid.clone()])),
         }
     }
-    best.map(|(_, persons)| NextUp { role: Role::DUTY_OFFICER, persons })
+    best.map(|(_, ids)| ids)
 }
 
 #[cfg(test)]
@@ -139,6 +157,7 @@ mod tests {
             superior: sup.map(|s| PersonId::parse(s).unwrap()),
         };
         Registry {
+            rosters: vec![],
             areas: vec![
                 Area { code: code("500105002"), name: "s".into(), parent: None, polygon: None },
                 Area { code: code("500105002001"), name: "c".into(), parent: Some(code("500105002")), polygon: None },
@@ -163,8 +182,11 @@ mod tests {
     fn next_up_is_the_superior_while_there_is_one() {
         let r = reg();
         let a = AreaCode::parse("500105002001").unwrap();
-        assert_eq!(next_up(&r, &pid("grid"), &a), Some(NextUp { role: "superior", persons: vec![pid("head")] }));
-        assert_eq!(next_up(&r, &pid("head"), &a), Some(NextUp { role: "superior", persons: vec![pid("leader")] }));
+        assert_eq!(next_up(&r, &pid("grid"), &a, t(0)), Some(NextUp { role: "superior", persons: vec![pid("head")] }));
+        assert_eq!(
+            next_up(&r, &pid("head"), &a, t(0)),
+            Some(NextUp { role: "superior", persons: vec![pid("leader")] })
+        );
     }
 
     #[test]
@@ -172,14 +194,36 @@ mod tests {
         let r = reg();
         let comm = AreaCode::parse("500105002001").unwrap();
         let street = AreaCode::parse("500105002").unwrap();
-        assert_eq!(next_up(&r, &pid("leader"), &comm).unwrap().persons, vec![pid("duty-comm")]);
+        assert_eq!(next_up(&r, &pid("leader"), &comm, t(0)).unwrap().persons, vec![pid("duty-comm")]);
         assert_eq!(
-            next_up(&r, &pid("leader"), &street).unwrap().persons,
+            next_up(&r, &pid("leader"), &street, t(0)).unwrap().persons,
             vec![pid("duty-street-1"), pid("duty-street-2")]
         );
         // A duty officer does not escalate to themselves; the street's officers are next.
         assert_eq!(
-            next_up(&r, &pid("duty-comm"), &comm).unwrap().persons,
+            next_up(&r, &pid("duty-comm"), &comm, t(0)).unwrap().persons,
+            vec![pid("duty-street-1"), pid("duty-street-2")]
+        );
+    }
+
+    #[test]
+    fn the_roster_picks_who_is_on_duty_now_and_gaps_fall_back_to_the_role() {
+        use crate::roster::RosterEntry;
+        let mut r = reg();
+        let street = AreaCode::parse("500105002").unwrap();
+        let entry = |who: &str, shift: &str| RosterEntry {
+            area: street.clone(),
+            person: pid(who),
+            date: "1970-01-01".parse().unwrap(),
+            shift: shift.parse().unwrap(),
+        };
+        r.rosters = vec![entry("duty-street-1", "08:00-20:00"), entry("duty-street-2", "20:00-08:00")];
+        // t(0) is 08:00 in China; 12 hours later the night shift is on.
+        assert_eq!(next_up(&r, &pid("leader"), &street, t(0)).unwrap().persons, vec![pid("duty-street-1")]);
+        assert_eq!(next_up(&r, &pid("leader"), &street, t(12 * 60)).unwrap().persons, vec![pid("duty-street-2")]);
+        // A day later nobody is rostered: every duty officer of the street is called.
+        assert_eq!(
+            next_up(&r, &pid("leader"), &street, t(36 * 60)).unwrap().persons,
             vec![pid("duty-street-1"), pid("duty-street-2")]
         );
     }
@@ -188,6 +232,6 @@ mod tests {
     fn a_chain_that_runs_out_is_none() {
         let mut r = reg();
         r.persons.retain(|p| !p.has_role("duty_officer"));
-        assert_eq!(next_up(&r, &pid("leader"), &AreaCode::parse("500105002").unwrap()), None);
+        assert_eq!(next_up(&r, &pid("leader"), &AreaCode::parse("500105002").unwrap(), t(0)), None);
     }
 }

@@ -172,6 +172,9 @@ pub struct Registry {
     pub persons: Vec<Person>,
     #[serde(default)]
     pub units: Vec<Unit>,
+    /// The duty roster: who is on duty for which area, by date and shift.
+    #[serde(default)]
+    pub rosters: Vec<crate::roster::RosterEntry>,
 }
 
 /// One thing wrong with a registry, naming the entry it is about.
@@ -266,6 +269,15 @@ impl Registry {
                 }
             }
         }
+        for r in &self.rosters {
+            let entry = format!("roster {} {} {}", r.area, r.date, r.shift);
+            if !area_codes.contains(&r.area) {
+                push(entry.clone(), format!("unknown area {}", r.area));
+            }
+            if !person_ids.contains(&r.person) {
+                push(entry, format!("unknown person {}", r.person));
+            }
+        }
         out
     }
 
@@ -327,6 +339,7 @@ mod tests {
             superior: sup.map(|s| PersonId::parse(s).unwrap()),
         };
         Registry {
+            rosters: vec![],
             areas: vec![area("500105002", None), area("500105002001", Some("500105002"))],
             persons: vec![
                 person("p-leader", &["leader"], "500105002", None),

@@ -222,6 +222,7 @@ mod tests {
         let area =
             |c: &str, p: Option<&str>| Area { code: code(c), name: c.into(), parent: p.map(code), polygon: None };
         Registry {
+            rosters: vec![],
             areas: vec![
                 area("500105002", None),
                 area("500105002001", Some("500105002")),
@@ -355,10 +356,11 @@ mod tests {
                 persons.extend(ps);
             }
             assert_eq!(
-                Registry { areas: areas.clone(), persons: persons.clone(), units: units.clone() }.problems(),
+                Registry { areas: areas.clone(), persons: persons.clone(), units: units.clone(), rosters: vec![] }
+                    .problems(),
                 vec![]
             );
-            Registry { areas, persons, units }
+            Registry { areas, persons, units, rosters: vec![] }
         }
 
         fn poly(x0: f64, y0: f64, x1: f64, y1: f64) -> AlertArea {
@@ -543,7 +545,7 @@ mod tests {
                 units.push(u);
                 persons.extend(ps);
             }
-            Registry { areas, persons, units }
+            Registry { areas, persons, units, rosters: vec![] }
         }
 
         #[test]

@@ -5,12 +5,13 @@
 //! - `cap_parse/<sample>`: one alert per iteration;
 //! - `cap_parse_all/mixed`: all samples, one after another, per iteration (throughput counts them all);
 //! - `cap_steps/*`: the mix again, cut at successive steps (UTF-8 check, the XML tree alone,
-//!   `parse_cap`, `parse_cap` + `to_new_alert`), to see which step costs what.
+//!   `parse_cap`, `parse_cap` + `to_new_alert`), then the conversion alone (`to_new_alert`, and
+//!   `to_new_alert_with` tables built once), to see which step costs what.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jiaoying_ingest::parse_cap;
+use jiaoying_ingest::{parse_cap, EventTable, TierTable};
 
 const SAMPLES: &[(&str, &[u8])] = &[
     ("01-oasis-a2-thunderstorm-polygon-same", include_bytes!("samples/01-oasis-a2-thunderstorm-polygon-same.xml")),
@@ -99,6 +100,24 @@ fn steps(c: &mut Criterion) {
         b.iter(|| {
             for (_, bytes) in SAMPLES {
                 ingest(black_box(bytes));
+            }
+        })
+    });
+    // The conversion alone, on alerts parsed beforehand: with the built-in tables that
+    // `to_new_alert` builds on every call, and with tables built once.
+    let parsed: Vec<_> = SAMPLES.iter().map(|(_, b)| parse_cap(b).expect("valid sample parses")).collect();
+    group.bench_function("5_to_new_alert_only", |b| {
+        b.iter(|| {
+            for alert in &parsed {
+                black_box(black_box(alert).to_new_alert().expect("valid sample converts"));
+            }
+        })
+    });
+    let (tiers, events) = (TierTable::default(), EventTable::default());
+    group.bench_function("6_to_new_alert_with_tables_built_once", |b| {
+        b.iter(|| {
+            for alert in &parsed {
+                black_box(black_box(alert).to_new_alert_with(&tiers, &events).expect("valid sample converts"));
             }
         })
     });

@@ -26,6 +26,25 @@ pub(crate) struct PersonRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct RosterRow {
+    area: String,
+    person: String,
+    date: String,
+    shift: String,
+}
+
+impl RosterRow {
+    fn into_entry(self) -> StoreResult<jiaoying_core::roster::RosterEntry> {
+        Ok(jiaoying_core::roster::RosterEntry {
+            area: code(&self.area)?,
+            person: pid(&self.person)?,
+            date: self.date.parse().map_err(|e| corrupt("roster date", e))?,
+            shift: self.shift.parse().map_err(|e| corrupt("roster shift", e))?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct UnitRow {
     id: String,
     name: String,
@@ -102,6 +121,7 @@ where
     for<'r> AreaRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> PersonRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> UnitRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> RosterRow: sqlx::FromRow<'r, DB::Row>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
 {
     let areas: Vec<AreaRow> =
@@ -115,7 +135,12 @@ where
     )
     .fetch_all(pool)
     .await?;
+    let rosters: Vec<RosterRow> =
+        sqlx::query_as("SELECT area, person, date, shift FROM rosters ORDER BY date, area, shift, person")
+            .fetch_all(pool)
+            .await?;
     Ok(Registry {
+        rosters: rosters.into_iter().map(RosterRow::into_entry).collect::<StoreResult<_>>()?,
         areas: areas.into_iter().map(AreaRow::into_area).collect::<StoreResult<_>>()?,
         persons: persons.into_iter().map(PersonRow::into_person).collect::<StoreResult<_>>()?,
         units: units.into_iter().map(UnitRow::into_unit).collect::<StoreResult<_>>()?,

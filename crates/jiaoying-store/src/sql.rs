@@ -395,6 +395,35 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // Roster entries replace the stored ones of the same area and date (a swap is an
+                // edit of the file, not a second officer).
+                let mut days: Vec<(String, String)> =
+                    registry.rosters.iter().map(|r| (r.area.as_str().to_string(), r.date.to_string())).collect();
+                days.sort();
+                days.dedup();
+                for (area, date) in &days {
+                    sqlx::query("DELETE FROM rosters WHERE area = $1 AND date = $2")
+                        .bind(area)
+                        .bind(date)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for r in &registry.rosters {
+                    if existing.rosters.contains(r) {
+                        changes.unchanged += 1;
+                    } else {
+                        changes.added += 1;
+                    }
+                    sqlx::query(
+                        "INSERT INTO rosters (area, person, date, shift) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(r.area.as_str())
+                    .bind(r.person.as_str())
+                    .bind(r.date.to_string())
+                    .bind(r.shift.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 Ok(changes)
             }

@@ -162,7 +162,7 @@ impl Tracker {
         let policy = self.config.policies.for_tier(alert.tier);
         after.next_action_at = None;
         let next = match (PersonId::parse(&call.person_id), AreaCode::parse(&call.area)) {
-            (Ok(pid), Ok(area)) => next_up(registry, &pid, &area),
+            (Ok(pid), Ok(area)) => next_up(registry, &pid, &area, now),
             _ => None,
         };
         let Some(next) = next else {
