@@ -151,6 +151,7 @@ roles = ["grid", "community", "administrative", "regulatory", "unit"]
 channels = ["sms", "email"]
 answer_within = "5m"
 repeats = 1
+repeat_channels = ["sms"]
 escalate = true
 [policy.yellow]
 roles = ["community", "unit"]

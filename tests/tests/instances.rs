@@ -65,6 +65,9 @@ async fn instance(db: &TestDb, clock: &ManualClock, gateway: &Gateway) -> Instan
             answer_within: Span::from_mins(5),
             repeats: 1,
             escalate: false,
+            repeat_channels: None,
+            escalation_channels: None,
+            max_levels: None,
         },
     );
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());

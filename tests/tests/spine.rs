@@ -76,6 +76,17 @@ async fn an_alert_is_called_answered_repeated_and_escalated(app: &mut TestApp) {
     repeated.sort();
     assert_eq!(repeated, vec![HEAD.1, UNIT.1, REG.1]);
     assert_eq!(app.call_of(alert_id, UNIT.0).await["attempts"], 2);
+    // The red policy repeats on SMS only (`repeat_channels`): no second e-mail.
+    let emails = app
+        .handle
+        .store
+        .messages_of_alert(alert_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.channel == "email")
+        .count();
+    assert_eq!(emails, 2, "repeats go out on the repeat channels only");
 
     // Second deadline: repeats used up, so each escalates to their superior. The unit's
     // superior (the head) and the regulator's (the leader) are already being called, so only

@@ -59,10 +59,10 @@ pub struct NextUp {
 /// The next people up from `person` for a call about `area` at `now`: their superior if they
 /// have one, else the duty officers on duty now for the nearest area at or above `area` (by the
 /// roster; where the roster names nobody on duty now, the persons with the `duty_officer` role),
-/// never the person themselves. `None` when the chain has run out, so the caller flags the call
+/// never the person themselves. `climb: false` skips the superior (the policy's last level). `None` when the chain has run out, so the caller flags the call
 /// unreached at once instead of waiting out a delay for nobody.
-pub fn next_up(registry: &Registry, person: &PersonId, area: &AreaCode, now: Timestamp) -> Option<NextUp> {
-    if let Some(sup) = registry.person(person).and_then(|p| p.superior.clone()) {
+pub fn next_up(registry: &Registry, person: &PersonId, area: &AreaCode, now: Timestamp, climb: bool) -> Option<NextUp> {
+    if let Some(sup) = registry.person(person).and_then(|p| p.superior.clone()).filter(|_| climb) {
         if registry.person(&sup).is_some() {
             return Some(NextUp { role: Role::SUPERIOR, persons: vec![sup] });
         }
@@ -109,7 +109,16 @@ mod tests {
     use crate::span::Span;
 
     fn policy(repeats: u32, escalate: bool) -> TierPolicy {
-        TierPolicy { roles: vec![], channels: vec![], answer_within: Span::from_mins(5), repeats, escalate }
+        TierPolicy {
+            roles: vec![],
+            channels: vec![],
+            answer_within: Span::from_mins(5),
+            repeats,
+            escalate,
+            repeat_channels: None,
+            escalation_channels: None,
+            max_levels: None,
+        }
     }
     fn t(mins: i64) -> Timestamp {
         Timestamp(mins * 60_000)
@@ -182,9 +191,12 @@ mod tests {
     fn next_up_is_the_superior_while_there_is_one() {
         let r = reg();
         let a = AreaCode::parse("500105002001").unwrap();
-        assert_eq!(next_up(&r, &pid("grid"), &a, t(0)), Some(NextUp { role: "superior", persons: vec![pid("head")] }));
         assert_eq!(
-            next_up(&r, &pid("head"), &a, t(0)),
+            next_up(&r, &pid("grid"), &a, t(0), true),
+            Some(NextUp { role: "superior", persons: vec![pid("head")] })
+        );
+        assert_eq!(
+            next_up(&r, &pid("head"), &a, t(0), true),
             Some(NextUp { role: "superior", persons: vec![pid("leader")] })
         );
     }
@@ -194,14 +206,14 @@ mod tests {
         let r = reg();
         let comm = AreaCode::parse("500105002001").unwrap();
         let street = AreaCode::parse("500105002").unwrap();
-        assert_eq!(next_up(&r, &pid("leader"), &comm, t(0)).unwrap().persons, vec![pid("duty-comm")]);
+        assert_eq!(next_up(&r, &pid("leader"), &comm, t(0), true).unwrap().persons, vec![pid("duty-comm")]);
         assert_eq!(
-            next_up(&r, &pid("leader"), &street, t(0)).unwrap().persons,
+            next_up(&r, &pid("leader"), &street, t(0), true).unwrap().persons,
             vec![pid("duty-street-1"), pid("duty-street-2")]
         );
         // A duty officer does not escalate to themselves; the street's officers are next.
         assert_eq!(
-            next_up(&r, &pid("duty-comm"), &comm, t(0)).unwrap().persons,
+            next_up(&r, &pid("duty-comm"), &comm, t(0), true).unwrap().persons,
             vec![pid("duty-street-1"), pid("duty-street-2")]
         );
     }
@@ -219,19 +231,26 @@ mod tests {
         };
         r.rosters = vec![entry("duty-street-1", "08:00-20:00"), entry("duty-street-2", "20:00-08:00")];
         // t(0) is 08:00 in China; 12 hours later the night shift is on.
-        assert_eq!(next_up(&r, &pid("leader"), &street, t(0)).unwrap().persons, vec![pid("duty-street-1")]);
-        assert_eq!(next_up(&r, &pid("leader"), &street, t(12 * 60)).unwrap().persons, vec![pid("duty-street-2")]);
+        assert_eq!(next_up(&r, &pid("leader"), &street, t(0), true).unwrap().persons, vec![pid("duty-street-1")]);
+        assert_eq!(next_up(&r, &pid("leader"), &street, t(12 * 60), true).unwrap().persons, vec![pid("duty-street-2")]);
         // A day later nobody is rostered: every duty officer of the street is called.
         assert_eq!(
-            next_up(&r, &pid("leader"), &street, t(36 * 60)).unwrap().persons,
+            next_up(&r, &pid("leader"), &street, t(36 * 60), true).unwrap().persons,
             vec![pid("duty-street-1"), pid("duty-street-2")]
         );
+    }
+
+    #[test]
+    fn past_the_last_level_the_chain_skips_to_the_duty_officers() {
+        let r = reg();
+        let a = AreaCode::parse("500105002001").unwrap();
+        assert_eq!(next_up(&r, &pid("grid"), &a, t(0), false).unwrap().persons, vec![pid("duty-comm")]);
     }
 
     #[test]
     fn a_chain_that_runs_out_is_none() {
         let mut r = reg();
         r.persons.retain(|p| !p.has_role("duty_officer"));
-        assert_eq!(next_up(&r, &pid("leader"), &AreaCode::parse("500105002").unwrap(), t(0)), None);
+        assert_eq!(next_up(&r, &pid("leader"), &AreaCode::parse("500105002").unwrap(), t(0), true), None);
     }
 }

@@ -23,6 +23,16 @@ pub struct TierPolicy {
     /// After the repeats: the superior, then the area's duty officers.
     #[serde(default = "yes")]
     pub escalate: bool,
+    /// Channels for the repeats (e.g. voice on the repeat); `channels` when absent.
+    #[serde(default)]
+    pub repeat_channels: Option<Vec<String>>,
+    /// Channels for the calls escalation opens; `channels` when absent.
+    #[serde(default)]
+    pub escalation_channels: Option<Vec<String>>,
+    /// How many superiors up the chain escalation climbs before it goes to the duty officers;
+    /// unlimited when absent.
+    #[serde(default)]
+    pub max_levels: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -32,6 +42,22 @@ fn yes() -> bool {
 impl TierPolicy {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.is(role))
+    }
+
+    pub fn repeat_channels(&self) -> &[String] {
+        self.repeat_channels.as_deref().unwrap_or(&self.channels)
+    }
+
+    pub fn escalation_channels(&self) -> &[String] {
+        self.escalation_channels.as_deref().unwrap_or(&self.channels)
+    }
+
+    /// Every channel the policy names, for checking them against the config.
+    pub fn all_channels(&self) -> impl Iterator<Item = &String> {
+        self.channels
+            .iter()
+            .chain(self.repeat_channels.iter().flatten())
+            .chain(self.escalation_channels.iter().flatten())
     }
 
     /// Total attempts to one person: the first and its repeats.
@@ -87,5 +113,8 @@ pub fn default_policy(tier: Tier, channels: &[String]) -> TierPolicy {
         answer_within: within,
         repeats,
         escalate: tier != Tier::Blue,
+        repeat_channels: None,
+        escalation_channels: None,
+        max_levels: None,
     }
 }

@@ -63,7 +63,8 @@ pub(crate) async fn open_call(
         })
         .await?;
     let call = tx.call(id).await?.ok_or(jiaoying_store::StoreError::NotFound)?;
-    for m in composer.call_messages(alert, &call, spec.person, spec.reason, &policy.channels, now) {
+    let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
+    for m in composer.call_messages(alert, &call, spec.person, spec.reason, channels, now) {
         tx.insert_message(&m).await?;
     }
     tx.insert_event(&NewEvent {

@@ -92,7 +92,7 @@ impl Tracker {
                             &after,
                             person,
                             CallReason::Repeat { attempt },
-                            &policy.channels,
+                            policy.repeat_channels(),
                             now,
                         ) {
                             tx.insert_message(&m).await?;
@@ -162,7 +162,11 @@ impl Tracker {
         let policy = self.config.policies.for_tier(alert.tier);
         after.next_action_at = None;
         let next = match (PersonId::parse(&call.person_id), AreaCode::parse(&call.area)) {
-            (Ok(pid), Ok(area)) => next_up(registry, &pid, &area, now),
+            // Past the policy's last level, the chain skips to the duty officers.
+            (Ok(pid), Ok(area)) => {
+                let climb = policy.max_levels.is_none_or(|max| (call.level as u32) < max);
+                next_up(registry, &pid, &area, now, climb)
+            }
             _ => None,
         };
         let Some(next) = next else {

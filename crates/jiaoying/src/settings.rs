@@ -271,7 +271,7 @@ impl Settings {
             out.extend(errors.into_iter().map(|e| e.to_string()));
         }
         for (tier, p) in &self.policy {
-            for ch in &p.channels {
+            for ch in p.all_channels() {
                 if !self.channels.contains_key(ch) {
                     out.push(format!("policy.{tier}: channel {ch:?} is not configured under [channels]"));
                 }
