@@ -3,7 +3,9 @@
 //!
 //! `cargo bench -p jiaoying-ingest --bench cap_parse` (release). Groups:
 //! - `cap_parse/<sample>`: one alert per iteration;
-//! - `cap_parse_all/mixed`: all samples, one after another, per iteration (throughput counts them all);
+//! - `cap_parse_all/mixed`: all samples, one after another, per iteration (throughput counts them
+//!   all); `cap_parse_all/mixed_tables_built_once`: the same with the tier and event tables built
+//!   once, as the service's `Normaliser` does (`to_new_alert` builds them on every call);
 //! - `cap_steps/*`: the mix again, cut at successive steps (UTF-8 check, the XML tree alone,
 //!   `parse_cap`, `parse_cap` + `to_new_alert`), then the conversion alone (`to_new_alert`, and
 //!   `to_new_alert_with` tables built once), to see which step costs what.
@@ -63,6 +65,16 @@ fn mixed(c: &mut Criterion) {
         b.iter(|| {
             for (_, bytes) in SAMPLES {
                 ingest(black_box(bytes));
+            }
+        })
+    });
+    // The service's path (`Normaliser::cap_alert`): the same, with the tables built once.
+    let (tiers, events) = (TierTable::default(), EventTable::default());
+    group.bench_function("mixed_tables_built_once", |b| {
+        b.iter(|| {
+            for (_, bytes) in SAMPLES {
+                let alert = parse_cap(black_box(bytes)).expect("valid sample parses");
+                black_box(alert.to_new_alert_with(&tiers, &events).expect("valid sample converts"));
             }
         })
     });
