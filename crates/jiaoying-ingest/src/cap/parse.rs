@@ -73,7 +73,7 @@ impl<'a, 'i> Kids<'a, 'i> {
 
     /// The trimmed text of an optional element; empty is absent.
     fn text(&self, name: &'static str, p: &mut Problems) -> Option<String> {
-        self.single(name, p).and_then(|n| text_of(n, &self.path(name), p))
+        self.single(name, p).and_then(|n| text_of(n, || self.path(name), p))
     }
 
     /// The text of a required element; absent or empty is a problem.
@@ -87,7 +87,10 @@ impl<'a, 'i> Kids<'a, 'i> {
 
     /// The non-empty texts of a repeatable element, with their indices.
     fn texts(&self, name: &'static str, p: &mut Problems) -> Vec<(usize, String)> {
-        self.all(name).enumerate().filter_map(|(i, n)| text_of(n, &self.indexed(name, i), p).map(|t| (i, t))).collect()
+        self.all(name)
+            .enumerate()
+            .filter_map(|(i, n)| text_of(n, || self.indexed(name, i), p).map(|t| (i, t)))
+            .collect()
     }
 
     fn time(&self, name: &'static str, p: &mut Problems) -> Option<DateTime<FixedOffset>> {
@@ -158,14 +161,26 @@ impl<'a, 'i> Kids<'a, 'i> {
 }
 
 /// The text of an element that must hold text only: trimmed, `None` when empty.
-fn text_of(n: Node, path: &str, p: &mut Problems) -> Option<String> {
+fn text_of(n: Node, path: impl FnOnce() -> String, p: &mut Problems) -> Option<String> {
+    // The path is built only when there is a problem to report: building it for every element
+    // was a large share of the parse.
     if n.children().any(|c| c.is_element()) {
-        p.add(path, "must hold text, not elements");
+        p.add(&path(), "must hold text, not elements");
         return None;
     }
-    let s: String = n.children().filter(|c| c.is_text()).filter_map(|c| c.text()).collect();
-    let t = s.trim();
-    (!t.is_empty()).then(|| t.to_string())
+    let mut texts = n.children().filter(|c| c.is_text()).filter_map(|c| c.text());
+    let first = texts.next().unwrap_or("");
+    let t = match texts.next() {
+        // The common case, one text node: trimmed and copied once.
+        None => first.trim().to_string(),
+        Some(second) => {
+            let mut all = String::from(first);
+            all.push_str(second);
+            texts.for_each(|t| all.push_str(t));
+            all.trim().to_string()
+        }
+    };
+    (!t.is_empty()).then_some(t)
 }
 
 /// The whole document: the root must be `<alert>` in the CAP 1.2 or 1.1 namespace.

@@ -208,28 +208,35 @@ pub fn awareness_tier(table: &TierTable, value: &str) -> Option<Tier> {
         .max()
 }
 
-fn without_ignored(table: &TierTable, text: &str) -> String {
+fn without_ignored<'t>(table: &TierTable, text: &'t str) -> std::borrow::Cow<'t, str> {
+    // Most texts hold no ignored phrase: find that out without allocating.
+    if !table.ignore_phrases.iter().any(|p| !p.is_empty() && find_ignore_ascii_case(text, p, 0).is_some()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut out = text.to_string();
     for phrase in table.ignore_phrases.iter().filter(|p| !p.is_empty()) {
-        while let Some(at) = out.to_ascii_lowercase().find(&phrase.to_ascii_lowercase()) {
+        while let Some(at) = find_ignore_ascii_case(&out, phrase, 0) {
             out.replace_range(at..at + phrase.len(), " ");
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
+}
+
+/// The first byte offset at or after `from` where `needle` occurs in `hay`, ASCII case ignored.
+fn find_ignore_ascii_case(hay: &str, needle: &str, from: usize) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() || h.len() < n.len() {
+        return None;
+    }
+    (from..=h.len() - n.len()).find(|&at| hay.is_char_boundary(at) && h[at..at + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Whether `word` occurs in `text` as a whole word (ASCII case ignored; ASCII letters and digits
 /// on either side break the match).
 fn contains_word(text: &str, word: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    let word = word.to_ascii_lowercase();
-    if word.is_empty() {
-        return false;
-    }
-    let bytes = lower.as_bytes();
+    let bytes = text.as_bytes();
     let mut from = 0;
-    while let Some(off) = lower[from..].find(&word) {
-        let at = from + off;
+    while let Some(at) = find_ignore_ascii_case(text, word, from) {
         let end = at + word.len();
         let before_ok = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
         let after_ok = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
@@ -237,9 +244,6 @@ fn contains_word(text: &str, word: &str) -> bool {
             return true;
         }
         from = at + 1;
-        while !lower.is_char_boundary(from) {
-            from += 1;
-        }
     }
     false
 }
