@@ -21,6 +21,8 @@ use jiaoying_store::Store;
 use jiaoying_tracker::{Composer, Step, Tracker, TrackerConfig};
 use sqlx::Connection;
 
+mod lateness;
+
 const ALERTS: usize = 5;
 
 fn code(s: &str) -> AreaCode {
@@ -162,6 +164,9 @@ async fn fresh_pg(admin: &str) -> anyhow::Result<(String, String)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("lateness") {
+        return lateness_report().await;
+    }
     let dir = tempfile::tempdir()?;
     let sqlite = run(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
@@ -194,5 +199,30 @@ async fn main() -> anyhow::Result<()> {
         "msg/s",
     );
     row("timers: calls repeated per second", sqlite.repeats_per_sec, pg.as_ref().map(|p| p.repeats_per_sec), "calls/s");
+    Ok(())
+}
+
+/// `cargo run --release -p jiaoying-bench -- lateness`
+async fn lateness_report() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = lateness::run(&format!("sqlite://{}", dir.path().join("late.db").display())).await?;
+    let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
+    let pg = match &pg_admin {
+        Some(admin) => {
+            let (url, name) = fresh_pg(admin).await?;
+            let f = lateness::run(&url).await?;
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+            Some(f)
+        }
+        None => None,
+    };
+    println!("{} calls due at the same instant; lateness of the repeat at the gateway (ms)\n", lateness::CALLS);
+    println!("| backend | p50 | p99 | max |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!("| SQLite | {} | {} | {} |", sqlite.p50, sqlite.p99, sqlite.max);
+    if let Some(p) = pg {
+        println!("| PostgreSQL | {} | {} | {} |", p.p50, p.p99, p.max);
+    }
     Ok(())
 }
