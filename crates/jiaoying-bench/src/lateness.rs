@@ -10,7 +10,7 @@ use axum::routing::post;
 use jiaoying_core::registry::{Area, Person, Role};
 use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{AreaCode, Clock, MobileNumber, PersonId, Registry, Span, SystemClock, Tier, TierPolicy};
-use jiaoying_dispatch::outbox::{Outbox, OutboxConfig, OutboxStep};
+use jiaoying_dispatch::outbox::{Outbox, OutboxConfig};
 use jiaoying_dispatch::{build_channels, AddressKind, ChannelSpec};
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
 
@@ -114,12 +114,7 @@ pub async fn run(url: &str) -> anyhow::Result<Lateness> {
         tokio::spawn(async move {
             run_loop(
                 "outbox",
-                || async {
-                    o.step(c.now()).await.map(|s| match s {
-                        OutboxStep::Sent(n) => Step::Done(n),
-                        OutboxStep::Empty { next_due } => Step::Empty { next_due },
-                    })
-                },
+                || async { o.step(c.now()).await.map(Step::from) },
                 || c.now().millis(),
                 &wake,
                 backstop,

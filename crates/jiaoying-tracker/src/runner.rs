@@ -15,6 +15,16 @@ pub enum Step {
     Empty { next_due: Option<i64> },
 }
 
+/// The outbox's step in the loop's terms, so every loop is wired the same way.
+impl From<jiaoying_dispatch::outbox::OutboxStep> for Step {
+    fn from(s: jiaoying_dispatch::outbox::OutboxStep) -> Self {
+        match s {
+            jiaoying_dispatch::outbox::OutboxStep::Sent(n) => Step::Done(n),
+            jiaoying_dispatch::outbox::OutboxStep::Empty { next_due } => Step::Empty { next_due },
+        }
+    }
+}
+
 /// Runs `step` until `shutdown` turns true. Between empty steps it sleeps until the next due
 /// time, the `wake` hint, or `backstop`, whichever is first; after an error it backs off
 /// exponentially up to 30 s and tries again (the database may be restarting).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{Clock, Span};
-use jiaoying_dispatch::outbox::{Outbox, OutboxConfig, OutboxStep};
+use jiaoying_dispatch::outbox::{Outbox, OutboxConfig};
 use jiaoying_dispatch::{build_channels, AddressKind};
 use jiaoying_feeds::{FeedPoller, PollerConfig};
 use jiaoying_store::Store;
@@ -186,12 +186,7 @@ impl Application {
                     || {
                         let o = outbox.clone();
                         let now = outbox_clock.now();
-                        async move {
-                            o.step(now).await.map(|s| match s {
-                                OutboxStep::Sent(n) => Step::Done(n),
-                                OutboxStep::Empty { next_due } => Step::Empty { next_due },
-                            })
-                        }
+                        async move { o.step(now).await.map(Step::from) }
                     },
                     || outbox_clock.now().millis(),
                     &outbox_wake,
