@@ -21,6 +21,7 @@ use jiaoying_store::Store;
 use jiaoying_tracker::{Composer, Step, Tracker, TrackerConfig};
 use sqlx::Connection;
 
+mod answers;
 mod lateness;
 
 const ALERTS: usize = 5;
@@ -164,8 +165,10 @@ async fn fresh_pg(admin: &str) -> anyhow::Result<(String, String)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if std::env::args().nth(1).as_deref() == Some("lateness") {
-        return lateness_report().await;
+    match std::env::args().nth(1).as_deref() {
+        Some("lateness") => return lateness_report().await,
+        Some("answers") => return answers_report().await,
+        _ => {}
     }
     let dir = tempfile::tempdir()?;
     let sqlite = run(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
@@ -223,6 +226,31 @@ async fn lateness_report() -> anyhow::Result<()> {
     println!("| SQLite | {} | {} | {} |", sqlite.p50, sqlite.p99, sqlite.max);
     if let Some(p) = pg {
         println!("| PostgreSQL | {} | {} | {} |", p.p50, p.p99, p.max);
+    }
+    Ok(())
+}
+
+/// `cargo run --release -p jiaoying-bench -- answers`
+async fn answers_report() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = answers::run(&format!("sqlite://{}", dir.path().join("ans.db").display())).await?;
+    let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
+    let pg = match &pg_admin {
+        Some(admin) => {
+            let (url, name) = fresh_pg(admin).await?;
+            let f = answers::run(&url).await?;
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+            Some(f)
+        }
+        None => None,
+    };
+    println!("{} SMS replies by code from 16 concurrent senders (tracker path, no HTTP)\n", answers::CALLS);
+    println!("| backend | answers/s | p50 | p99 |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!("| SQLite | {:.0} | {:.1} ms | {:.1} ms |", sqlite.per_sec, sqlite.p50_ms, sqlite.p99_ms);
+    if let Some(p) = pg {
+        println!("| PostgreSQL | {:.0} | {:.1} ms | {:.1} ms |", p.per_sec, p.p50_ms, p.p99_ms);
     }
     Ok(())
 }
