@@ -16,6 +16,11 @@ use crate::runner::Step;
 impl Tracker {
     /// Handles the calls due at `now`. Tests call this directly with a chosen `now`.
     pub async fn timer_step(&self, now: Timestamp) -> Result<Step, TrackerError> {
+        // Idle polls (every backstop interval) cost one indexed MIN, not a registry read.
+        let next_due = self.store.next_call_due().await?;
+        if next_due.is_none_or(|t| t > now.millis()) {
+            return Ok(Step::Empty { next_due });
+        }
         // The registry is read before the transaction (SQLite: keep the writer short); it is
         // small, and an escalation needs it.
         let registry = self.store.load_registry().await?;
