@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 #[derive(Debug, Clone)]
 pub struct Mail {
+    pub from: String,
     pub to: Vec<String>,
     /// The raw message as the server received it.
     pub data: String,
@@ -76,7 +77,11 @@ impl SmtpServer {
                         .as_array()
                         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
                         .unwrap_or_default();
-                    m.lock().unwrap().push(Mail { to, data: v["data"].as_str().unwrap_or("").to_string() });
+                    m.lock().unwrap().push(Mail {
+                        from: v["from"].as_str().unwrap_or("").to_string(),
+                        to,
+                        data: v["data"].as_str().unwrap_or("").to_string(),
+                    });
                     a.notify_waiters();
                 }
             }

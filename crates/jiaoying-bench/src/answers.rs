@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use jiaoying_core::registry::{Area, Person, Role};
 use jiaoying_core::token::TokenSigner;
-use jiaoying_core::{AreaCode, Clock, MobileNumber, PersonId, Registry, SystemClock};
+use jiaoying_core::{Clock, Registry, SystemClock};
 use jiaoying_dispatch::AddressKind;
 use jiaoying_tracker::{Composer, Tracker, TrackerConfig};
 
@@ -21,21 +20,7 @@ pub struct Answers {
 }
 
 fn registry() -> Registry {
-    let code = |s: &str| AreaCode::parse(s).expect("code");
-    let mut r = Registry::default();
-    r.areas.push(Area { code: code("500105002"), name: "街道".into(), parent: None, polygon: None });
-    for i in 0..CALLS {
-        r.persons.push(Person {
-            id: PersonId::parse(&format!("a-{i}")).expect("id"),
-            name: format!("网格员{i}"),
-            mobile: MobileNumber::parse(&format!("1360{i:07}")).expect("mobile"),
-            email: None,
-            roles: vec![Role::parse("grid").expect("role")],
-            area: code("500105002"),
-            superior: None,
-        });
-    }
-    r
+    crate::flat::registry(CALLS, "a", "1360")
 }
 
 pub async fn run(url: &str) -> anyhow::Result<Answers> {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::post;
-use jiaoying_core::registry::{Area, Person, Role};
+use jiaoying_core::registry::Role;
 use jiaoying_core::token::TokenSigner;
-use jiaoying_core::{AreaCode, Clock, MobileNumber, PersonId, Registry, Span, SystemClock, Tier, TierPolicy};
+use jiaoying_core::{Clock, Registry, Span, SystemClock, Tier, TierPolicy};
 use jiaoying_dispatch::outbox::{Outbox, OutboxConfig};
 use jiaoying_dispatch::{build_channels, AddressKind, ChannelSpec};
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
@@ -17,21 +17,7 @@ use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
 pub const CALLS: usize = 300;
 
 fn registry() -> Registry {
-    let code = |s: &str| AreaCode::parse(s).expect("code");
-    let mut r = Registry::default();
-    r.areas.push(Area { code: code("500105002"), name: "街道".into(), parent: None, polygon: None });
-    for i in 0..CALLS {
-        r.persons.push(Person {
-            id: PersonId::parse(&format!("g-{i}")).expect("id"),
-            name: format!("网格员{i}"),
-            mobile: MobileNumber::parse(&format!("1370{i:07}")).expect("mobile"),
-            email: None,
-            roles: vec![Role::parse("grid").expect("role")],
-            area: code("500105002"),
-            superior: None,
-        });
-    }
-    r
+    crate::flat::registry(CALLS, "g", "1370")
 }
 
 /// Lateness in milliseconds at the 50th and 99th percentile and the worst.

@@ -22,6 +22,7 @@ use jiaoying_tracker::{Composer, Step, Tracker, TrackerConfig};
 use sqlx::Connection;
 
 mod answers;
+mod flat;
 mod lateness;
 
 const ALERTS: usize = 5;

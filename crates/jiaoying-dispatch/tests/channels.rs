@@ -2,9 +2,7 @@
 //! itself, a real SMTP server process, and a real file.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,11 +14,10 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use jiaoying_dispatch::sms_webhook::{sign, verify};
 use jiaoying_dispatch::{build_channel, build_channels, AddressKind, Channel, ChannelSpec, Outgoing, SendError};
+use jiaoying_tests::smtp::SmtpServer;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpListener;
-use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 const SECRET: &str = "shared-hmac-secret-do-not-leak";
@@ -275,49 +272,25 @@ async fn sms_webhook_timeout_is_transient() {
 // ---------------------------------------------------------------------------------------------
 // smtp: the real smtp_sink.py server.
 
-/// A running smtp_sink.py. Dropping it kills the process (and closing its stdin would end it too).
+/// A running smtp_sink.py (the shared test server of `jiaoying-tests`), read message by message.
 struct SmtpSink {
+    server: SmtpServer,
     port: u16,
-    lines: Lines<BufReader<ChildStdout>>,
-    _child: Child,
+    taken: usize,
 }
-
-const SAFETY_NET: Duration = Duration::from_secs(10);
 
 impl SmtpSink {
     async fn start() -> SmtpSink {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/smtp_sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs smtp_sink.py");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(SAFETY_NET, lines.next_line())
-            .await
-            .expect("smtp_sink.py started in time")
-            .unwrap()
-            .expect("smtp_sink.py printed its port");
-        let port = first
-            .strip_prefix("LISTENING ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        SmtpSink { port, lines, _child: child }
+        let server = SmtpServer::start().await;
+        SmtpSink { port: server.port, server, taken: 0 }
     }
 
     /// The next message the server accepted.
     async fn next_message(&mut self) -> Value {
-        let line = tokio::time::timeout(SAFETY_NET, self.lines.next_line())
-            .await
-            .expect("the message arrived in time")
-            .unwrap()
-            .expect("smtp_sink.py is still running");
-        let json = line.strip_prefix("MESSAGE ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
-        serde_json::from_str(json).unwrap()
+        let mails = self.server.wait_for(self.taken + 1).await;
+        let m = &mails[self.taken];
+        self.taken += 1;
+        json!({"from": m.from, "to": m.to, "data": m.data})
     }
 
     fn channel(&self) -> Arc<dyn Channel> {
