@@ -15,16 +15,52 @@ use crate::sms_webhook::{self, SmsWebhookChannel};
 use crate::smtp::{self, SmtpChannel, SmtpSettings};
 
 /// The kinds this build can send through.
-pub const KNOWN_KINDS: &[&str] = &["console", "sms-webhook", "smtp"];
+pub const KNOWN_KINDS: &[&str] = &[
+    "console",
+    "sms-webhook",
+    "smtp",
+    "aliyun-sms",
+    "tencent-sms",
+    "twilio-sms",
+    "voice-webhook",
+    "twilio-voice",
+    "wecom",
+    "dingtalk",
+    "feishu",
+];
 
-/// Kinds the SPEC names that are not built yet: refused with a clearer reason than "unknown".
-pub const PLANNED_KINDS: &[&str] =
-    &["aliyun-sms", "tencent-sms", "twilio-sms", "voice-webhook", "twilio-voice", "wecom", "dingtalk", "feishu"];
+/// What channels need to know about the service around them.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// `server.public_url`: the base of callback URLs we hand to providers (Twilio's
+    /// StatusCallback and `<Gather action>`).
+    pub public_url: String,
+}
+
+impl Default for BuildContext {
+    fn default() -> Self {
+        BuildContext { public_url: "http://127.0.0.1:8080".to_string() }
+    }
+}
+
+/// Builds one channel from its config table, with the default context.
+pub fn build_channel(name: &str, spec: &ChannelSpec) -> Result<Arc<dyn Channel>, ChannelConfigError> {
+    build_channel_with(name, spec, &BuildContext::default())
+}
 
 /// Builds one channel from its config table.
-pub fn build_channel(name: &str, spec: &ChannelSpec) -> Result<Arc<dyn Channel>, ChannelConfigError> {
+pub fn build_channel_with(
+    name: &str,
+    spec: &ChannelSpec,
+    ctx: &BuildContext,
+) -> Result<Arc<dyn Channel>, ChannelConfigError> {
     let err = |reason: String| ChannelConfigError { name: name.to_string(), reason };
     match spec.kind.as_str() {
+        "aliyun-sms" => crate::aliyun::build(name, spec, ctx),
+        "tencent-sms" => crate::tencent::build(name, spec, ctx),
+        "twilio-sms" | "twilio-voice" => crate::twilio::build(name, spec, ctx),
+        "voice-webhook" => crate::voice_webhook::build(name, spec, ctx),
+        "wecom" | "dingtalk" | "feishu" => crate::robots::build(name, spec, ctx),
         "console" => Ok(Arc::new(ConsoleChannel::new(spec.path.as_deref().filter(|p| !p.trim().is_empty())))),
         "sms-webhook" => {
             let url = required(spec.url.as_deref(), "sms-webhook", "url").map_err(err)?;
@@ -69,17 +105,24 @@ pub fn build_channel(name: &str, spec: &ChannelSpec) -> Result<Arc<dyn Channel>,
             };
             Ok(Arc::new(SmtpChannel::new(settings).map_err(err)?))
         }
-        kind if PLANNED_KINDS.contains(&kind) => Err(err(format!("kind {kind} is not supported yet"))),
         kind => Err(err(format!("unknown kind {kind:?}; known kinds: {}", KNOWN_KINDS.join(", ")))),
     }
 }
 
-/// Builds every configured channel, reporting all bad ones at once rather than the first.
+/// Builds every configured channel with the default context.
 pub fn build_channels(specs: &BTreeMap<String, ChannelSpec>) -> Result<Channels, Vec<ChannelConfigError>> {
+    build_channels_with(specs, &BuildContext::default())
+}
+
+/// Builds every configured channel, reporting all bad ones at once rather than the first.
+pub fn build_channels_with(
+    specs: &BTreeMap<String, ChannelSpec>,
+    ctx: &BuildContext,
+) -> Result<Channels, Vec<ChannelConfigError>> {
     let mut built = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, spec) in specs {
-        match build_channel(name, spec) {
+        match build_channel_with(name, spec, ctx) {
             Ok(channel) => {
                 built.insert(name.clone(), channel);
             }
@@ -93,15 +136,15 @@ pub fn build_channels(specs: &BTreeMap<String, ChannelSpec>) -> Result<Channels,
     }
 }
 
-fn missing(kind: &str, key: &str) -> String {
+pub(crate) fn missing(kind: &str, key: &str) -> String {
     format!("kind {kind} needs `{key}`, which is missing")
 }
 
-fn required<'a>(value: Option<&'a str>, kind: &str, key: &str) -> Result<&'a str, String> {
+pub(crate) fn required<'a>(value: Option<&'a str>, kind: &str, key: &str) -> Result<&'a str, String> {
     value.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| missing(kind, key))
 }
 
-fn parse_http_url(raw: &str) -> Result<Url, String> {
+pub(crate) fn parse_http_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("url {raw:?} is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!("url {raw:?} must be an http:// or https:// URL with a host"));
@@ -109,7 +152,7 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn timeout(spec: &ChannelSpec, default: Duration) -> Result<Duration, String> {
+pub(crate) fn timeout(spec: &ChannelSpec, default: Duration) -> Result<Duration, String> {
     match spec.timeout_secs {
         None => Ok(default),
         Some(0) => Err("timeout_secs must be at least 1".to_string()),

@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::inbound::{HookError, HookRequest, ParsedHook};
+
 /// One message as a channel sends it.
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
@@ -44,12 +46,48 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// What a provider says about a message we may or may not have sent (after a crash mid-send).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The provider cannot be asked, or does not know: send again (at-least-once).
+    Unknown,
+    /// The provider has it: record it as sent, do not send again.
+    Sent(Sent),
+}
+
 #[async_trait]
 pub trait Channel: Send + Sync + 'static {
     /// The config `kind` this channel implements.
     fn kind(&self) -> &'static str;
     fn address_kind(&self) -> AddressKind;
     async fn send(&self, msg: &Outgoing<'_>) -> Result<Sent, SendError>;
+
+    /// How many messages one provider request may carry (Aliyun SendBatchSms: 100). The outbox
+    /// hands `send_batch` at most this many.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Sends several messages, one result per message in the same order. Providers with a batch
+    /// API override this; a 200 that holds per-number failures becomes per-message errors.
+    async fn send_batch(&self, msgs: &[Outgoing<'_>]) -> Vec<Result<Sent, SendError>> {
+        let mut out = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            out.push(self.send(m).await);
+        }
+        out
+    }
+
+    /// Asks the provider whether a message we were sending when we crashed went out, by our id
+    /// where the provider keeps it. The default cannot ask.
+    async fn lookup(&self, _msg: &Outgoing<'_>) -> Lookup {
+        Lookup::Unknown
+    }
+
+    /// Authenticates and parses a callback for this channel. The default takes none (401).
+    fn parse_hook(&self, _req: &HookRequest<'_>) -> Result<ParsedHook, HookError> {
+        Err(HookError::Unauthorized(format!("channel kind {} takes no callbacks", self.kind())))
+    }
 }
 
 /// SMTP transport security.
@@ -92,6 +130,75 @@ pub struct ChannelSpec {
     /// Request timeout in seconds for network channels (default 10).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+
+    // ---- Limits the outbox applies to every kind. ----
+    /// Requests per second to this gateway (default: unlimited; robots default to their limits).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight at once (default 32).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Messages per provider request, where the provider has a batch API (default 1).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Channels to try, in order, when this one fails a message for good or its breaker is open.
+    #[serde(default)]
+    pub fallback: Vec<String>,
+
+    // ---- Inbound protection for providers whose callbacks are unsigned (Aliyun, Tencent). ----
+    /// A secret the callback URL must carry as `?token=...`.
+    #[serde(default)]
+    pub path_token: Option<SecretString>,
+    /// Source addresses or CIDR blocks callbacks may come from (empty: any).
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+
+    // ---- Provider credentials and templates. ----
+    /// aliyun-sms
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub access_key_secret: Option<SecretString>,
+    /// aliyun-sms: "v3" (ACS3-HMAC-SHA256, default) or "v1" (HMAC-SHA1).
+    #[serde(default)]
+    pub signature_version: Option<String>,
+    /// tencent-sms
+    #[serde(default)]
+    pub secret_id: Option<String>,
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub sdk_app_id: Option<String>,
+    /// aliyun-sms, tencent-sms: the provider region (cn-hangzhou, ap-guangzhou).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// aliyun-sms, tencent-sms: the approved signature text, e.g. 观音桥街道.
+    #[serde(default)]
+    pub sign_name: Option<String>,
+    /// aliyun-sms: the approved template code (SMS_...).
+    #[serde(default)]
+    pub template_code: Option<String>,
+    /// tencent-sms: the approved template id.
+    #[serde(default)]
+    pub template_id: Option<String>,
+    /// aliyun-sms, tencent-sms: which of our values fill the template's variables, in order
+    /// (Tencent {1}, {2}, ...) and by name (Aliyun ${code}): each one of code, token, link, text.
+    #[serde(default)]
+    pub template_params: Vec<String>,
+    /// twilio-sms, twilio-voice
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    #[serde(default)]
+    pub auth_token: Option<SecretString>,
+    /// wecom, dingtalk: whom to @ in the group: "mobile" (the person, default), "all" or "none".
+    #[serde(default)]
+    pub mention: Option<String>,
+    /// feishu: mobile number → Feishu user id (open_id), since Feishu @-mentions by id only.
+    #[serde(default)]
+    pub mentions: BTreeMap<String, String>,
+    /// voice-webhook, twilio-voice: the language the call speaks in (default zh-CN).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
