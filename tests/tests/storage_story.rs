@@ -233,6 +233,7 @@ fn new_message(alert_id: Option<i64>, call_id: Option<i64>, recipient: &str, now
         code: Some("1234".into()),
         link: Some("https://jy.example.org/a/1234".into()),
         now,
+        priority: 0,
     }
 }
 
@@ -507,21 +508,21 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
     let m1 = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000001", 1_000)).await;
     // Not due for a long time: must never be claimed below.
     let m_later = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000009", 1_000_000)).await;
-    assert_eq!(store.next_message_due().await.unwrap(), Some(1_000));
+    assert_eq!(store.next_message_due(None).await.unwrap(), Some(1_000));
 
-    assert!(store.claim_messages(999, 30_999, 10).await.unwrap().is_empty(), "not due yet");
-    let claimed = store.claim_messages(1_000, 31_000, 10).await.unwrap();
+    assert!(store.claim_messages(999, 30_999, 10, None).await.unwrap().is_empty(), "not due yet");
+    let claimed = store.claim_messages(1_000, 31_000, 10, None).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, m1);
     assert_eq!((claimed[0].state.as_str(), claimed[0].attempts, claimed[0].lease_until), ("sending", 1, Some(31_000)));
-    assert_eq!(store.next_message_due().await.unwrap(), Some(31_000), "the lease end is when it is due again");
+    assert_eq!(store.next_message_due(None).await.unwrap(), Some(31_000), "the lease end is when it is due again");
 
     // Leased: a second claim before the lease ends takes nothing.
-    assert!(store.claim_messages(2_000, 32_000, 10).await.unwrap().is_empty());
-    assert!(store.claim_messages(30_999, 60_999, 10).await.unwrap().is_empty());
+    assert!(store.claim_messages(2_000, 32_000, 10, None).await.unwrap().is_empty());
+    assert!(store.claim_messages(30_999, 60_999, 10, None).await.unwrap().is_empty());
 
     // The sender died: after the lease, the message is claimed again.
-    let reclaimed = store.claim_messages(31_001, 61_001, 10).await.unwrap();
+    let reclaimed = store.claim_messages(31_001, 61_001, 10, None).await.unwrap();
     assert_eq!(reclaimed.len(), 1);
     assert_eq!(reclaimed[0].id, m1);
     assert_eq!(
@@ -546,7 +547,7 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
 
     // Retry: back to queued, due at retry_at.
     let m2 = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000002", 40_000)).await;
-    let claimed = store.claim_messages(40_000, 70_000, 10).await.unwrap();
+    let claimed = store.claim_messages(40_000, 70_000, 10, None).await.unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m2]);
     let retry = SendResult::Retry { error: "gateway 503".into(), retry_at: 90_000 };
     assert!(store.finish_message(m2, 70_000, &retry, 41_000).await.unwrap());
@@ -555,8 +556,8 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
     assert_eq!(row.next_attempt_at, 90_000);
     assert_eq!(row.last_error.as_deref(), Some("gateway 503"));
     assert_eq!(row.lease_until, None);
-    assert!(store.claim_messages(89_999, 119_999, 10).await.unwrap().is_empty(), "not before retry_at");
-    let claimed = store.claim_messages(90_000, 120_000, 10).await.unwrap();
+    assert!(store.claim_messages(89_999, 119_999, 10, None).await.unwrap().is_empty(), "not before retry_at");
+    let claimed = store.claim_messages(90_000, 120_000, 10, None).await.unwrap();
     assert_eq!(claimed.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), vec![(m2, 2)]);
     let failed = SendResult::Failed { error: "rejected".into() };
     assert!(store.finish_message(m2, 120_000, &failed, 90_100).await.unwrap());
@@ -578,7 +579,7 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
 
     // A failure receipt for a sent message.
     let m3 = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000003", 200_000)).await;
-    assert_eq!(store.claim_messages(200_000, 230_000, 10).await.unwrap().len(), 1);
+    assert_eq!(store.claim_messages(200_000, 230_000, 10, None).await.unwrap().len(), 1);
     assert!(store.finish_message(m3, 230_000, &SendResult::Sent { provider_id: None }, 200_100).await.unwrap());
     let failed = store.message_receipt(m3, false, Some("handset off"), 200_200).await.unwrap().unwrap();
     assert_eq!((failed.state.as_str(), failed.last_error.as_deref()), ("failed", Some("handset off")));
@@ -612,7 +613,7 @@ async fn cancelling_a_call_withdraws_only_its_queued_messages(db: &TestDb) {
     let c2_queued = tx.insert_message(&new_message(Some(alert_id), Some(c2), "+8613800000002", 5_000)).await.unwrap();
     tx.commit().await.unwrap();
 
-    let claimed = store.claim_messages(1_000, 31_000, 10).await.unwrap();
+    let claimed = store.claim_messages(1_000, 31_000, 10, None).await.unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![c1_sending]);
 
     let mut tx = store.begin().await.unwrap();
@@ -632,7 +633,7 @@ async fn cancelling_a_call_withdraws_only_its_queued_messages(db: &TestDb) {
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.cancel_queued_messages(c1).await.unwrap(), 0);
     tx.commit().await.unwrap();
-    let claimed = store.claim_messages(5_000, 35_000, 10).await.unwrap();
+    let claimed = store.claim_messages(5_000, 35_000, 10, None).await.unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![c2_queued]);
 
     store.close().await;

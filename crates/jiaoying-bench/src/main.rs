@@ -22,6 +22,7 @@ use jiaoying_tracker::{Composer, Step, Tracker, TrackerConfig};
 use sqlx::Connection;
 
 mod answers;
+mod fanout;
 mod flat;
 mod lateness;
 
@@ -169,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("lateness") => return lateness_report().await,
         Some("answers") => return answers_report().await,
+        Some("fanout") => return fanout::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
         _ => {}
     }
     let dir = tempfile::tempdir()?;

@@ -16,10 +16,12 @@ pub mod policy;
 pub mod registry;
 pub mod reply;
 pub mod roster;
+pub mod segments;
 pub mod span;
 pub mod targeting;
 pub mod tier;
 pub mod token;
+pub mod urgency;
 
 pub use alert::{AlertKey, AlertStatus, MsgType, NewAlert};
 pub use area::AreaCode;

@@ -9,7 +9,7 @@ use lettre::message::Mailbox;
 use reqwest::Url;
 use secrecy::ExposeSecret;
 
-use crate::channel::{Channel, ChannelConfigError, ChannelSpec, Channels};
+use crate::channel::{Channel, ChannelConfigError, ChannelLimits, ChannelSpec, Channels};
 use crate::console::ConsoleChannel;
 use crate::sms_webhook::{self, SmsWebhookChannel};
 use crate::smtp::{self, SmtpChannel, SmtpSettings};
@@ -122,18 +122,55 @@ pub fn build_channels_with(
     let mut built = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, spec) in specs {
-        match build_channel_with(name, spec, ctx) {
-            Ok(channel) => {
-                built.insert(name.clone(), channel);
+        match build_channel_with(name, spec, ctx).and_then(|c| Ok((c, limits(name, spec)?))) {
+            Ok((channel, limits)) => {
+                built.insert(name.clone(), (channel, limits));
             }
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(Channels::new(built))
-    } else {
-        Err(errors)
+    // A fallback must name another configured channel that reaches people the same way.
+    for (name, (channel, limits)) in &built {
+        for fb in &limits.fallback {
+            let reason = match built.get(fb) {
+                _ if fb == name => Some("a channel cannot be its own fallback".to_string()),
+                None if specs.contains_key(fb) => None, // already reported as broken
+                None => Some(format!("fallback {fb:?} is not a configured channel")),
+                Some((other, _)) if other.address_kind() != channel.address_kind() => {
+                    Some(format!("fallback {fb:?} needs a different kind of address ({})", other.kind()))
+                }
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                errors.push(ChannelConfigError { name: name.clone(), reason });
+            }
+        }
     }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut channels = Channels::new(built.iter().map(|(n, (c, _))| (n.clone(), c.clone())).collect());
+    for (name, (_, limits)) in built {
+        channels = channels.with_limits(&name, limits);
+    }
+    Ok(channels)
+}
+
+/// The outbox's limits for one channel: its own settings, else the provider's published limits
+/// (group robots), else none.
+fn limits(name: &str, spec: &ChannelSpec) -> Result<ChannelLimits, ChannelConfigError> {
+    let err = |reason: String| ChannelConfigError { name: name.to_string(), reason };
+    let rate_per_sec = match spec.rate_per_sec {
+        Some(r) if !(r.is_finite() && r > 0.0) => return Err(err("rate_per_sec must be a number above 0".into())),
+        Some(r) => Some(r),
+        None => crate::robots::default_rate_per_sec(&spec.kind),
+    };
+    let concurrency = match spec.concurrency {
+        Some(0) => return Err(err("concurrency must be at least 1".into())),
+        Some(c) => c,
+        None => crate::channel::DEFAULT_CONCURRENCY,
+    };
+    Ok(ChannelLimits { rate_per_sec, concurrency, fallback: spec.fallback.clone() })
 }
 
 pub(crate) fn missing(kind: &str, key: &str) -> String {

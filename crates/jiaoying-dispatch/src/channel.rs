@@ -36,6 +36,11 @@ pub struct Sent {
     pub provider_id: Option<String>,
 }
 
+/// How an adapter starts a transient error's text when the provider refused the message because
+/// of its per-number frequency limit (Aliyun BUSINESS_LIMIT_CONTROL, Tencent
+/// LimitExceeded.PhoneNumber*): waiting would delay the repeat, so the outbox switches channel.
+pub const NUMBER_RATE_LIMITED: &str = "rate-limited by provider for this number:";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Worth retrying later: timeouts, connection errors, 429 and 5xx, SMTP 4xx.
@@ -44,6 +49,13 @@ pub enum SendError {
     /// Retrying will not help: bad address, rejected credentials, 4xx.
     #[error("permanent failure: {0}")]
     Permanent(String),
+}
+
+impl SendError {
+    /// The provider's per-number frequency limit (see [`NUMBER_RATE_LIMITED`]).
+    pub fn is_number_rate_limited(&self) -> bool {
+        matches!(self, SendError::Transient(t) if t.starts_with(NUMBER_RATE_LIMITED))
+    }
 }
 
 /// What a provider says about a message we may or may not have sent (after a crash mid-send).
@@ -208,18 +220,50 @@ pub struct ChannelConfigError {
     pub reason: String,
 }
 
-/// The configured channels by name.
+/// What the outbox respects when sending through one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelLimits {
+    /// Requests per second; `None` is unlimited.
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Channels to send through instead, in order, when this one fails a message for good, the
+    /// provider limits this number, or this channel's circuit breaker is open.
+    pub fallback: Vec<String>,
+}
+
+/// In-flight requests per channel when the config does not say.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        ChannelLimits { rate_per_sec: None, concurrency: DEFAULT_CONCURRENCY, fallback: Vec::new() }
+    }
+}
+
+/// The configured channels by name, with their limits.
 #[derive(Clone, Default)]
-pub struct Channels(BTreeMap<String, Arc<dyn Channel>>);
+pub struct Channels {
+    channels: BTreeMap<String, Arc<dyn Channel>>,
+    limits: BTreeMap<String, ChannelLimits>,
+}
 
 impl Channels {
+    /// Channels with the default limits.
     pub fn new(map: BTreeMap<String, Arc<dyn Channel>>) -> Self {
-        Channels(map)
+        Channels { channels: map, limits: BTreeMap::new() }
+    }
+    pub fn with_limits(mut self, name: &str, limits: ChannelLimits) -> Self {
+        self.limits.insert(name.to_string(), limits);
+        self
     }
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Channel>> {
-        self.0.get(name)
+        self.channels.get(name)
+    }
+    pub fn limits(&self, name: &str) -> ChannelLimits {
+        self.limits.get(name).cloned().unwrap_or_default()
     }
     pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.0.keys()
+        self.channels.keys()
     }
 }

@@ -1,38 +1,54 @@
-//! The outbox worker: claims due messages under a lease and commits, sends them outside any
-//! transaction, then records each outcome with compare-and-set on the lease. A message whose
-//! sender died mid-send is claimed again when its lease runs out (at-least-once; our message id
-//! goes to the provider so it can deduplicate).
+//! The outbox worker. Per channel: claim due messages (most urgent first) under a lease and
+//! commit; send them outside any transaction, within the channel's rate and concurrency limits;
+//! then record every outcome of the batch, and the call steps they cause, in one transaction with
+//! compare-and-set on the lease. A message whose sender died mid-send is claimed again when its
+//! lease runs out (at-least-once; our message id goes to the provider so it can deduplicate, and
+//! the provider is asked first where it can be).
+//!
+//! A message that fails for good, or that the provider refuses for this number's frequency limit,
+//! moves to the channel's next fallback channel; a channel that keeps failing trips its circuit
+//! breaker and, while open, its messages move to the fallback at once (or wait, without one).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use jiaoying_core::{CallState, Clock, Span, Timestamp};
-use jiaoying_store::{MessageRow, NewEvent, SendResult, Store, StoreError};
+use jiaoying_store::{MessageRow, NewEvent, SendResult, Store, StoreError, StoreTx, INTERRUPTED_SEND};
 use rand::Rng;
+use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::channel::{Channels, Outgoing, SendError};
+use crate::channel::{Channel, ChannelLimits, Channels, Lookup, Outgoing, SendError, Sent};
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
     /// How long a claim lasts before another worker may take the message over.
     pub lease: Span,
-    /// Messages claimed per step; they are sent concurrently.
+    /// Messages claimed per step and channel; they are sent concurrently.
     pub batch: i64,
     /// Attempts before a transiently failing message is given up as failed.
     pub max_attempts: i64,
     /// First retry delay; doubles per attempt, with ±20 % jitter, up to `max_backoff`.
     pub base_backoff: Span,
     pub max_backoff: Span,
+    /// Consecutive gateway failures that open a channel's circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker keeps the channel out of use before one trial step.
+    pub breaker_cooldown: Span,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig {
             lease: Span::from_secs(60),
-            batch: 64,
+            batch: 256,
             max_attempts: 8,
             base_backoff: Span::from_secs(2),
             max_backoff: Span::from_mins(5),
+            breaker_threshold: 5,
+            breaker_cooldown: Span::from_secs(30),
         }
     }
 }
@@ -44,85 +60,340 @@ pub enum OutboxStep {
     Empty { next_due: Option<i64> },
 }
 
+impl OutboxStep {
+    fn merge(self, other: OutboxStep) -> OutboxStep {
+        match (self, other) {
+            (OutboxStep::Sent(a), OutboxStep::Sent(b)) => OutboxStep::Sent(a + b),
+            (s @ OutboxStep::Sent(_), _) | (_, s @ OutboxStep::Sent(_)) => s,
+            (OutboxStep::Empty { next_due: a }, OutboxStep::Empty { next_due: b }) => {
+                OutboxStep::Empty { next_due: min_due(a, b) }
+            }
+        }
+    }
+}
+
+fn min_due(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// One channel's queue as duty officers see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelBacklog {
+    pub channel: String,
+    pub queued: i64,
+    pub sending: i64,
+    /// When the oldest queued message became due (Unix ms).
+    pub oldest_due: Option<i64>,
+    /// Messages per second this instance has recently sent through the channel.
+    pub recent_rate: f64,
+    /// The configured limit, if any.
+    pub rate_limit: Option<f64>,
+    /// Seconds until the queue is empty at the faster of the recent rate and the limit; `None`
+    /// when nothing has been sent lately and no limit says how fast it could go.
+    pub drain_secs: Option<f64>,
+    pub breaker_open: bool,
+}
+
+/// A token bucket: `rate` tokens a second, holding at most one second's worth (at least one).
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: i64,
+}
+
+impl Bucket {
+    fn new(rate: f64, now: i64) -> Self {
+        Bucket { rate, tokens: rate.max(1.0), at: now }
+    }
+    fn refill(&mut self, now: i64) {
+        let elapsed = (now - self.at).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        self.at = now;
+    }
+    /// Whole tokens available now.
+    fn available(&mut self, now: i64) -> usize {
+        self.refill(now);
+        self.tokens.floor().max(0.0) as usize
+    }
+    fn take(&mut self, n: usize) {
+        self.tokens -= n as f64;
+    }
+    /// When the next whole token is there.
+    fn next_token_at(&self) -> i64 {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.at + (missing / self.rate * 1000.0).ceil() as i64
+    }
+}
+
+/// Consecutive gateway failures; open means "do not use this channel until `open_until`".
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<i64>,
+}
+
+/// What the outbox remembers about a channel between steps (per instance, in memory: a breaker
+/// or a rate estimate lost in a restart is rebuilt within seconds).
+#[derive(Debug)]
+struct ChannelState {
+    bucket: Option<Bucket>,
+    breaker: Breaker,
+    /// Exponentially weighted messages per second.
+    recent_rate: f64,
+    last_step: Option<Instant>,
+}
+
 #[derive(Clone)]
 pub struct Outbox {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     channels: Channels,
     config: OutboxConfig,
+    state: Arc<Mutex<BTreeMap<String, ChannelState>>>,
+}
+
+/// One message and what became of sending it.
+struct Outcome {
+    msg: MessageRow,
+    result: SendResult,
+    /// Send it through this channel instead.
+    failover_to: Option<String>,
 }
 
 impl Outbox {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, channels: Channels, config: OutboxConfig) -> Self {
-        Outbox { store, clock, channels, config }
+        Outbox { store, clock, channels, config, state: Arc::new(Mutex::new(BTreeMap::new())) }
     }
 
+    /// The configured channels (the hooks parse callbacks with them).
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// One step over every channel, including queued messages whose channel is no longer
+    /// configured (they fail, and move to no fallback: nothing is configured to take them).
     pub async fn step(&self, now: Timestamp) -> Result<OutboxStep, StoreError> {
-        let lease_until = now.plus(self.config.lease).millis();
-        let claimed = self.store.claim_messages(now.millis(), lease_until, self.config.batch).await?;
-        if claimed.is_empty() {
-            return Ok(OutboxStep::Empty { next_due: self.store.next_message_due().await? });
+        let mut total = OutboxStep::Empty { next_due: None };
+        let names: Vec<String> = self.channels.names().cloned().collect();
+        for name in &names {
+            total = total.merge(self.step_channel(name, now).await?);
         }
-        let n = claimed.len();
-        let mut sends = JoinSet::new();
-        for msg in claimed {
-            let this = self.clone();
-            sends.spawn(async move { this.send_one(msg, lease_until).await });
-        }
-        while let Some(joined) = sends.join_next().await {
-            match joined {
-                Ok(Err(e)) => return Err(e),
-                Err(e) => tracing::error!(error = %e, "send task panicked"),
-                Ok(Ok(())) => {}
+        for row in self.store.outbox_backlog().await? {
+            if self.channels.get(&row.channel).is_none() && row.queued > 0 {
+                total = total.merge(self.step_channel(&row.channel, now).await?);
             }
         }
+        Ok(total)
+    }
+
+    /// Fails the queued messages of channels no longer in the config (at startup: the per-channel
+    /// loops never claim them).
+    pub async fn fail_unconfigured(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut failed = 0;
+        for row in self.store.outbox_backlog().await? {
+            if self.channels.get(&row.channel).is_some() {
+                continue;
+            }
+            while let OutboxStep::Sent(n) = self.step_channel(&row.channel, now).await? {
+                failed += n;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// One step for one channel: what the service runs in a loop per channel, so that a slow or
+    /// hanging gateway holds up only its own messages.
+    pub async fn step_channel(&self, name: &str, now: Timestamp) -> Result<OutboxStep, StoreError> {
+        let limits = self.channels.limits(name);
+        let adapter = self.channels.get(name).cloned();
+        let (room, breaker_open, throttled_until) = self.room(name, &limits, now);
+        if breaker_open.is_some() && limits.fallback.is_empty() {
+            // Nowhere else to send: wait for the breaker's trial step.
+            return Ok(OutboxStep::Empty { next_due: breaker_open });
+        }
+        if room == 0 {
+            return Ok(OutboxStep::Empty { next_due: throttled_until });
+        }
+        let lease_until = now.plus(self.config.lease).millis();
+        let claimed = self.store.claim_messages(now.millis(), lease_until, room as i64, Some(name)).await?;
+        if claimed.is_empty() {
+            let due = self.store.next_message_due(Some(name)).await?;
+            return Ok(OutboxStep::Empty { next_due: due });
+        }
+        let n = claimed.len();
+        let started = Instant::now();
+        self.take_tokens(name, n);
+        let outcomes = match (adapter, breaker_open) {
+            (None, _) => claimed
+                .into_iter()
+                .map(|msg| Outcome {
+                    result: SendResult::Failed { error: format!("no channel named {name:?} is configured") },
+                    msg,
+                    failover_to: None,
+                })
+                .collect(),
+            (Some(_), Some(_)) => claimed
+                .into_iter()
+                .map(|msg| {
+                    let failover_to = self.fallback_for(name, &msg);
+                    Outcome {
+                        result: SendResult::Failed { error: format!("channel {name} is failing (circuit open)") },
+                        msg,
+                        failover_to,
+                    }
+                })
+                .collect(),
+            (Some(channel), None) => self.send_all(name, channel, &limits, claimed).await,
+        };
+        self.record(name, &outcomes, started);
+        self.finish(outcomes, lease_until).await?;
         Ok(OutboxStep::Sent(n))
     }
 
-    #[tracing::instrument(skip_all, fields(message_id = msg.id, call_id = msg.call_id, channel = %msg.channel))]
-    async fn send_one(&self, msg: MessageRow, lease_until: i64) -> Result<(), StoreError> {
-        let result = match self.channels.get(&msg.channel) {
-            None => SendResult::Failed { error: format!("no channel named {:?} is configured", msg.channel) },
-            Some(channel) => {
-                let out = Outgoing {
-                    id: msg.id,
-                    to: &msg.recipient,
-                    subject: &msg.subject,
-                    text: &msg.body,
-                    code: msg.code.as_deref(),
-                    link: msg.link.as_deref(),
-                };
-                match channel.send(&out).await {
-                    Ok(sent) => SendResult::Sent { provider_id: sent.provider_id },
-                    Err(SendError::Permanent(error)) => SendResult::Failed { error },
-                    Err(SendError::Transient(error)) if msg.attempts >= self.config.max_attempts => {
-                        SendResult::Failed { error: format!("gave up after {} attempts: {error}", msg.attempts) }
-                    }
-                    Err(SendError::Transient(error)) => SendResult::Retry {
-                        error,
-                        retry_at: self.clock.now().plus(self.backoff(msg.attempts)).millis(),
-                    },
-                }
+    /// How many messages this step may claim, whether the breaker is open (until when), and when
+    /// the rate limit lets the next one go.
+    fn room(&self, name: &str, limits: &ChannelLimits, now: Timestamp) -> (usize, Option<i64>, Option<i64>) {
+        let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = states.entry(name.to_string()).or_insert_with(|| ChannelState {
+            bucket: limits.rate_per_sec.map(|r| Bucket::new(r, now.millis())),
+            breaker: Breaker::default(),
+            recent_rate: 0.0,
+            last_step: None,
+        });
+        let breaker_open = st.breaker.open_until.filter(|&t| t > now.millis());
+        let mut room = self.config.batch.max(1) as usize;
+        let mut throttled_until = None;
+        if let Some(bucket) = st.bucket.as_mut() {
+            room = room.min(bucket.available(now.millis()));
+            if room == 0 {
+                throttled_until = Some(bucket.next_token_at());
             }
+        }
+        (room, breaker_open, throttled_until)
+    }
+
+    fn take_tokens(&self, name: &str, n: usize) {
+        let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bucket) = states.get_mut(name).and_then(|s| s.bucket.as_mut()) {
+            bucket.take(n);
+        }
+    }
+
+    /// Updates the breaker and the rate estimate from a step's outcomes.
+    fn record(&self, name: &str, outcomes: &[Outcome], started: Instant) {
+        let now = self.clock.now();
+        let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(st) = states.get_mut(name) else { return };
+        let sent = outcomes.iter().filter(|o| matches!(o.result, SendResult::Sent { .. })).count();
+        let gateway_failures = outcomes.iter().filter(|o| matches!(o.result, SendResult::Retry { .. })).count();
+        if sent > 0 {
+            st.breaker = Breaker::default();
+        } else if gateway_failures > 0 {
+            st.breaker.failures = st.breaker.failures.saturating_add(gateway_failures as u32);
+            if st.breaker.failures >= self.config.breaker_threshold {
+                let until = now.plus(self.config.breaker_cooldown).millis();
+                if st.breaker.open_until.is_none_or(|t| t <= now.millis()) {
+                    tracing::warn!(channel = name, failures = st.breaker.failures, "channel keeps failing; circuit open");
+                }
+                st.breaker.open_until = Some(until);
+            }
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let rate = sent as f64 / secs;
+        st.recent_rate = if st.last_step.is_some() { 0.7 * st.recent_rate + 0.3 * rate } else { rate };
+        st.last_step = Some(Instant::now());
+    }
+
+    /// Sends the claimed messages, `limits.concurrency` requests at a time, in provider batches
+    /// where the channel has them.
+    async fn send_all(
+        &self,
+        name: &str,
+        channel: Arc<dyn Channel>,
+        limits: &ChannelLimits,
+        claimed: Vec<MessageRow>,
+    ) -> Vec<Outcome> {
+        let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+        let chunk = channel.max_batch().max(1);
+        let mut sends = JoinSet::new();
+        let mut rows = claimed.into_iter().peekable();
+        let mut index = 0usize;
+        while rows.peek().is_some() {
+            let batch: Vec<MessageRow> = rows.by_ref().take(chunk).collect();
+            let channel = channel.clone();
+            let permits = permits.clone();
+            let first = index;
+            index += batch.len();
+            sends.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let results = send_batch(channel.as_ref(), &batch).await;
+                (first, batch, results)
+            });
+        }
+        let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(index);
+        while let Some(joined) = sends.join_next().await {
+            let Ok((first, batch, results)) = joined else {
+                // A panicking adapter: its messages stay `sending` and are retried when the
+                // lease runs out.
+                tracing::error!(channel = name, "send task panicked");
+                continue;
+            };
+            for (i, (msg, result)) in batch.into_iter().zip(results).enumerate() {
+                let outcome = self.outcome(name, msg, result);
+                outcomes.push((first + i, outcome));
+            }
+        }
+        outcomes.sort_by_key(|(i, _)| *i);
+        outcomes.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Classifies one send's result.
+    fn outcome(&self, name: &str, msg: MessageRow, result: Result<Sent, SendError>) -> Outcome {
+        let (result, failover_to) = match result {
+            Ok(sent) => (SendResult::Sent { provider_id: sent.provider_id }, None),
+            Err(e) if e.is_number_rate_limited() => match self.fallback_for(name, &msg) {
+                // Waiting out the provider's per-number limit would delay a repeat by minutes.
+                Some(fb) => (SendResult::Failed { error: e.to_string() }, Some(fb)),
+                None => (self.retry(&msg, e.to_string()), None),
+            },
+            Err(SendError::Permanent(error)) => {
+                let failover_to = self.fallback_for(name, &msg);
+                (SendResult::Failed { error }, failover_to)
+            }
+            Err(SendError::Transient(error)) if msg.attempts >= self.config.max_attempts => {
+                let failover_to = self.fallback_for(name, &msg);
+                (SendResult::Failed { error: format!("gave up after {} attempts: {error}", msg.attempts) }, failover_to)
+            }
+            Err(SendError::Transient(error)) => (self.retry(&msg, error), None),
         };
         match &result {
-            SendResult::Sent { .. } => tracing::info!("message sent"),
+            SendResult::Sent { .. } => tracing::debug!(message_id = msg.id, channel = name, "message sent"),
             SendResult::Retry { error, .. } => {
-                tracing::warn!(error = %error, attempts = msg.attempts, "send failed; will retry")
+                tracing::warn!(message_id = msg.id, channel = name, error = %error, attempts = msg.attempts, "send failed; will retry")
             }
-            SendResult::Failed { error } => tracing::warn!(error = %error, "send failed for good"),
+            SendResult::Failed { error } => {
+                tracing::warn!(message_id = msg.id, channel = name, error = %error, failover = ?failover_to, "send failed for good")
+            }
         }
-        let now = self.clock.now();
-        let recorded = self.store.finish_message(msg.id, lease_until, &result, now.millis()).await?;
-        if !recorded {
-            // Our lease ran out and another worker took the message over; its outcome stands.
-            tracing::warn!("lease lost before the outcome was recorded");
-            return Ok(());
-        }
-        if let (SendResult::Sent { .. }, Some(call_id)) = (&result, msg.call_id) {
-            self.advance_call(call_id, CallState::Sent, "dispatch", now).await?;
-        }
-        Ok(())
+        Outcome { msg, result, failover_to }
+    }
+
+    fn retry(&self, msg: &MessageRow, error: String) -> SendResult {
+        SendResult::Retry { error, retry_at: self.clock.now().plus(self.backoff(msg.attempts)).millis() }
+    }
+
+    /// The first fallback of `name` this message has not been through yet.
+    fn fallback_for(&self, name: &str, msg: &MessageRow) -> Option<String> {
+        let tried: Vec<&str> = msg.tried_channels.split(',').filter(|s| !s.is_empty()).collect();
+        self.channels
+            .limits(name)
+            .fallback
+            .into_iter()
+            .find(|fb| fb != name && fb != &msg.channel && !tried.contains(&fb.as_str()) && self.channels.get(fb).is_some())
     }
 
     fn backoff(&self, attempts: i64) -> Span {
@@ -130,6 +401,33 @@ impl Outbox {
         let base = self.config.base_backoff.millis().saturating_mul(1i64 << exp).min(self.config.max_backoff.millis());
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
         Span::from_millis((base as f64 * jitter) as i64)
+    }
+
+    /// Records a step's outcomes, moves the calls they sent forward and queues failovers, all in
+    /// one transaction: one commit (one fsync on SQLite) per batch instead of per message.
+    async fn finish(&self, mut outcomes: Vec<Outcome>, lease_until: i64) -> Result<(), StoreError> {
+        // Calls in a fixed order, so two instances finishing overlapping batches cannot deadlock.
+        outcomes.sort_by_key(|o| (o.msg.call_id.unwrap_or(0), o.msg.id));
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        for o in &outcomes {
+            if !tx.finish_message(o.msg.id, lease_until, &o.result, now.millis()).await? {
+                // Our lease ran out and another worker took the message over; its outcome stands.
+                tracing::warn!(message_id = o.msg.id, "lease lost before the outcome was recorded");
+                continue;
+            }
+            match (&o.result, o.msg.call_id, &o.failover_to) {
+                (SendResult::Sent { .. }, Some(call_id), _) => {
+                    advance_call(tx.as_mut(), call_id, CallState::Sent, "dispatch", now).await?;
+                }
+                (SendResult::Failed { .. }, _, Some(fallback)) => {
+                    let id = tx.insert_failover(o.msg.id, fallback, now.millis()).await?;
+                    tracing::info!(message_id = o.msg.id, failover_id = id, channel = %fallback, "message moved to fallback channel");
+                }
+                _ => {}
+            }
+        }
+        tx.commit().await
     }
 
     /// A delivery receipt from a gateway for our message `id`.
@@ -142,57 +440,127 @@ impl Outbox {
         let now = self.clock.now();
         let row = self.store.message_receipt(id, delivered, error, now.millis()).await?;
         if let (true, Some(MessageRow { call_id: Some(call_id), .. })) = (delivered, &row) {
-            self.advance_call(*call_id, CallState::Delivered, "gateway", now).await?;
+            for _ in 0..5 {
+                let mut tx = self.store.begin().await?;
+                if advance_call(tx.as_mut(), *call_id, CallState::Delivered, "gateway", now).await? {
+                    tx.commit().await?;
+                    break;
+                }
+            }
         }
         Ok(row)
     }
 
-    /// Moves a call forward (pending → sent, sent → delivered) when that is a legal step; a call
-    /// already further on (answered, escalated) is left alone.
-    async fn advance_call(&self, call_id: i64, to: CallState, actor: &str, now: Timestamp) -> Result<(), StoreError> {
-        // Retry a lost compare-and-set: a timer step may have repeated the call meanwhile.
-        for _ in 0..3 {
-            if self.try_advance_call(call_id, to, actor, now).await? {
-                break;
+    /// Per channel: what waits, how fast it has been going, and when it will be done.
+    pub async fn backlog(&self) -> Result<Vec<ChannelBacklog>, StoreError> {
+        let rows = self.store.outbox_backlog().await?;
+        let now = self.clock.now().millis();
+        let states = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let st = states.get(&r.channel);
+                let recent_rate = st.map(|s| s.recent_rate).unwrap_or(0.0);
+                let rate_limit = self.channels.limits(&r.channel).rate_per_sec;
+                let speed = match rate_limit {
+                    Some(limit) if recent_rate > 0.0 => recent_rate.min(limit),
+                    Some(limit) => limit,
+                    None => recent_rate,
+                };
+                let waiting = (r.queued + r.sending) as f64;
+                let drain_secs = if waiting == 0.0 {
+                    Some(0.0)
+                } else if speed > 0.0 {
+                    Some(waiting / speed)
+                } else {
+                    None
+                };
+                ChannelBacklog {
+                    breaker_open: st.and_then(|s| s.breaker.open_until).is_some_and(|t| t > now),
+                    channel: r.channel,
+                    queued: r.queued,
+                    sending: r.sending,
+                    oldest_due: r.oldest_due,
+                    recent_rate,
+                    rate_limit,
+                    drain_secs,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Sends one provider batch (or one message), asking the provider first about messages whose
+/// earlier sender was interrupted mid-send.
+async fn send_batch(channel: &dyn Channel, batch: &[MessageRow]) -> Vec<Result<Sent, SendError>> {
+    let outgoing: Vec<Outgoing<'_>> = batch
+        .iter()
+        .map(|m| Outgoing {
+            id: m.id,
+            to: &m.recipient,
+            subject: &m.subject,
+            text: &m.body,
+            code: m.code.as_deref(),
+            link: m.link.as_deref(),
+        })
+        .collect();
+    let mut known: Vec<Option<Sent>> = vec![None; batch.len()];
+    for (i, m) in batch.iter().enumerate() {
+        if m.last_error.as_deref() == Some(INTERRUPTED_SEND) {
+            if let Lookup::Sent(sent) = channel.lookup(&outgoing[i]).await {
+                known[i] = Some(sent);
             }
         }
-        Ok(())
     }
+    if known.iter().all(Option::is_none) {
+        return if outgoing.len() == 1 {
+            vec![channel.send(&outgoing[0]).await]
+        } else {
+            channel.send_batch(&outgoing).await
+        };
+    }
+    let unsent: Vec<Outgoing<'_>> =
+        outgoing.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(o, _)| o.clone()).collect();
+    let mut sent_now = channel.send_batch(&unsent).await.into_iter();
+    known
+        .into_iter()
+        .map(|k| match k {
+            Some(sent) => Ok(sent),
+            None => sent_now.next().unwrap_or_else(|| Err(SendError::Transient("the channel returned too few results".into()))),
+        })
+        .collect()
+}
 
-    /// One attempt; false when the call changed under us.
-    async fn try_advance_call(
-        &self,
-        call_id: i64,
-        to: CallState,
-        actor: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.store.begin().await?;
-        let Some(call) = tx.call(call_id).await? else { return Ok(true) };
-        if call.state == to || !call.state.can_become(to) || !matches!(call.state, CallState::Pending | CallState::Sent)
-        {
-            return Ok(true);
-        }
-        let mut after = call.clone();
-        after.state = to;
-        after.updated_at = now.millis();
-        if !tx.update_call(&call, &after).await? {
-            return Ok(false);
-        }
-        {
-            tx.insert_event(&NewEvent {
-                alert_id: call.alert_id,
-                call_id,
-                at: now.millis(),
-                from_state: Some(call.state),
-                to_state: to,
-                actor: actor.to_string(),
-                via: None,
-                note: None,
-            })
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+/// Moves a call forward (pending → sent, sent → delivered) when that is a legal step; a call
+/// already further on (answered, escalated) is left alone. False when a concurrent change won
+/// the compare-and-set (the caller may try again).
+async fn advance_call(
+    tx: &mut dyn StoreTx,
+    call_id: i64,
+    to: CallState,
+    actor: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let Some(call) = tx.call(call_id).await? else { return Ok(true) };
+    if call.state == to || !call.state.can_become(to) || !matches!(call.state, CallState::Pending | CallState::Sent) {
+        return Ok(true);
     }
+    let mut after = call.clone();
+    after.state = to;
+    after.updated_at = now.millis();
+    if !tx.update_call(&call, &after).await? {
+        return Ok(false);
+    }
+    tx.insert_event(&NewEvent {
+        alert_id: call.alert_id,
+        call_id,
+        at: now.millis(),
+        from_state: Some(call.state),
+        to_state: to,
+        actor: actor.to_string(),
+        via: None,
+        note: None,
+    })
+    .await?;
+    Ok(true)
 }

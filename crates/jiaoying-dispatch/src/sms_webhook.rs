@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use reqwest::{redirect, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::channel::{AddressKind, Channel, Outgoing, SendError, Sent};
+use crate::inbound::{HookError, HookEvent, HookKind, HookRequest, MessageRef, ParsedHook};
 
 /// The header that carries `sha256=<hex>` on outgoing bodies and on inbound hooks.
 pub const SIGNATURE_HEADER: &str = "X-Jiaoying-Signature";
@@ -170,16 +171,94 @@ impl Channel for SmsWebhookChannel {
             Err(SendError::Permanent(text))
         }
     }
+
+    fn parse_hook(&self, req: &HookRequest<'_>) -> Result<ParsedHook, HookError> {
+        parse_generic_sms_hook(&self.secret, req)
+    }
+}
+
+/// The longest reply text we take: far beyond any SMS, short enough to log and store.
+const MAX_REPLY_CHARS: usize = 1000;
+
+/// Checks the [`SIGNATURE_HEADER`] of an inbound request with `secret`.
+pub(crate) fn authenticate(secret: &SecretString, req: &HookRequest<'_>) -> Result<(), HookError> {
+    let sig = req.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if verify(secret.expose_secret().as_bytes(), req.body, sig) {
+        Ok(())
+    } else {
+        Err(HookError::Unauthorized(format!("missing or invalid {SIGNATURE_HEADER}")))
+    }
+}
+
+/// Parses a JSON body: not JSON at all is malformed (400), the wrong shape is invalid (422).
+pub(crate) fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, HookError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => HookError::Invalid(e.to_string()),
+        _ => HookError::Malformed(format!("malformed JSON: {e}")),
+    })
+}
+
+/// Our message id as a gateway echoes it back: a string (as we sent it) or a number.
+pub(crate) fn our_id(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+        serde_json::Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct InboundSms {
+    from: String,
+    text: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InboundReceipt {
+    id: serde_json::Value,
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The SPEC's generic inbound hooks, authenticated with the channel's secret.
+pub(crate) fn parse_generic_sms_hook(secret: &SecretString, req: &HookRequest<'_>) -> Result<ParsedHook, HookError> {
+    authenticate(secret, req)?;
+    let event = match req.kind {
+        HookKind::Reply => {
+            let sms: InboundSms = parse_json(req.body)?;
+            if sms.text.chars().count() > MAX_REPLY_CHARS {
+                return Err(HookError::Invalid(format!("text is longer than {MAX_REPLY_CHARS} characters")));
+            }
+            HookEvent::Reply { from: sms.from, text: sms.text, dedupe: sms.id.filter(|i| !i.is_empty()) }
+        }
+        HookKind::Status => {
+            let r: InboundReceipt = parse_json(req.body)?;
+            let id = our_id(&r.id).ok_or_else(|| HookError::Invalid("id must be the message id we sent".into()))?;
+            let delivered = match r.status.as_str() {
+                "delivered" => true,
+                "failed" => false,
+                other => return Err(HookError::Invalid(format!("status {other:?} is not delivered or failed"))),
+            };
+            HookEvent::Receipt { message: MessageRef::Ours(id), delivered, error: r.error }
+        }
+        HookKind::Voice | HookKind::VoiceStatus => {
+            return Err(HookError::Unauthorized("an SMS channel takes no voice callbacks".into()))
+        }
+    };
+    Ok(ParsedHook { events: vec![event], ack: None })
 }
 
 /// 429 and 5xx say "later"; 408 is the server timing us out, the same as our own timeout.
-fn is_transient_status(status: StatusCode) -> bool {
+pub(crate) fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
 }
 
 /// Reads at most `limit` bytes of the body, so a hostile or broken gateway cannot make us buffer
 /// an unbounded answer.
-async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+pub(crate) async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
     let mut buf = Vec::new();
     while buf.len() < limit {
         match resp.chunk().await? {
@@ -194,7 +273,7 @@ async fn read_capped(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u
 }
 
 /// The `id` of a JSON acknowledgement, as a string whether the gateway sent a string or a number.
-fn provider_id(body: &[u8]) -> Option<String> {
+pub(crate) fn provider_id(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     match value.get("id")? {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -204,7 +283,7 @@ fn provider_id(body: &[u8]) -> Option<String> {
 }
 
 /// At most `limit` bytes of `text`, cut on a character boundary, on one line.
-fn excerpt(text: &str, limit: usize) -> String {
+pub(crate) fn excerpt(text: &str, limit: usize) -> String {
     let mut end = text.len().min(limit);
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -41,9 +41,13 @@ const CLAIM_CALLS: &str =
     "WHERE next_action_at IS NOT NULL AND next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 const CLAIM_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM messages \
-                  WHERE (state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until <= $1) \
-                  ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     WHERE id IN (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= $1 \
+                  ORDER BY priority DESC, next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING *";
+
+const CLAIM_CHANNEL_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM messages WHERE channel = $4 AND state = 'queued' AND next_attempt_at <= $1 \
+                  ORDER BY priority DESC, next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 
 impl_sql_store!(
@@ -52,5 +56,6 @@ impl_sql_store!(
     Postgres,
     backend = Backend::Postgres,
     claim_calls = CLAIM_CALLS,
-    claim_messages = CLAIM_MESSAGES
+    claim_messages = CLAIM_MESSAGES,
+    claim_channel_messages = CLAIM_CHANNEL_MESSAGES
 );

@@ -150,6 +150,9 @@ pub struct NewMessage {
     pub code: Option<String>,
     pub link: Option<String>,
     pub now: i64,
+    /// Higher goes out sooner: see [`jiaoying_core::message::priority`]-style rules in the
+    /// tracker (red before blue, a first call before a repeat).
+    pub priority: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -173,6 +176,22 @@ pub struct MessageRow {
     pub created_at: i64,
     pub sent_at: Option<i64>,
     pub delivered_at: Option<i64>,
+    pub priority: i64,
+    /// Channels this message already went through before failing over (comma-separated).
+    pub tried_channels: String,
+}
+
+/// `last_error` of a message whose sender stopped mid-send (its lease ran out): before sending
+/// it again, the outbox asks the provider whether it went out.
+pub const INTERRUPTED_SEND: &str = "interrupted mid-send: the sender's lease ran out";
+
+/// One channel's queue: what waits, what is in flight, and since when the oldest has waited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct BacklogRow {
+    pub channel: String,
+    pub queued: i64,
+    pub sending: i64,
+    pub oldest_due: Option<i64>,
 }
 
 /// What became of one send attempt of a claimed message.

@@ -15,7 +15,7 @@ pub(crate) const CALL_COLUMNS: &str =
 pub(crate) const OPEN_STATES_SQL: &str = "('pending', 'sent', 'delivered', 'escalated')";
 
 macro_rules! impl_sql_store {
-    ($Store:ident, $Tx:ident, $DB:ty, backend = $backend:expr, claim_calls = $claim_calls:expr, claim_messages = $claim_messages:expr) => {
+    ($Store:ident, $Tx:ident, $DB:ty, backend = $backend:expr, claim_calls = $claim_calls:expr, claim_messages = $claim_messages:expr, claim_channel_messages = $claim_channel_messages:expr) => {
         use async_trait::async_trait;
         use jiaoying_core::{AlertKey, MobileNumber, Person, Registry};
         use $crate::error::StoreResult;
@@ -29,6 +29,40 @@ macro_rules! impl_sql_store {
 
         fn call_select(tail: &str) -> String {
             format!("SELECT {CALL_COLUMNS} FROM calls {tail}")
+        }
+
+        /// Records the outcome of a claimed send if the claim (`lease_until`) is still ours.
+        fn finish_query<'q>(
+            id: i64,
+            lease_until: i64,
+            result: &'q SendResult,
+            now: i64,
+        ) -> sqlx::query::Query<'q, $DB, <$DB as sqlx::Database>::Arguments<'q>> {
+            match result {
+                SendResult::Sent { provider_id } => sqlx::query(
+                    "UPDATE messages SET state = 'sent', sent_at = $3, provider_id = $4, lease_until = NULL, last_error = NULL \
+                     WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                )
+                .bind(id)
+                .bind(lease_until)
+                .bind(now)
+                .bind(provider_id.as_deref()),
+                SendResult::Retry { error, retry_at } => sqlx::query(
+                    "UPDATE messages SET state = 'queued', next_attempt_at = $3, last_error = $4, lease_until = NULL \
+                     WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                )
+                .bind(id)
+                .bind(lease_until)
+                .bind(*retry_at)
+                .bind(error.as_str()),
+                SendResult::Failed { error } => sqlx::query(
+                    "UPDATE messages SET state = 'failed', last_error = $3, lease_until = NULL \
+                     WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                )
+                .bind(id)
+                .bind(lease_until)
+                .bind(error.as_str()),
+            }
         }
 
         #[async_trait]
@@ -247,8 +281,8 @@ macro_rules! impl_sql_store {
             async fn insert_message(&mut self, m: &NewMessage) -> StoreResult<i64> {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
-                     state, attempts, next_attempt_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $10) RETURNING id",
+                     state, attempts, next_attempt_at, created_at, priority) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $10, $11) RETURNING id",
                 )
                 .bind(m.alert_id)
                 .bind(m.call_id)
@@ -260,6 +294,7 @@ macro_rules! impl_sql_store {
                 .bind(&m.code)
                 .bind(&m.link)
                 .bind(m.now)
+                .bind(m.priority)
                 .fetch_one(&mut *self.tx)
                 .await?;
                 Ok(id)
@@ -271,6 +306,26 @@ macro_rules! impl_sql_store {
                     .execute(&mut *self.tx)
                     .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn finish_message(&mut self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool> {
+                Ok(finish_query(id, lease_until, result, now).execute(&mut *self.tx).await?.rows_affected() == 1)
+            }
+
+            async fn insert_failover(&mut self, id: i64, channel: &str, now: i64) -> StoreResult<i64> {
+                let (new_id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+                     state, attempts, next_attempt_at, created_at, priority, tried_channels) \
+                     SELECT alert_id, call_id, $2, recipient, purpose, subject, body, code, link, 'queued', 0, $3, $3, \
+                            priority, tried_channels || channel || ',' \
+                     FROM messages WHERE id = $1 RETURNING id",
+                )
+                .bind(id)
+                .bind(channel)
+                .bind(now)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(new_id)
             }
 
             async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
@@ -554,58 +609,82 @@ macro_rules! impl_sql_store {
                 Ok(t)
             }
 
-            async fn next_message_due(&self) -> StoreResult<Option<i64>> {
-                let (q,): (Option<i64>,) = sqlx::query_as("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued'")
-                    .fetch_one(&self.read)
-                    .await?;
-                let (s,): (Option<i64>,) = sqlx::query_as("SELECT MIN(lease_until) FROM messages WHERE state = 'sending'")
-                    .fetch_one(&self.read)
-                    .await?;
+            async fn next_message_due(&self, channel: Option<&str>) -> StoreResult<Option<i64>> {
+                let (q, s): (Option<i64>, Option<i64>) = match channel {
+                    None => (
+                        sqlx::query_as::<_, (Option<i64>,)>("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued'")
+                            .fetch_one(&self.read)
+                            .await?
+                            .0,
+                        sqlx::query_as::<_, (Option<i64>,)>("SELECT MIN(lease_until) FROM messages WHERE state = 'sending'")
+                            .fetch_one(&self.read)
+                            .await?
+                            .0,
+                    ),
+                    Some(ch) => (
+                        sqlx::query_as::<_, (Option<i64>,)>(
+                            "SELECT MIN(next_attempt_at) FROM messages WHERE channel = $1 AND state = 'queued'",
+                        )
+                        .bind(ch)
+                        .fetch_one(&self.read)
+                        .await?
+                        .0,
+                        sqlx::query_as::<_, (Option<i64>,)>(
+                            "SELECT MIN(lease_until) FROM messages WHERE channel = $1 AND state = 'sending'",
+                        )
+                        .bind(ch)
+                        .fetch_one(&self.read)
+                        .await?
+                        .0,
+                    ),
+                };
                 Ok(match (q, s) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 })
             }
 
-            async fn claim_messages(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<MessageRow>> {
+            async fn claim_messages(
+                &self,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+                channel: Option<&str>,
+            ) -> StoreResult<Vec<MessageRow>> {
                 let mut tx = self.begin_write().await?;
-                let rows: Vec<MessageRow> = sqlx::query_as($claim_messages)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                // A claim whose lease ran out belongs to a sender that stopped mid-send (a crash,
+                // a lost instance): it goes back to the queue marked, so the next sender asks the
+                // provider before sending again.
+                let reclaim = "UPDATE messages SET state = 'queued', lease_until = NULL, next_attempt_at = $1, last_error = $2 \
+                               WHERE state = 'sending' AND lease_until <= $1";
+                match channel {
+                    Some(ch) => sqlx::query(&format!("{reclaim} AND channel = $3")).bind(now).bind(INTERRUPTED_SEND).bind(ch).execute(&mut *tx).await?,
+                    None => sqlx::query(reclaim).bind(now).bind(INTERRUPTED_SEND).execute(&mut *tx).await?,
+                };
+                let mut rows: Vec<MessageRow> = match channel {
+                    Some(ch) => sqlx::query_as($claim_channel_messages).bind(now).bind(lease_until).bind(limit).bind(ch).fetch_all(&mut *tx).await?,
+                    None => sqlx::query_as($claim_messages).bind(now).bind(lease_until).bind(limit).fetch_all(&mut *tx).await?,
+                };
                 tx.commit().await?;
+                // RETURNING does not keep the subquery's order; the most urgent go first.
+                rows.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.next_attempt_at.cmp(&b.next_attempt_at)).then(a.id.cmp(&b.id)));
                 Ok(rows)
             }
 
             async fn finish_message(&self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool> {
-                let q = match result {
-                    SendResult::Sent { provider_id } => sqlx::query(
-                        "UPDATE messages SET state = 'sent', sent_at = $3, provider_id = $4, lease_until = NULL, last_error = NULL \
-                         WHERE id = $1 AND state = 'sending' AND lease_until = $2",
-                    )
-                    .bind(id)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(provider_id.clone()),
-                    SendResult::Retry { error, retry_at } => sqlx::query(
-                        "UPDATE messages SET state = 'queued', next_attempt_at = $3, last_error = $4, lease_until = NULL \
-                         WHERE id = $1 AND state = 'sending' AND lease_until = $2",
-                    )
-                    .bind(id)
-                    .bind(lease_until)
-                    .bind(*retry_at)
-                    .bind(error.clone()),
-                    SendResult::Failed { error } => sqlx::query(
-                        "UPDATE messages SET state = 'failed', last_error = $3, lease_until = NULL \
-                         WHERE id = $1 AND state = 'sending' AND lease_until = $2",
-                    )
-                    .bind(id)
-                    .bind(lease_until)
-                    .bind(error.clone()),
-                };
-                Ok(q.execute(&self.write).await?.rows_affected() == 1)
+                Ok(finish_query(id, lease_until, result, now).execute(&self.write).await?.rows_affected() == 1)
+            }
+
+            async fn outbox_backlog(&self) -> StoreResult<Vec<BacklogRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT channel, \
+                            SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END) AS queued, \
+                            SUM(CASE WHEN state = 'sending' THEN 1 ELSE 0 END) AS sending, \
+                            MIN(CASE WHEN state = 'queued' THEN next_attempt_at END) AS oldest_due \
+                     FROM messages WHERE state IN ('queued', 'sending') GROUP BY channel ORDER BY channel",
+                )
+                .fetch_all(&self.read)
+                .await?)
             }
 
             async fn message_receipt(&self, id: i64, delivered: bool, error: Option<&str>, now: i64) -> StoreResult<Option<MessageRow>> {
@@ -629,6 +708,14 @@ macro_rules! impl_sql_store {
 
             async fn message(&self, id: i64) -> StoreResult<Option<MessageRow>> {
                 Ok(sqlx::query_as("SELECT * FROM messages WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn message_by_provider_id(&self, channel: &str, provider_id: &str) -> StoreResult<Option<MessageRow>> {
+                Ok(sqlx::query_as("SELECT * FROM messages WHERE channel = $1 AND provider_id = $2 ORDER BY id DESC LIMIT 1")
+                    .bind(channel)
+                    .bind(provider_id)
+                    .fetch_optional(&self.read)
+                    .await?)
             }
 
             async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool> {

@@ -62,9 +62,13 @@ const CLAIM_CALLS: &str =
 
 // No `SKIP LOCKED` in SQLite: the single writer connection already serialises claims.
 const CLAIM_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM messages \
-                  WHERE (state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until <= $1) \
-                  ORDER BY next_attempt_at, id LIMIT $3) \
+     WHERE id IN (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= $1 \
+                  ORDER BY priority DESC, next_attempt_at, id LIMIT $3) \
+     RETURNING *";
+
+const CLAIM_CHANNEL_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM messages WHERE channel = $4 AND state = 'queued' AND next_attempt_at <= $1 \
+                  ORDER BY priority DESC, next_attempt_at, id LIMIT $3) \
      RETURNING *";
 
 impl_sql_store!(
@@ -73,5 +77,6 @@ impl_sql_store!(
     Sqlite,
     backend = Backend::Sqlite,
     claim_calls = CLAIM_CALLS,
-    claim_messages = CLAIM_MESSAGES
+    claim_messages = CLAIM_MESSAGES,
+    claim_channel_messages = CLAIM_CHANNEL_MESSAGES
 );

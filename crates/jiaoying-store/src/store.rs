@@ -51,12 +51,22 @@ pub trait Store: Send + Sync + 'static {
     /// Call events after `after_id`, oldest first: the live stream's source on every instance.
     async fn events_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<StreamEvent>>;
     async fn next_call_due(&self) -> StoreResult<Option<i64>>;
-    async fn next_message_due(&self) -> StoreResult<Option<i64>>;
+    /// When the next message (of `channel`, or of any) is due: queued, or a lease running out.
+    async fn next_message_due(&self, channel: Option<&str>) -> StoreResult<Option<i64>>;
 
     // --- outbox ---
     /// Claims up to `limit` messages due at `now` (queued, or sending with an expired lease)
     /// under a lease ending at `lease_until`, and commits at once.
-    async fn claim_messages(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<MessageRow>>;
+    /// Only `channel`'s messages when given. Most urgent first (priority, then due time).
+    async fn claim_messages(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        channel: Option<&str>,
+    ) -> StoreResult<Vec<MessageRow>>;
+    /// Per channel: messages queued and in flight, and the oldest due time.
+    async fn outbox_backlog(&self) -> StoreResult<Vec<BacklogRow>>;
     /// Records the outcome of a claimed send, if the claim (`lease_until`) is still ours.
     async fn finish_message(&self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
     /// A delivery receipt: `sent` (or `sending`) becomes `delivered` or `failed`.
@@ -68,6 +78,9 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<Option<MessageRow>>;
     async fn message(&self, id: i64) -> StoreResult<Option<MessageRow>>;
+    /// Our message on `channel` that the provider knows as `provider_id` (receipts that carry only
+    /// the provider's id).
+    async fn message_by_provider_id(&self, channel: &str, provider_id: &str) -> StoreResult<Option<MessageRow>>;
     /// Remembers an inbound provider id; false when it was seen before.
     async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
 
@@ -120,6 +133,12 @@ pub trait StoreTx: Send {
     async fn insert_message(&mut self, message: &NewMessage) -> StoreResult<i64>;
     /// Messages of a call still queued are withdrawn (the call ended before they went out).
     async fn cancel_queued_messages(&mut self, call_id: i64) -> StoreResult<u64>;
+    /// [`Store::finish_message`] inside this transaction, so that a batch of outcomes and the
+    /// call steps they cause commit together.
+    async fn finish_message(&mut self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
+    /// Queues a copy of message `id` on `channel` (a fallback), remembering the channels it has
+    /// been through. Returns the new message's id.
+    async fn insert_failover(&mut self, id: i64, channel: &str, now: i64) -> StoreResult<i64>;
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;

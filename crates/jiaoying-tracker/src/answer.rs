@@ -1,7 +1,7 @@
 //! Answers: a call is answered once, by compare-and-set; repeats are harmless and say so. SMS
 //! replies are matched to a call by reply code, or, bare, to the sender's only open call.
 
-use jiaoying_core::message::sms_choose_code_text;
+use jiaoying_core::message::{Notice, Reply};
 use jiaoying_core::reply::{parse_reply, AnswerKind};
 use jiaoying_core::{CallState, MobileNumber, Timestamp};
 use jiaoying_store::{CallRow, StoreError, StoreTx};
@@ -229,8 +229,8 @@ impl Tracker {
                 let person =
                     jiaoying_core::PersonId::parse(&call.person_id).ok().and_then(|id| registry.person(&id).cloned());
                 if let Some(person) = person {
-                    let what = format!("{who} 已应答，无需督促");
-                    for m in self.config.composer.notice_messages(&alert, &call, &person, &what, &policy.channels, now)
+                    let notice = Notice::Answered { name: &who };
+                    for m in self.config.composer.notice_messages(&alert, &call, &person, notice, &policy.channels, now)
                     {
                         tx.insert_message(&m).await?;
                     }
@@ -264,15 +264,9 @@ impl Tracker {
             tracing::info!(from = %mobile.masked(), "SMS reply from a number not in the registry");
             return Ok(ReplyOutcome::UnknownSender);
         }
-        let signature = self.config.composer.signature().to_string();
+        let composer = &self.config.composer;
         let Some(reply) = parse_reply(text) else {
-            self.send_help_reply(
-                channel,
-                &mobile,
-                format!("【{signature}】未能识别您的回复。请回复短信中的4位代码确认收到预警，或点击短信中的链接。"),
-                now,
-            )
-            .await?;
+            self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::NotUnderstood), now).await?;
             return Ok(ReplyOutcome::NotUnderstood);
         };
         let call = match &reply.code {
@@ -295,13 +289,8 @@ impl Tracker {
                 match found {
                     Some(c) => c,
                     None => {
-                        self.send_help_reply(
-                            channel,
-                            &mobile,
-                            format!("【{signature}】代码{code}不存在，请核对短信中的4位代码。"),
-                            now,
-                        )
-                        .await?;
+                        self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::UnknownCode { code }), now)
+                            .await?;
                         return Ok(ReplyOutcome::UnknownCode);
                     }
                 }
@@ -313,8 +302,7 @@ impl Tracker {
                 }
                 match open.len() {
                     0 => {
-                        self.send_help_reply(channel, &mobile, format!("【{signature}】您目前没有待确认的预警。"), now)
-                            .await?;
+                        self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::NoOpenCall), now).await?;
                         return Ok(ReplyOutcome::NoOpenCall);
                     }
                     1 => open.remove(0),
@@ -324,7 +312,8 @@ impl Tracker {
                             let event = self.store.alert(c.alert_id).await?.map(|a| a.event).unwrap_or_default();
                             list.push((c.reply_code.clone(), event));
                         }
-                        self.send_reply(channel, &mobile, sms_choose_code_text(&signature, &list), now).await?;
+                        let text = composer.reply_text(&Reply::ChooseCode { open: &list });
+                        self.send_reply(channel, &mobile, text, now).await?;
                         return Ok(ReplyOutcome::Ambiguous { open_calls: n });
                     }
                 }
@@ -347,23 +336,11 @@ impl Tracker {
             let code = &call.reply_code;
             return Ok(match self.mark_done(&req, report).await? {
                 DoneOutcome::Done { call_id } => {
-                    self.send_reply(
-                        channel,
-                        &mobile,
-                        format!("【{signature}】已记录落实情况（代码{code}），谢谢。"),
-                        now,
-                    )
-                    .await?;
+                    self.send_reply(channel, &mobile, composer.reply_text(&Reply::Done { code }), now).await?;
                     ReplyOutcome::Done { call_id }
                 }
                 DoneOutcome::AlreadyDone { call_id } => {
-                    self.send_reply(
-                        channel,
-                        &mobile,
-                        format!("【{signature}】代码{code}已报告落实，无需重复回复。"),
-                        now,
-                    )
-                    .await?;
+                    self.send_reply(channel, &mobile, composer.reply_text(&Reply::AlreadyDone { code }), now).await?;
                     ReplyOutcome::AlreadyAnswered { call_id }
                 }
                 DoneOutcome::Closed { call_id } => ReplyOutcome::Closed { call_id },
@@ -380,29 +357,17 @@ impl Tracker {
         let code = &call.reply_code;
         Ok(match outcome {
             AnswerOutcome::Answered { call_id, late, .. } => {
-                self.send_reply(channel, &mobile, format!("【{signature}】已确认收到（代码{code}），谢谢。"), now)
-                    .await?;
+                self.send_reply(channel, &mobile, composer.reply_text(&Reply::Answered { code }), now).await?;
                 ReplyOutcome::Answered { call_id, late }
             }
             AnswerOutcome::AlreadyAnswered { call_id, at } => {
                 let when = Timestamp(at).to_cst_display();
-                self.send_reply(
-                    channel,
-                    &mobile,
-                    format!("【{signature}】代码{code}已于{when}确认，无需重复回复。"),
-                    now,
-                )
-                .await?;
+                let text = composer.reply_text(&Reply::AlreadyAnswered { code, when: &when });
+                self.send_reply(channel, &mobile, text, now).await?;
                 ReplyOutcome::AlreadyAnswered { call_id }
             }
             AnswerOutcome::Closed { call_id, .. } => {
-                self.send_reply(
-                    channel,
-                    &mobile,
-                    format!("【{signature}】代码{code}对应的预警已结束，无需回复。"),
-                    now,
-                )
-                .await?;
+                self.send_reply(channel, &mobile, composer.reply_text(&Reply::Closed { code }), now).await?;
                 ReplyOutcome::Closed { call_id }
             }
             AnswerOutcome::NotFound { .. } => ReplyOutcome::UnknownCode,
@@ -420,8 +385,8 @@ impl Tracker {
         if !self.escalate_call_now(call.id, &format!("person:{}", call.person_id), "sms", None).await? {
             return Ok(ReplyOutcome::Closed { call_id: call.id });
         }
-        let signature = self.config.composer.signature();
-        self.send_reply(channel, mobile, format!("【{signature}】已按您的要求立即通知上级。"), now).await?;
+        let text = self.config.composer.reply_text(&Reply::EscalatedNow);
+        self.send_reply(channel, mobile, text, now).await?;
         Ok(ReplyOutcome::EscalatedNow { call_id: call.id })
     }
 

@@ -8,10 +8,14 @@ mod calls;
 mod compose;
 mod context;
 mod runner;
+pub mod templates;
 mod timers;
+mod voice;
 
 pub use accept::{AcceptError, Accepted};
 pub use answer::{AnswerOutcome, AnswerRequest, DoneOutcome, ReplyOutcome};
 pub use compose::Composer;
 pub use context::{Tracker, TrackerConfig, TrackerError};
 pub use runner::{run_loop, Step};
+pub use templates::{TemplateError, Templates};
+pub use voice::VoiceOutcome;

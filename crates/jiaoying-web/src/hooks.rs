@@ -1,100 +1,165 @@
-//! Inbound gateway hooks: SMS replies and delivery receipts in the SPEC's generic form, each body
-//! authenticated by `X-Jiaoying-Signature` with the channel's secret before it is parsed.
+//! Inbound gateway hooks. Each request is handed to the named channel's adapter, which
+//! authenticates it (signature, secret path token, address allow-list) and turns the provider's
+//! payload into provider-neutral events; this module acts on the events and answers with the body
+//! the provider expects. Unknown channels and failed authentication look the same (401), so a
+//! prober learns nothing about which channels exist.
+
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::Json;
-use jiaoying_dispatch::sms_webhook::verify;
-use secrecy::ExposeSecret;
-use serde::Deserialize;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use jiaoying_dispatch::{HookError, HookEvent, HookKind, HookRequest, MessageRef};
+use jiaoying_store::MessageRow;
 use serde_json::{json, Value};
 
 use crate::api::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-const SIGNATURE_HEADER: &str = "x-jiaoying-signature";
-
-/// Checks the body's signature; unknown channels and bad signatures look the same (401), so a
-/// prober learns nothing about which channels exist.
-fn authenticate(state: &AppState, channel: &str, headers: &HeaderMap, bytes: &[u8]) -> Result<(), ApiError> {
-    let sig = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let ok =
-        state.hook_secrets.get(channel).is_some_and(|secret| verify(secret.expose_secret().as_bytes(), bytes, sig));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("missing or invalid X-Jiaoying-Signature".into()))
+impl From<HookError> for ApiError {
+    fn from(e: HookError) -> Self {
+        match e {
+            HookError::Unauthorized(m) => ApiError::Unauthorized(m),
+            HookError::Malformed(m) => ApiError::BadRequest(m),
+            HookError::Invalid(m) => ApiError::Unprocessable(m),
+        }
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::Unprocessable(e.to_string()),
-        _ => ApiError::BadRequest(format!("malformed JSON: {e}")),
+/// `POST /hooks/sms/{channel}`: replies from persons (上行).
+pub async fn sms_reply(
+    state: State<AppState>,
+    Path(channel): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    handle(state, HookKind::Reply, channel, peer, uri, headers, raw).await
+}
+
+/// `POST /hooks/sms/{channel}/status`: delivery receipts.
+pub async fn sms_status(
+    state: State<AppState>,
+    Path(channel): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    handle(state, HookKind::Status, channel, peer, uri, headers, raw).await
+}
+
+/// `POST /hooks/voice/{channel}`: a key pressed on a call.
+pub async fn voice_key(
+    state: State<AppState>,
+    Path(channel): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    handle(state, HookKind::Voice, channel, peer, uri, headers, raw).await
+}
+
+/// `POST /hooks/voice/{channel}/status`: how a voice call ended.
+pub async fn voice_status(
+    state: State<AppState>,
+    Path(channel): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    handle(state, HookKind::VoiceStatus, channel, peer, uri, headers, raw).await
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    kind: HookKind,
+    channel: String,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(raw, state.body_limit)?;
+    let Some(adapter) = state.outbox.channels().get(&channel).cloned() else {
+        return Err(ApiError::Unauthorized("unknown channel or bad credentials".into()));
+    };
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
+    let url = format!("{}{}", state.public_url, path_and_query);
+    let req = HookRequest {
+        kind,
+        url: &url,
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &bytes,
+        remote: peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+    };
+    let parsed = adapter.parse_hook(&req).map_err(|e| {
+        tracing::info!(channel = %channel, error = %e, "gateway callback refused");
+        ApiError::from(e)
+    })?;
+    let mut results = Vec::with_capacity(parsed.events.len());
+    for event in parsed.events {
+        results.push(act(&state, &channel, event).await?);
+    }
+    Ok(match parsed.ack {
+        Some(ack) => ([(header::CONTENT_TYPE, ack.content_type)], ack.body).into_response(),
+        // The generic hooks carry one event each and answer with what became of it.
+        None => match results.len() {
+            1 => Json(results.remove(0)).into_response(),
+            _ => Json(json!({ "results": results })).into_response(),
+        },
     })
 }
 
-#[derive(Deserialize)]
-struct InboundSms {
-    from: String,
-    text: String,
-    #[serde(default)]
-    id: Option<String>,
-}
-
-/// `POST /hooks/sms/{channel}`: a reply from a person.
-pub async fn sms_reply(
-    State(state): State<AppState>,
-    Path(channel): Path<String>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let bytes = body(raw, state.body_limit)?;
-    authenticate(&state, &channel, &headers, &bytes)?;
-    let sms: InboundSms = parse(&bytes)?;
-    if sms.text.chars().count() > 1000 {
-        return Err(ApiError::Unprocessable("text is longer than 1000 characters".into()));
+/// Acts on one event; the value says what became of it (for the generic hooks' answer and logs).
+async fn act(state: &AppState, channel: &str, event: HookEvent) -> Result<Value, ApiError> {
+    match event {
+        HookEvent::Reply { from, text, dedupe } => {
+            let outcome = state.tracker.sms_reply(channel, &from, &text, dedupe.as_deref()).await?;
+            tracing::info!(channel = %channel, outcome = ?outcome, "SMS reply handled");
+            Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
+        }
+        HookEvent::Receipt { message, delivered, error } => {
+            let row = match ours(state, channel, &message).await? {
+                Some(m) => state.outbox.receipt(m.id, delivered, error.as_deref()).await?,
+                None => None,
+            };
+            Ok(json!({"result": if row.is_some() { "recorded" } else { "ignored" }}))
+        }
+        HookEvent::Keypress { message, digits } => {
+            let outcome = match ours(state, channel, &message).await? {
+                Some(m) => state.tracker.voice_key(channel, m.id, &digits).await?,
+                None => jiaoying_tracker::VoiceOutcome::UnknownMessage,
+            };
+            tracing::info!(channel = %channel, outcome = ?outcome, "voice key handled");
+            Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
+        }
+        HookEvent::VoiceUnanswered { message, status } => {
+            // Busy, no-answer, voicemail: the call was not taken, so the message failed; the
+            // person's call stays open and its timer repeats and escalates it.
+            let row = match ours(state, channel, &message).await? {
+                Some(m) => state.outbox.receipt(m.id, false, Some(&format!("voice call not answered: {status}"))).await?,
+                None => None,
+            };
+            Ok(json!({"result": if row.is_some() { "recorded" } else { "ignored" }}))
+        }
     }
-    let outcome = state.tracker.sms_reply(&channel, &sms.from, &sms.text, sms.id.as_deref()).await?;
-    tracing::info!(channel = %channel, outcome = ?outcome, "SMS reply handled");
-    Ok(Json(serde_json::to_value(outcome).unwrap_or(Value::Null)))
 }
 
-#[derive(Deserialize)]
-struct Receipt {
-    id: serde_json::Value,
-    status: String,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-/// `POST /hooks/sms/{channel}/status`: a delivery receipt for one of our messages.
-pub async fn sms_status(
-    State(state): State<AppState>,
-    Path(channel): Path<String>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let bytes = body(raw, state.body_limit)?;
-    authenticate(&state, &channel, &headers, &bytes)?;
-    let r: Receipt = parse(&bytes)?;
-    // Our id went out as a string; accept it back as a string or a number.
-    let id = match &r.id {
-        Value::String(s) => s.parse::<i64>().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
-    .ok_or_else(|| ApiError::Unprocessable("id must be the message id we sent".into()))?;
-    let delivered = match r.status.as_str() {
-        "delivered" => true,
-        "failed" => false,
-        other => return Err(ApiError::Unprocessable(format!("status {other:?} is not delivered or failed"))),
+/// The message an event names, if it went out on this channel: a channel's credentials vouch only
+/// for that channel's messages.
+async fn ours(state: &AppState, channel: &str, message: &MessageRef) -> Result<Option<MessageRow>, ApiError> {
+    let row = match message {
+        MessageRef::Ours(id) => state.store().message(*id).await?,
+        MessageRef::Provider(pid) => state.store().message_by_provider_id(channel, pid).await?,
     };
-    // A channel's secret vouches only for that channel's messages.
-    let ours = state.store().message(id).await?.is_some_and(|m| m.channel == channel);
-    let row = if ours { state.outbox.receipt(id, delivered, r.error.as_deref()).await? } else { None };
-    Ok(Json(json!({"result": if row.is_some() { "recorded" } else { "ignored" }})))
+    Ok(row.filter(|m| m.channel == channel))
 }

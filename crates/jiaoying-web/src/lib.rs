@@ -33,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/calls/{id}/escalate", post(actions::escalate_now))
         .route("/hooks/sms/{channel}", post(hooks::sms_reply))
         .route("/hooks/sms/{channel}/status", post(hooks::sms_status))
+        .route("/hooks/voice/{channel}", post(hooks::voice_key))
+        .route("/hooks/voice/{channel}/status", post(hooks::voice_status))
         .route("/a/{token}", get(answer_page::show).post(answer_page::answer))
         .route("/a/{token}/done", post(answer_page::done))
         .route("/healthz", get(health::healthz))

@@ -1,6 +1,5 @@
 //! What every handler shares.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiaoying_dispatch::outbox::Outbox;
@@ -36,8 +35,9 @@ pub struct AppState {
     pub tracker: Tracker,
     pub outbox: Outbox,
     pub sources: Arc<Vec<Source>>,
-    /// Channel name → HMAC secret of its inbound hooks (generic `sms-webhook` channels).
-    pub hook_secrets: Arc<BTreeMap<String, SecretString>>,
+    /// `server.public_url` without a trailing slash: the base of the URLs gateways call, which
+    /// some of them sign over (Twilio).
+    pub public_url: String,
     pub body_limit: usize,
     /// The config's tier and event tables.
     pub normaliser: Arc<jiaoying_ingest::Normaliser>,

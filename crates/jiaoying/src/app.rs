@@ -10,12 +10,12 @@ use anyhow::Context;
 use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{Clock, Span};
 use jiaoying_dispatch::outbox::{Outbox, OutboxConfig};
-use jiaoying_dispatch::{build_channels, AddressKind};
+use jiaoying_dispatch::{build_channels_with, AddressKind, BuildContext};
 use jiaoying_feeds::{FeedPoller, PollerConfig};
 use jiaoying_store::Store;
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
 use jiaoying_web::{AppState, Source, SourceToken};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
@@ -78,7 +78,8 @@ impl Application {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
-        let channels = build_channels(&settings.channels)
+        let build_context = BuildContext { public_url: settings.server.public_url.trim_end_matches('/').to_string() };
+        let channels = build_channels_with(&settings.channels, &build_context)
             .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
         let addressing: BTreeMap<String, AddressKind> =
             channels.names().filter_map(|n| channels.get(n).map(|c| (n.clone(), c.address_kind()))).collect();
@@ -105,12 +106,6 @@ impl Application {
             let config = PollerConfig { normaliser: settings.normalise.clone(), ..PollerConfig::default() };
             Some(Arc::new(FeedPoller::new(store.clone(), tracker.clone(), clock.clone(), feed_sources, config)?))
         };
-        let hook_secrets: BTreeMap<String, SecretString> = settings
-            .channels
-            .iter()
-            .filter(|(_, spec)| spec.kind == "sms-webhook")
-            .filter_map(|(name, spec)| spec.secret.clone().map(|s| (name.clone(), s)))
-            .collect();
         let sources = settings
             .sources
             .iter()
@@ -127,7 +122,7 @@ impl Application {
             tracker: tracker.clone(),
             outbox: outbox.clone(),
             sources: Arc::new(sources),
-            hook_secrets: Arc::new(hook_secrets),
+            public_url: settings.server.public_url.trim_end_matches('/').to_string(),
             body_limit: settings.server.body_limit,
             normaliser: Arc::new(settings.normalise.clone()),
             feeds: feeds.clone(),
@@ -175,27 +170,51 @@ impl Application {
             }
         });
 
-        let outbox = self.outbox.clone();
-        let outbox_wake = self.tracker.outbox_wake.clone();
-        let outbox_clock = clock.clone();
-        let sender = tokio::spawn({
-            let stop = stop_rx.clone();
+        // One sending loop per channel, so that a slow or hanging gateway holds up only its own
+        // messages. The tracker's one wake-up hint is fanned out to every loop.
+        let names: Vec<String> = self.outbox.channels().names().cloned().collect();
+        let wakes: Vec<Arc<Notify>> = names.iter().map(|_| Arc::new(Notify::new())).collect();
+        let fan_out = tokio::spawn({
+            let hint = self.tracker.outbox_wake.clone();
+            let wakes = wakes.clone();
+            let mut stop = stop_rx.clone();
             async move {
-                run_loop(
-                    "outbox",
-                    || {
-                        let o = outbox.clone();
-                        let now = outbox_clock.now();
-                        async move { o.step(now).await.map(Step::from) }
-                    },
-                    || outbox_clock.now().millis(),
-                    &outbox_wake,
-                    backstop,
-                    stop,
-                )
-                .await
+                loop {
+                    tokio::select! {
+                        _ = hint.notified() => wakes.iter().for_each(|w| w.notify_one()),
+                        _ = stop.changed() => break,
+                    }
+                }
             }
         });
+        if let Err(e) = self.outbox.fail_unconfigured(clock.now()).await {
+            tracing::warn!(error = %e, "could not fail messages of channels no longer configured");
+        }
+        let senders: Vec<_> = names
+            .into_iter()
+            .zip(wakes)
+            .map(|(name, wake)| {
+                let outbox = self.outbox.clone();
+                let outbox_clock = clock.clone();
+                let stop = stop_rx.clone();
+                tokio::spawn(async move {
+                    run_loop(
+                        "outbox",
+                        || {
+                            let o = outbox.clone();
+                            let now = outbox_clock.now();
+                            let name = name.clone();
+                            async move { o.step_channel(&name, now).await.map(Step::from) }
+                        },
+                        || outbox_clock.now().millis(),
+                        &wake,
+                        backstop,
+                        stop,
+                    )
+                    .await
+                })
+            })
+            .collect();
 
         let feeds = self.feeds.map(|poller| {
             let stop = stop_rx.clone();
@@ -205,6 +224,8 @@ impl Application {
         let store = self.state.store().clone();
         let app = jiaoying_web::router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "jiaoying serving");
+        // The peer address reaches the hooks, for providers' source allow-lists.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -212,7 +233,10 @@ impl Application {
             })
             .await;
         let _ = timers.await;
-        let _ = sender.await;
+        for sender in senders {
+            let _ = sender.await;
+        }
+        let _ = fan_out.await;
         if let Some(f) = feeds {
             let _ = f.await;
         }

@@ -1,0 +1,397 @@
+//! `cargo run --release -p jiaoying-bench -- fanout [--persons N] [--latency-alerts M]`
+//!
+//! Dispatch fan-out, end to end: the real service (`jiaoying::Application`, its HTTP listener,
+//! outbox and timer loops) with one `sms-webhook` channel pointing at a loopback sink that checks
+//! every signature. One red JSON alert is POSTed to `/api/v1/alerts` and reaches N grid workers
+//! (a generated registry); measured are the POST's answer (accept: alert, calls, messages in one
+//! transaction) and the time until the sink has N distinct, validly signed messages. Then M small
+//! alerts (5 persons each), one after another, give POST → first SMS at the gateway. On SQLite and,
+//! when `JIAOYING_BENCH_PG_URL` or `JIAOYING_TEST_PG_URL` is set, PostgreSQL. In the same run
+//! Prometheus Alertmanager delivers N webhooks (one group per person) to the same kind of sink.
+
+mod alertmanager;
+mod sink;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiaoying::{Application, Settings};
+use jiaoying_core::registry::{Area, Person, Role};
+use jiaoying_core::{AreaCode, Clock, MobileNumber, PersonId, SystemClock};
+use sink::{Route, Sink};
+use sqlx::Connection;
+
+const SMS_SECRET: &str = "bench-sms-secret";
+const SOURCE_TOKEN: &str = "bench-source-token-0123456789";
+/// The street every fan-out person is in (flat::registry's).
+const STREET: &str = "500105002";
+/// A second street with the few persons the latency alerts reach.
+const LATENCY_STREET: &str = "500105003";
+const LATENCY_PERSONS: usize = 5;
+
+struct Options {
+    persons: usize,
+    latency_alerts: usize,
+    alertmanager: bool,
+}
+
+fn options(args: &[String]) -> anyhow::Result<Options> {
+    let mut o = Options { persons: 20_000, latency_alerts: 200, alertmanager: true };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut number = |name: &str| -> anyhow::Result<usize> {
+            let v = it.next().ok_or_else(|| anyhow::anyhow!("{name} needs a number"))?;
+            v.parse().map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a number"))
+        };
+        match a.as_str() {
+            "--persons" => o.persons = number("--persons")?,
+            "--latency-alerts" => o.latency_alerts = number("--latency-alerts")?,
+            "--no-alertmanager" => o.alertmanager = false,
+            other => anyhow::bail!(
+                "unknown argument {other:?}; usage: fanout [--persons N] [--latency-alerts M] [--no-alertmanager]"
+            ),
+        }
+    }
+    anyhow::ensure!(o.persons > 0, "--persons must be at least 1");
+    Ok(o)
+}
+
+fn registry(persons: usize) -> anyhow::Result<jiaoying_core::Registry> {
+    let mut r = crate::flat::registry(persons, "p", "1380");
+    let street = AreaCode::parse(LATENCY_STREET).map_err(anyhow::Error::msg)?;
+    r.areas.push(Area { code: street.clone(), name: "另一街道".into(), parent: None, polygon: None });
+    for i in 0..LATENCY_PERSONS {
+        r.persons.push(Person {
+            id: PersonId::parse(&format!("lat-{i}")).map_err(anyhow::Error::msg)?,
+            name: format!("值守网格员{i}"),
+            mobile: MobileNumber::parse(&format!("1390{i:07}")).map_err(anyhow::Error::msg)?,
+            email: None,
+            roles: vec![Role::parse("grid").map_err(anyhow::Error::msg)?],
+            area: street.clone(),
+            superior: None,
+        });
+    }
+    Ok(r)
+}
+
+fn settings(db_url: &str, sink_url: &str) -> anyhow::Result<Settings> {
+    // Nobody answers during the run, and no deadline falls inside it: the timers stay quiet.
+    let toml = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://jiaoying.bench"
+[database]
+url = "{db_url}"
+[security]
+secret = "bench-secret-that-signs-answer-links"
+[messages]
+signature = "观音桥街道"
+[[sources]]
+id = "bench"
+token = "{SOURCE_TOKEN}"
+[channels.sms]
+kind = "sms-webhook"
+url = "{sink_url}"
+secret = "{SMS_SECRET}"
+[policy.red]
+roles = ["grid"]
+channels = ["sms"]
+answer_within = "1h"
+repeats = 0
+escalate = false
+"#
+    );
+    Ok(toml::from_str(&toml)?)
+}
+
+fn alert(identifier: &str, area: &str) -> String {
+    serde_json::json!({
+        "identifier": identifier,
+        "sender": "cq@cma.gov.cn",
+        "sent": "2026-07-01T08:00:00+08:00",
+        "msg_type": "Alert",
+        "event": "暴雨",
+        "tier": "red",
+        "headline": "江北区气象台发布暴雨红色预警",
+        "description": "预计未来3小时降雨量将达100毫米以上",
+        "instruction": "停止户外作业，转移危险区域人员",
+        "areas": [{"code": area}]
+    })
+    .to_string()
+}
+
+/// One backend's figures.
+struct JyFigures {
+    /// POST sent → its answer (the alert, its calls and messages committed).
+    accept: Duration,
+    /// POST sent → first SMS at the sink.
+    first: Duration,
+    /// POST sent → the N-th distinct SMS at the sink.
+    all: Duration,
+    /// Per small alert: POST → answer, POST → first SMS (ms).
+    latency_post: Vec<f64>,
+    latency_first: Vec<f64>,
+    counts: sink::SinkCounts,
+}
+
+impl JyFigures {
+    fn rate(&self, persons: usize) -> f64 {
+        persons as f64 / self.all.as_secs_f64()
+    }
+    fn drain(&self) -> Duration {
+        self.all.saturating_sub(self.accept)
+    }
+}
+
+async fn post(client: &reqwest::Client, base: &str, body: String) -> anyhow::Result<serde_json::Value> {
+    let r = client
+        .post(format!("{base}/api/v1/alerts"))
+        .bearer_auth(SOURCE_TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?;
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    anyhow::ensure!(status.as_u16() == 201, "alert POST answered {status}: {v}");
+    Ok(v)
+}
+
+async fn run_jiaoying(db_url: &str, o: &Options) -> anyhow::Result<JyFigures> {
+    let sink = Sink::start(SMS_SECRET)?;
+    let store = jiaoying_store::connect(db_url).await?;
+    store.migrate().await?;
+    store.upsert_registry(&registry(o.persons)?, SystemClock.now().millis()).await?;
+    let app =
+        Application::build_with_store(&settings(db_url, &sink.url("/sms"))?, store, Arc::new(SystemClock)).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let result = measure(&base, &sink, o).await;
+    let _ = stop.send(());
+    task.await??;
+    let (accept, first, all, latency_post, latency_first) = result?;
+    Ok(JyFigures { accept, first, all, latency_post, latency_first, counts: sink.counts() })
+}
+
+type Measured = (Duration, Duration, Duration, Vec<f64>, Vec<f64>);
+
+async fn measure(base: &str, sink: &Sink, o: &Options) -> anyhow::Result<Measured> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(900)).build()?;
+    let since = |t0: Instant, i: usize| sink.arrival(Route::Sms, i).map(|t| t.saturating_duration_since(t0));
+
+    // The fan-out.
+    let t0 = Instant::now();
+    let v = post(&client, base, alert("fanout-1", STREET)).await?;
+    let accept = t0.elapsed();
+    anyhow::ensure!(v["calls"].as_u64() == Some(o.persons as u64), "the alert made {} calls", v["calls"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+    sink.wait_for(Route::Sms, o.persons, deadline).await?;
+    let first = since(t0, 0).unwrap_or_default();
+    let all = since(t0, o.persons - 1).unwrap_or_default();
+
+    // Latency: small alerts one after another, each waited for in full before the next, so the
+    // next distinct arrival after the count taken before a POST is that alert's first SMS.
+    let mut latency_post = Vec::with_capacity(o.latency_alerts);
+    let mut latency_first = Vec::with_capacity(o.latency_alerts);
+    for i in 0..o.latency_alerts {
+        let before = sink.count(Route::Sms);
+        let t0 = Instant::now();
+        let v = post(&client, base, alert(&format!("latency-{i}"), LATENCY_STREET)).await?;
+        latency_post.push(t0.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(v["calls"].as_u64() == Some(LATENCY_PERSONS as u64), "latency alert made {}", v["calls"]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        sink.wait_for(Route::Sms, before + LATENCY_PERSONS, deadline).await?;
+        latency_first.push(since(t0, before).unwrap_or_default().as_secs_f64() * 1000.0);
+    }
+    Ok((accept, first, all, latency_post, latency_first))
+}
+
+async fn fresh_pg_run(admin: &str, o: &Options) -> anyhow::Result<JyFigures> {
+    let (url, name) = crate::fresh_pg(admin).await?;
+    let result = run_jiaoying(&url, o).await;
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+    result
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub async fn report(args: &[String]) -> anyhow::Result<()> {
+    let o = options(args)?;
+    let load_before = load_average();
+    let dir = tempfile::tempdir()?;
+    let sqlite = run_jiaoying(&format!("sqlite://{}", dir.path().join("fanout.db").display()), &o).await?;
+    let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
+    let pg = match &pg_admin {
+        Some(admin) => Some(fresh_pg_run(admin, &o).await?),
+        None => {
+            eprintln!("note: JIAOYING_BENCH_PG_URL / JIAOYING_TEST_PG_URL not set; PostgreSQL skipped");
+            None
+        }
+    };
+    let am = if o.alertmanager { alertmanager::run(o.persons).await? } else { None };
+    let load_after = load_average();
+
+    let n = o.persons;
+    println!("One red alert reaching {n} persons → {n} signed SMS at a loopback sink; one machine, one run");
+    println!("load average before / after: {load_before} / {load_after}\n");
+    println!("| system | accept (POST answered) | first message at sink | drain after accept | all {n} at sink | msg/s | / Alertmanager |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let am_rate = am.as_ref().map(|a| n as f64 / a.all.as_secs_f64());
+    let ratio = |r: f64| am_rate.map(|a| format!("{:.2}", r / a)).unwrap_or_else(|| "-".into());
+    let mut rows = vec![("jiaoying, SQLite", &sqlite)];
+    if let Some(p) = &pg {
+        rows.push(("jiaoying, PostgreSQL", p));
+    }
+    for (name, f) in &rows {
+        println!(
+            "| {name} | {} | {} | {} | {} | {:.0} | {} |",
+            ms(f.accept),
+            ms(f.first),
+            ms(f.drain()),
+            ms(f.all),
+            f.rate(n),
+            ratio(f.rate(n))
+        );
+    }
+    if let Some(a) = &am {
+        println!(
+            "| {} (memory only) | {} (all {} batches posted) | {} | {} | {} | {:.0} | 1.00 |",
+            a.version,
+            ms(a.post),
+            n.div_ceil(1000),
+            ms(a.first),
+            ms(a.all.saturating_sub(a.post)),
+            ms(a.all),
+            n as f64 / a.all.as_secs_f64()
+        );
+    }
+
+    println!("\nChecks at the sink:");
+    for (name, f) in &rows {
+        let c = f.counts;
+        println!(
+            "- {name}: {} distinct validly signed SMS, {} bad signatures, {} duplicates, {} malformed",
+            c.sms, c.sms_invalid, c.sms_duplicates, c.sms_malformed
+        );
+    }
+    if let Some(a) = &am {
+        println!(
+            "- Alertmanager: {} distinct persons in {} webhooks, {} duplicates",
+            a.persons, a.webhooks, a.duplicates
+        );
+    }
+
+    if o.latency_alerts > 0 {
+        println!(
+            "\n{} alerts of {LATENCY_PERSONS} persons each, one after another (after the fan-out): \
+             alert POST → its answer, and → first SMS at the sink\n",
+            o.latency_alerts
+        );
+        println!("| backend | POST answered p50 | p99 | first SMS p50 | p99 | max |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        for (name, f) in &rows {
+            let mut post = f.latency_post.clone();
+            let mut first = f.latency_first.clone();
+            post.sort_by(|a, b| a.total_cmp(b));
+            first.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "| {name} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+                percentile(&post, 0.5),
+                percentile(&post, 0.99),
+                percentile(&first, 0.5),
+                percentile(&first, 0.99),
+                first.last().copied().unwrap_or(f64::NAN)
+            );
+        }
+    }
+
+    println!("\nTargets:");
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let s_rate = sqlite.rate(n);
+    println!("- SQLite ≥ 25 000 msg/s: {:.0} — {}", s_rate, verdict(s_rate >= 25_000.0));
+    if let Some(a) = am_rate {
+        println!("- SQLite ≥ 3 × Alertmanager: {:.2} × — {}", s_rate / a, verdict(s_rate >= 3.0 * a));
+    }
+    if let Some(p) = &pg {
+        println!("- PostgreSQL ≥ 20 000 msg/s: {:.0} — {}", p.rate(n), verdict(p.rate(n) >= 20_000.0));
+    }
+    if o.latency_alerts > 0 {
+        for (name, f) in &rows {
+            let mut first = f.latency_first.clone();
+            first.sort_by(|a, b| a.total_cmp(b));
+            let p99 = percentile(&first, 0.99);
+            println!("- {name}: alert POST → first SMS p99 < 50 ms: {p99:.1} ms — {}", verdict(p99 < 50.0));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_refuse_nonsense() {
+        let args = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let o = options(&args(&["--persons", "500", "--latency-alerts", "10", "--no-alertmanager"])).unwrap();
+        assert_eq!((o.persons, o.latency_alerts, o.alertmanager), (500, 10, false));
+        let d = options(&[]).unwrap();
+        assert_eq!((d.persons, d.latency_alerts, d.alertmanager), (20_000, 200, true));
+        assert!(options(&args(&["--persons"])).is_err());
+        assert!(options(&args(&["--persons", "x"])).is_err());
+        assert!(options(&args(&["--persons", "0"])).is_err());
+        assert!(options(&args(&["--what"])).is_err());
+    }
+
+    #[test]
+    fn settings_are_valid_and_registry_has_both_streets() {
+        let s = settings("sqlite::memory:", "http://127.0.0.1:1/sms").unwrap();
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let r = registry(3).unwrap();
+        assert_eq!(r.persons.len(), 3 + LATENCY_PERSONS);
+        assert_eq!(r.areas.len(), 2);
+    }
+
+    /// The whole measure on a small registry: every person's SMS arrives once, validly signed,
+    /// and every latency alert is timed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_fanout_reaches_everyone_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Options { persons: 40, latency_alerts: 3, alertmanager: false };
+        let f = run_jiaoying(&format!("sqlite://{}", dir.path().join("t.db").display()), &o).await.unwrap();
+        assert_eq!(f.counts.sms, 40 + 3 * LATENCY_PERSONS);
+        assert_eq!((f.counts.sms_invalid, f.counts.sms_duplicates, f.counts.sms_malformed), (0, 0, 0));
+        assert!(f.first <= f.all && f.accept <= f.all, "{:?} {:?} {:?}", f.accept, f.first, f.all);
+        assert_eq!((f.latency_post.len(), f.latency_first.len()), (3, 3));
+        assert!(f.latency_first.iter().all(|ms| *ms > 0.0));
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v[..1], 0.99), 1.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+}
