@@ -115,7 +115,13 @@ pub struct TestApp {
     running: Option<Running>,
 }
 
-fn settings_toml(db_url: &str, registry: &std::path::Path, gateway: &Gateway, smtp_port: u16) -> String {
+fn settings_toml(
+    db_url: &str,
+    registry: &std::path::Path,
+    gateway: &Gateway,
+    smtp_port: u16,
+    sms_extra: &str,
+) -> String {
     format!(
         r#"
 registry = "{registry}"
@@ -140,6 +146,7 @@ senders = ["{HASHED_SOURCE_SENDER}"]
 kind = "sms-webhook"
 url = "{gw}"
 secret = "{SMS_SECRET}"
+{sms_extra}
 [channels.email]
 kind = "smtp"
 host = "127.0.0.1"
@@ -178,13 +185,18 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// `spawn_app` with extra TOML appended to the test config (more sources, tables, ...).
 pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> Option<TestApp> {
+    spawn_app_custom(backend, "", extra_toml).await
+}
+
+/// `spawn_app_with`, plus keys added to the `[channels.sms]` table (limits, fallback, timeout).
+pub async fn spawn_app_custom(backend: Backend, sms_extra: &str, extra_toml: &str) -> Option<TestApp> {
     let db = TestDb::fresh(backend).await?;
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = dir.path().join("registry.toml");
     std::fs::write(&registry, REGISTRY).expect("write registry");
     let gateway = Gateway::start(SMS_SECRET).await;
     let smtp = Arc::new(SmtpServer::start().await);
-    let toml = format!("{}\n{extra_toml}", settings_toml(&db.url, &registry, &gateway, smtp.port));
+    let toml = format!("{}\n{extra_toml}", settings_toml(&db.url, &registry, &gateway, smtp.port, sms_extra));
     let clock = ManualClock::new(START);
     let settings: Settings = toml::from_str(&toml).expect("test settings parse");
     let running = Running::start(&settings, &clock).await;

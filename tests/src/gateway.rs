@@ -2,7 +2,7 @@
 //! the signature with its own HMAC code (not the service's), and records every message.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +46,12 @@ struct Inner {
     arrived: Notify,
     /// The status the gateway answers with (200 by default; set 503 to test retries).
     status: AtomicU16,
+    /// Requests seen, accepted or not.
+    requests: AtomicUsize,
+    /// Fault: answer 500 to 3 requests in every 10 (the 1st, 4th and 7th of each ten).
+    flaky: AtomicBool,
+    /// Fault: never answer (the sender's timeout decides).
+    hang: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -55,6 +61,13 @@ pub struct Gateway {
 }
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let n = inner.requests.fetch_add(1, Ordering::SeqCst);
+    if inner.hang.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    if inner.flaky.load(Ordering::SeqCst) && matches!(n % 10, 0 | 3 | 6) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"flaky\"}".into());
+    }
     let sig = headers.get("x-jiaoying-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut mac = Hmac::<Sha256>::new_from_slice(inner.secret.as_bytes()).expect("any key");
     mac.update(&body);
@@ -75,6 +88,9 @@ impl Gateway {
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             status: AtomicU16::new(200),
+            requests: AtomicUsize::new(0),
+            flaky: AtomicBool::new(false),
+            hang: AtomicBool::new(false),
         });
         let app = Router::new().route("/sms", post(receive)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
@@ -89,6 +105,21 @@ impl Gateway {
 
     pub fn set_status(&self, status: u16) {
         self.inner.status.store(status, Ordering::SeqCst);
+    }
+
+    /// 30 % of requests answered with 500.
+    pub fn set_flaky(&self, on: bool) {
+        self.inner.flaky.store(on, Ordering::SeqCst);
+    }
+
+    /// Requests are taken and never answered.
+    pub fn set_hang(&self, on: bool) {
+        self.inner.hang.store(on, Ordering::SeqCst);
+    }
+
+    /// Requests seen, whatever the answer.
+    pub fn requests(&self) -> usize {
+        self.inner.requests.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<GatewaySms> {

@@ -6,7 +6,7 @@ pub mod db;
 pub mod gateway;
 pub mod smtp;
 
-pub use app::{red_alert, spawn_app, spawn_app_with, TestApp};
+pub use app::{red_alert, spawn_app, spawn_app_custom, spawn_app_with, TestApp};
 
 /// The CAP samples (a copy of `shared/cap-samples`).
 pub fn cap_sample(rel: &str) -> Vec<u8> {

@@ -216,6 +216,8 @@ pub fn fit_text(text: &str, code: Option<&str>, link: Option<&str>, max_bytes: u
     let Some((start, end)) = span else {
         return shorten_end(text, max_bytes);
     };
+    // "请回复 7a" reads better than "…7a": keep the clause the code or link stands in.
+    let start = clause_start(text, start);
     if end - start > max_bytes {
         // Keep the two on their own, after as much of the beginning as fits.
         let kept: Vec<&str> = [code, link].into_iter().flatten().collect();
@@ -236,6 +238,25 @@ pub fn fit_text(text: &str, code: Option<&str>, link: Option<&str>, max_bytes: u
         (room - room / 2, room / 2)
     };
     format!("{}{kept}{}", shorten_end(head, head_room), shorten_end(tail, tail_room))
+}
+
+/// How far back from the code or link we look for the start of its clause.
+const CLAUSE_LOOKBACK: usize = 48;
+
+/// The start of the clause that `at` lies in: just after the nearest preceding punctuation or
+/// line break within [`CLAUSE_LOOKBACK`] bytes, else `at` itself (no clause start close by).
+fn clause_start(text: &str, at: usize) -> usize {
+    let floor = at.saturating_sub(CLAUSE_LOOKBACK);
+    for (i, c) in text[..at].char_indices().rev() {
+        if i < floor {
+            break;
+        }
+        if matches!(c, '。' | '，' | '；' | '：' | '！' | '？' | '、' | '】' | '\n' | '.' | ',' | ';' | ':' | '!' | '?')
+        {
+            return i + c.len_utf8();
+        }
+    }
+    at
 }
 
 /// The last occurrence of the link.
@@ -478,7 +499,7 @@ mod tests {
 
     #[test]
     fn fit_text_cuts_the_middle_and_keeps_code_link_and_beginning() {
-        let t = format!("【红色预警】{}请回复 7a 或点击 {LINK} 确认收到。", text_of(2000));
+        let t = format!("【红色预警】{}。请回复 7a 或点击 {LINK} 确认收到。", text_of(2000));
         let out = fit_text(&t, Some("7a"), Some(LINK), 2048);
         assert!(out.len() <= 2048, "{}", out.len());
         assert!(out.len() >= 2048 - 3, "wasted room: {}", out.len());
@@ -488,7 +509,7 @@ mod tests {
 
     #[test]
     fn fit_text_cuts_a_long_tail_too_but_keeps_the_beginning() {
-        let t = format!("【红色预警】{}请回复 7a 或点击 {LINK}{}", text_of(1000), text_of(1000));
+        let t = format!("【红色预警】{}，请回复 7a 或点击 {LINK}{}", text_of(1000), text_of(1000));
         let out = fit_text(&t, Some("7a"), Some(LINK), 2048);
         assert!(out.len() <= 2048);
         assert!(out.starts_with("【红色预警】"));
@@ -499,7 +520,7 @@ mod tests {
     #[test]
     fn fit_text_picks_the_code_outside_the_link() {
         // "7a" also occurs inside the link's token; the one to keep is the one before it.
-        let t = format!("{}请回复 7a 或点击 {LINK}", text_of(1000));
+        let t = format!("{}，请回复 7a 或点击 {LINK}", text_of(1000));
         let out = fit_text(&t, Some("7a"), Some(LINK), 300);
         assert!(out.len() <= 300);
         assert!(out.ends_with(&format!("请回复 7a 或点击 {LINK}")), "{out}");

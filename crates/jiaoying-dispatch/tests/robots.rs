@@ -407,7 +407,7 @@ async fn wecom_mentions_everyone_or_nobody_as_configured() {
 #[tokio::test]
 async fn wecom_cuts_a_very_long_chinese_text_to_2048_bytes_keeping_code_and_link() {
     let mut server = spawn_server().await;
-    let description = "受强降雨影响，嘉陵江沿线水位持续上涨，".repeat(60);
+    let description = "受强降雨影响，嘉陵江沿线水位持续上涨，".repeat(150);
     let text = format!("【红色预警】观音桥街道暴雨红色预警。{description}请回复 {CODE} 或点击 {LINK} 确认收到。");
     assert!(text.len() > 3 * WECOM_TEXT_LIMIT);
     server.wecom("ok", json!({})).send(&message(&text)).await.expect("the cut text is accepted");

@@ -84,7 +84,9 @@ impl Application {
         let addressing: BTreeMap<String, AddressKind> =
             channels.names().filter_map(|n| channels.get(n).map(|c| (n.clone(), c.address_kind()))).collect();
         let signer = TokenSigner::new(settings.security.secret.expose_secret().as_bytes());
-        let composer = Composer::new(signer, &settings.server.public_url, &settings.messages.signature, addressing);
+        let templates = settings.messages.load_templates().context("loading the message templates")?;
+        let composer = Composer::new(signer, &settings.server.public_url, &settings.messages.signature, addressing)
+            .with_templates(templates);
         let outbox_wake = Arc::new(Notify::new());
         let tracker = Tracker::new(
             store.clone(),

@@ -149,15 +149,53 @@ pub struct MessageSettings {
     /// The office name that opens every SMS (短信签名), e.g. 观音桥街道.
     #[serde(default = "default_signature")]
     pub signature: String,
+    /// `zh` (default) or `en`: the language of every message.
+    #[serde(default)]
+    pub language: jiaoying_core::message::Language,
+    /// A templates file (see `config/templates.toml`) over the built-in texts; none: built-in.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+    /// The most SMS segments a message may take (70 characters each for Chinese, 67 in a
+    /// longer message); longer free texts are shortened, the code and link never.
+    #[serde(default = "default_max_segments")]
+    pub max_segments: usize,
 }
 
 fn default_signature() -> String {
     "叫应".into()
 }
+fn default_max_segments() -> usize {
+    jiaoying_tracker::templates::DEFAULT_MAX_SEGMENTS
+}
 
 impl Default for MessageSettings {
     fn default() -> Self {
-        MessageSettings { signature: default_signature() }
+        MessageSettings {
+            signature: default_signature(),
+            language: Default::default(),
+            templates: None,
+            max_segments: default_max_segments(),
+        }
+    }
+}
+
+impl MessageSettings {
+    /// The templates in use: compiled and checked, or the error naming file and line.
+    pub fn load_templates(&self) -> Result<jiaoying_tracker::Templates, jiaoying_tracker::TemplateError> {
+        jiaoying_tracker::Templates::load(self.templates.as_deref(), self.language, self.max_segments)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.signature.trim().is_empty() {
+            out.push("messages.signature must not be empty: carriers require a signature (短信签名)".into());
+        }
+        match self.load_templates() {
+            Ok(_) => {}
+            Err(e @ jiaoying_tracker::TemplateError::Budget(_)) => out.push(e.to_string()),
+            Err(e) => out.push(format!("messages.templates: {e}")),
+        }
+        out
     }
 }
 
@@ -283,6 +321,7 @@ impl Settings {
         if self.channels.is_empty() {
             out.push("no [channels] configured: nobody could be called".into());
         }
+        out.extend(self.messages.problems());
         let mut ids = std::collections::BTreeSet::new();
         for s in &self.sources {
             if !ids.insert(&s.id) {
@@ -403,5 +442,28 @@ mod tests {
             "#,
         );
         assert!(r.unwrap_err().to_string().contains("invalid duration"));
+    }
+
+    #[test]
+    fn messages_choose_language_templates_and_segment_budget() {
+        use jiaoying_core::message::Language;
+        let s: Settings = toml::from_str("[messages]\nsignature = \"街道\"\nlanguage = \"en\"\nmax_segments = 3\n").unwrap();
+        let t = s.messages.load_templates().unwrap();
+        assert_eq!((t.language(), t.max_segments()), (Language::En, 3));
+        let d = toml::from_str::<Settings>("").unwrap();
+        assert_eq!((d.messages.language, d.messages.max_segments, d.messages.templates), (Language::Zh, 2, None));
+        assert!(toml::from_str::<Settings>("[messages]\nlanguage = \"fr\"\n").is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("templates.toml");
+        std::fs::write(&path, "[zh]\ncall = \"\"\"\n{{ code }} {{ link }}\n{% if headline %}\n\"\"\"\n").unwrap();
+        let mut s = toml::from_str::<Settings>("").unwrap();
+        s.messages.templates = Some(path.clone());
+        let want = format!("messages.templates: {}:4: template zh.call: syntax error", path.display());
+        assert!(s.problems().iter().any(|p| p.starts_with(&want)), "{:?}", s.problems());
+
+        s.messages.templates = None;
+        s.messages.max_segments = 0;
+        assert!(s.problems().iter().any(|p| p.starts_with("messages.max_segments must be between 1")), "{:?}", s.problems());
     }
 }
