@@ -100,8 +100,15 @@ async fn a_hanging_gateway_trips_the_breaker_and_the_fallback_reaches_everyone(b
         let e = m.last_error.as_deref().unwrap_or("");
         assert!(e.contains("circuit open") || e.contains("gave up"), "{e}");
     }
-    let backlog = app.handle.outbox.backlog().await.unwrap();
-    assert!(backlog.iter().all(|b| b.queued == 0 || b.channel == "email"), "{backlog:?}");
+    // Duty officers see every channel's queue: nothing left waiting on SMS or its fallback.
+    let (status, body) = app.get_api("/api/v1/outbox").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let channels = body["channels"].as_array().expect("channels");
+    for c in channels.iter().filter(|c| c["channel"] != "email") {
+        assert_eq!(c["queued"], 0, "{body}");
+    }
+    let names: Vec<&str> = channels.iter().filter_map(|c| c["channel"].as_str()).collect();
+    assert_eq!(names, ["backup", "email", "sms"], "{body}");
     app.finish().await;
     true
 }

@@ -453,7 +453,14 @@ impl Outbox {
 
     /// Per channel: what waits, how fast it has been going, and when it will be done.
     pub async fn backlog(&self) -> Result<Vec<ChannelBacklog>, StoreError> {
-        let rows = self.store.outbox_backlog().await?;
+        let mut rows = self.store.outbox_backlog().await?;
+        // Every configured channel appears, an idle one with zeros.
+        for name in self.channels.names() {
+            if !rows.iter().any(|r| &r.channel == name) {
+                rows.push(jiaoying_store::BacklogRow { channel: name.clone(), queued: 0, sending: 0, oldest_due: None });
+            }
+        }
+        rows.sort_by(|a, b| a.channel.cmp(&b.channel));
         let now = self.clock.now().millis();
         let states = self.state.lock().unwrap_or_else(|e| e.into_inner());
         Ok(rows

@@ -289,7 +289,7 @@ async fn dysmsapi(State(state): State<Dysms>, method: Method, uri: Uri, headers:
     let mut received = Received { version: if v3 { "v3" } else { "v1" }, action, params: business, biz_id: None };
     if phones.iter().any(|p| p == HANG) {
         state.tx.send(received).unwrap();
-        std::future::pending::<()>().await;
+        return std::future::pending::<Response>().await;
     }
     if let Some(refusal) = phones.iter().find_map(|p| error_for(p)) {
         state.tx.send(received).unwrap();

@@ -262,3 +262,27 @@ pub async fn list_feeds(State(state): State<AppState>, headers: HeaderMap) -> Re
         .collect();
     Ok(Json(json!({"total": feeds.len(), "feeds": feeds, "silent": silent})))
 }
+
+/// `GET /api/v1/outbox`: per channel, the messages waiting and in flight, the oldest wait, the
+/// recent send rate, the configured limit, the estimated time to drain, and whether the channel's
+/// circuit breaker is open: what duty officers need to know whether warnings are going out.
+pub async fn outbox_backlog(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    let channels = state.outbox.backlog().await?;
+    let channels: Vec<Value> = channels
+        .into_iter()
+        .map(|b| {
+            json!({
+                "channel": b.channel,
+                "queued": b.queued,
+                "sending": b.sending,
+                "oldest_due": time(b.oldest_due),
+                "recent_rate": b.recent_rate,
+                "rate_limit": b.rate_limit,
+                "drain_secs": b.drain_secs,
+                "breaker_open": b.breaker_open,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "channels": channels })))
+}

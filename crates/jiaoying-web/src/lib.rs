@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/{id}", get(api::get_alert))
         .route("/api/v1/alerts/{id}/calls", get(api::list_calls))
         .route("/api/v1/feeds", get(api::list_feeds))
+        .route("/api/v1/outbox", get(api::outbox_backlog))
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/calls/{id}/answer", post(actions::answer_on_behalf))
         .route("/api/v1/calls/{id}/escalate", post(actions::escalate_now))
