@@ -290,14 +290,15 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     for (name, f) in &rows {
         let c = f.counts;
         println!(
-            "- {name}: {} distinct validly signed SMS, {} bad signatures, {} duplicates, {} malformed",
+            "- {name}: {} distinct validly signed SMS (fan-out and latency alerts), {} bad signatures, {} duplicates, \
+             {} malformed",
             c.sms, c.sms_invalid, c.sms_duplicates, c.sms_malformed
         );
     }
     if let Some(a) = &am {
         println!(
-            "- Alertmanager: {} distinct persons in {} webhooks, {} duplicates",
-            a.persons, a.webhooks, a.duplicates
+            "- Alertmanager: {} distinct persons in {} webhooks, {} duplicates, {} malformed",
+            a.persons, a.webhooks, a.duplicates, a.malformed
         );
     }
 

@@ -93,6 +93,10 @@ fn signature_function_matches_twilios_published_vector() {
         &params,
         "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     ));
+    // The signature sorts the parameters itself, whatever order they arrived in.
+    let mut reversed = params.clone();
+    reversed.reverse();
+    assert_eq!(jiaoying_dispatch::twilio::signature(b"12345", url, &reversed), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
     // The helper these tests sign with agrees with the vector too, so it is a fair judge.
     assert_eq!(twilio_sign("12345", url, &published_vector_params()), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{Clock, Span};
-use jiaoying_dispatch::outbox::{Outbox, OutboxConfig};
+use jiaoying_dispatch::outbox::Outbox;
 use jiaoying_dispatch::{build_channels_with, AddressKind, BuildContext};
 use jiaoying_feeds::{FeedPoller, PollerConfig};
 use jiaoying_store::Store;
@@ -100,7 +100,7 @@ impl Application {
             },
             outbox_wake,
         );
-        let outbox = Outbox::new(store.clone(), clock.clone(), channels, OutboxConfig::default());
+        let outbox = Outbox::new(store.clone(), clock.clone(), channels, settings.outbox.config());
         let feed_sources = settings.feed_sources().map_err(|e| anyhow::anyhow!("{e}"))?;
         let feeds = if feed_sources.is_empty() {
             None

@@ -43,6 +43,8 @@ pub struct Settings {
     pub tracker: TrackerSettings,
     #[serde(default)]
     pub answers: AnswerSettings,
+    #[serde(default)]
+    pub outbox: OutboxSettings,
     /// Tier and event tables (provinces differ); the built-in ones when absent.
     #[serde(default)]
     pub normalise: jiaoying_ingest::Normaliser,
@@ -257,6 +259,69 @@ fn default_backstop() -> Span {
 impl Default for TrackerSettings {
     fn default() -> Self {
         TrackerSettings { poll_backstop: default_backstop() }
+    }
+}
+
+/// `[outbox]`: how sending retries and protects itself. Per-channel limits live in each channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// How long a claimed message is ours before another instance may take it over (a sender
+    /// that died mid-send is noticed after this long).
+    #[serde(default = "default_lease")]
+    pub lease: Span,
+    /// Messages claimed per step and channel.
+    #[serde(default = "default_outbox_batch")]
+    pub batch: i64,
+    /// Attempts before a transiently failing message is given up (and moved to the fallback).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i64,
+    /// Consecutive gateway failures that open a channel's circuit breaker.
+    #[serde(default = "default_breaker_threshold")]
+    pub breaker_threshold: u32,
+    /// How long an open breaker keeps a channel out of use.
+    #[serde(default = "default_breaker_cooldown")]
+    pub breaker_cooldown: Span,
+}
+
+fn default_lease() -> Span {
+    Span::from_secs(60)
+}
+fn default_outbox_batch() -> i64 {
+    256
+}
+fn default_max_attempts() -> i64 {
+    8
+}
+fn default_breaker_threshold() -> u32 {
+    5
+}
+fn default_breaker_cooldown() -> Span {
+    Span::from_secs(30)
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            lease: default_lease(),
+            batch: default_outbox_batch(),
+            max_attempts: default_max_attempts(),
+            breaker_threshold: default_breaker_threshold(),
+            breaker_cooldown: default_breaker_cooldown(),
+        }
+    }
+}
+
+impl OutboxSettings {
+    pub fn config(&self) -> jiaoying_dispatch::outbox::OutboxConfig {
+        jiaoying_dispatch::outbox::OutboxConfig {
+            lease: self.lease,
+            batch: self.batch.max(1),
+            max_attempts: self.max_attempts.max(1),
+            breaker_threshold: self.breaker_threshold.max(1),
+            breaker_cooldown: self.breaker_cooldown,
+            ..jiaoying_dispatch::outbox::OutboxConfig::default()
+        }
     }
 }
 

@@ -50,6 +50,8 @@ url = "{db}"
 secret = "kill9-secret-for-answer-links"
 [tracker]
 poll_backstop = "200ms"
+[outbox]
+lease = "1s"
 [[sources]]
 id = "cma"
 token = "{SOURCE_TOKEN}"
@@ -122,6 +124,16 @@ async fn story(backend: Backend) -> Option<TestDb> {
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::CREATED);
     gateway.wait_for(1).await;
+    // Killed after the first message is recorded as sent: this story is about the timers. (A
+    // kill between the gateway's acceptance and the record resends it, at-least-once, which
+    // `killed_mid_send_the_message_is_sent_after_restart` covers.)
+    let store = jiaoying_store::connect(&db.url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while store.messages_of_alert(1).await.unwrap().iter().any(|m| m.state != "sent") {
+        assert!(tokio::time::Instant::now() < deadline, "the first message was never recorded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.close().await;
 
     // SIGKILL: no shutdown, no flush, pending deadline in the database only.
     child.start_kill().unwrap();
@@ -142,6 +154,77 @@ async fn story(backend: Backend) -> Option<TestDb> {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     Some(db)
+}
+
+/// Killed while a message is at the gateway and unanswered (mid-send): after the restart the
+/// claim's lease runs out and the message is sent again (the generic webhook cannot be asked
+/// whether it took it), recorded as sent, and its call moves on.
+async fn mid_send_story(backend: Backend) -> Option<TestDb> {
+    let db = TestDb::fresh(backend).await?;
+    let gateway = Gateway::start(jiaoying_tests::app::SMS_SECRET).await;
+    gateway.set_hang(true);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(&db, &gateway, port, dir.path());
+    let mut child = start(&cfg, port).await;
+    let alert = serde_json::json!({"identifier": "k9-mid", "sender": "cma", "sent": "2026-07-01T08:00:00+08:00",
+        "event": "暴雨", "tier": "red", "headline": "暴雨红色预警", "areas": [{"code": "500105002"}]});
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/alerts"))
+        .bearer_auth(SOURCE_TOKEN)
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    // The request is at the gateway, which holds it unanswered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while gateway.requests() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the message never reached the gateway");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    gateway.set_hang(false);
+    let mut child = start(&cfg, port).await;
+    let got = gateway.wait_for(1).await;
+    assert_eq!(got[0].to(), "+8613900000004");
+    assert!(got[0].text().contains("暴雨"), "{got:?}");
+    let store = jiaoying_store::connect(&db.url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let messages = store.messages_of_alert(1).await.unwrap();
+        let first = messages.iter().find(|m| m.id.to_string() == got[0].id()).expect("the message");
+        if first.state == "sent" {
+            assert_eq!(first.attempts, 2, "claimed once before the kill and once after");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the resent message was never recorded: {first:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.close().await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    Some(db)
+}
+
+mod killed_mid_send_the_message_is_sent_after_restart {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        mid_send_story(Backend::Sqlite).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        let Some(db) = mid_send_story(Backend::Postgres).await else {
+            eprintln!("SKIPPED: set JIAOYING_TEST_PG_URL to run it");
+            return;
+        };
+        db.cleanup().await;
+        jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
+    }
 }
 
 mod after_sigkill_every_due_action_happens_once {

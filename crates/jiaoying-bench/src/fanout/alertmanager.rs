@@ -24,6 +24,7 @@ pub struct AmFigures {
     pub persons: usize,
     pub webhooks: usize,
     pub duplicates: usize,
+    pub malformed: usize,
 }
 
 /// The binary: `JIAOYING_BENCH_ALERTMANAGER`, else `prometheus-alertmanager` (Debian's name) or
@@ -50,10 +51,15 @@ fn version(bin: &Path) -> String {
         .output()
         .ok()
         .and_then(|o| {
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            text.lines().next().map(|l| l.trim().to_string())
+            version_of(&format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
         })
-        .unwrap_or_else(|| "alertmanager (version unknown)".into())
+        .unwrap_or_else(|| "Alertmanager (version unknown)".into())
+}
+
+/// "alertmanager, version 0.25.0 (branch: ...)" → "Alertmanager 0.25.0".
+fn version_of(text: &str) -> Option<String> {
+    let v = text.lines().next()?.split("version").nth(1)?.split_whitespace().next()?;
+    Some(format!("Alertmanager {v}"))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -123,6 +129,7 @@ pub async fn run(persons: usize) -> anyhow::Result<Option<AmFigures>> {
             persons: c.am_persons,
             webhooks: c.am_posts,
             duplicates: c.am_duplicates,
+            malformed: c.am_malformed,
         })
     })
 }
@@ -204,5 +211,13 @@ mod tests {
         assert!(c.contains("group_by: ['person']"));
         assert!(c.contains("group_wait: 0s"));
         assert!(c.contains("url: 'http://127.0.0.1:1/am'"));
+    }
+
+    #[test]
+    fn version_is_read_from_the_first_line() {
+        let out = "alertmanager, version 0.25.0 (branch: debian/sid, revision: 0.25.0-1+b4)\n  build user: x\n";
+        assert_eq!(version_of(out).as_deref(), Some("Alertmanager 0.25.0"));
+        assert_eq!(version_of(""), None);
+        assert_eq!(version_of("garbage"), None);
     }
 }
