@@ -68,6 +68,8 @@ async fn instance(db: &TestDb, clock: &ManualClock, gateway: &Gateway) -> Instan
             repeat_channels: None,
             escalation_channels: None,
             max_levels: None,
+            repeat_intervals: vec![],
+            level_delays: vec![],
         },
     );
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());

@@ -25,6 +25,7 @@ mod answers;
 mod fanout;
 mod flat;
 mod lateness;
+mod open_calls;
 
 const ALERTS: usize = 5;
 
@@ -171,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Some("lateness") => return lateness_report().await,
         Some("answers") => return answers_report().await,
         Some("fanout") => return fanout::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
+        Some("open-calls") => return open_calls::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
         _ => {}
     }
     let dir = tempfile::tempdir()?;

@@ -150,21 +150,36 @@ pub struct NoticeText<'a> {
 /// The service's answer to an SMS reply.
 #[derive(Debug, Clone)]
 pub enum Reply<'a> {
-    Answered { code: &'a str },
+    Answered {
+        code: &'a str,
+    },
     /// `when` is the time of the first answer, as people read it (`07-01 08:05`).
-    AlreadyAnswered { code: &'a str, when: &'a str },
+    AlreadyAnswered {
+        code: &'a str,
+        when: &'a str,
+    },
     /// The alert of the call has ended.
-    Closed { code: &'a str },
+    Closed {
+        code: &'a str,
+    },
     /// A directive reported carried out.
-    Done { code: &'a str },
-    AlreadyDone { code: &'a str },
-    UnknownCode { code: &'a str },
+    Done {
+        code: &'a str,
+    },
+    AlreadyDone {
+        code: &'a str,
+    },
+    UnknownCode {
+        code: &'a str,
+    },
     NotUnderstood,
     NoOpenCall,
     /// A reply of `3`: the superior is called now.
     EscalatedNow,
     /// A bare confirmation from someone with several open calls: (code, event) of each.
-    ChooseCode { open: &'a [(String, String)] },
+    ChooseCode {
+        open: &'a [(String, String)],
+    },
 }
 
 impl Reply<'_> {
@@ -402,10 +417,8 @@ impl<'a> ReplyVars<'a> {
             Reply::AlreadyAnswered { code, when } => (v.code, v.when) = (code, when),
             Reply::NotUnderstood | Reply::NoOpenCall | Reply::EscalatedNow => {}
             Reply::ChooseCode { open } => {
-                v.codes = open
-                    .iter()
-                    .map(|(code, event)| OpenCode { code, event, event_en: event_en(event) })
-                    .collect();
+                v.codes =
+                    open.iter().map(|(code, event)| OpenCode { code, event, event_en: event_en(event) }).collect();
                 v.count = open.len();
                 let (pair, sep) = match lang {
                     Language::Zh => (" ", "；"),
@@ -562,7 +575,10 @@ mod tests {
         assert_eq!((zh.drill, zh.tier_zh, zh.tier_en, zh.event_en), ("【演练】", "红色", "Red", "Rainstorm"));
         assert_eq!((zh.role, zh.area, zh.notice), ("社区负责人", "500105002", ""));
         let en = Vars::call(&c, Language::En);
-        assert_eq!((en.from_role, en.measure, en.role, en.drill), ("grid worker", "stop work", "community lead", "【演练】"));
+        assert_eq!(
+            (en.from_role, en.measure, en.role, en.drill),
+            ("grid worker", "stop work", "community lead", "【演练】")
+        );
     }
 
     #[test]
@@ -571,7 +587,10 @@ mod tests {
         let v = Vars::notice(&n, Language::Zh);
         assert_eq!(v.notice, "other");
         let texts = |v: &Vars<'_>| v.free().map(|f| f.text.to_string());
-        assert_eq!(texts(&v), ["江北区气象台发布暴雨红色预警", "过去3小时降雨量已达100毫米以上", "停止户外作业", "", "自定义"]);
+        assert_eq!(
+            texts(&v),
+            ["江北区气象台发布暴雨红色预警", "过去3小时降雨量已达100毫米以上", "停止户外作业", "", "自定义"]
+        );
         let short: Vec<Cow<'_, str>> = FREE_VARS.iter().map(|n| Cow::Owned(n.to_uppercase())).collect();
         let w = v.with_free(&short);
         assert_eq!(texts(&w), ["HEADLINE", "DESCRIPTION", "INSTRUCTION", "DIRECTIVE", "WHAT"]);

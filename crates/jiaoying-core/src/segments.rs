@@ -186,7 +186,8 @@ pub fn fit<E>(
     let (text, segments, over_budget) = match best {
         Some((text, segments)) => (text, segments, false),
         None => {
-            let text = if ellipsis == ELLIPSIS { shortest } else { render(&at(0, ellipsis)).map_err(FitError::Render)? };
+            let text =
+                if ellipsis == ELLIPSIS { shortest } else { render(&at(0, ellipsis)).map_err(FitError::Render)? };
             let segments = count(&text);
             (text, segments, true)
         }
@@ -324,7 +325,9 @@ mod tests {
         let headline = "标".repeat(100);
         let free = [Free::new(&headline), Free::keeping("立即停止户外作业，撤离危险区域人员", 8)];
         let with = |fixed: usize| {
-            move |free: &[Cow<'_, str>]| -> Result<String, ()> { Ok(format!("{}{}{}", "长".repeat(fixed), free[0], free[1])) }
+            move |free: &[Cow<'_, str>]| -> Result<String, ()> {
+                Ok(format!("{}{}{}", "长".repeat(fixed), free[0], free[1]))
+            }
         };
         // Room for both at 15: both cut alike.
         let f = fit(&free, 1, &[], with(40)).unwrap();

@@ -456,8 +456,8 @@ impl AliyunSmsChannel {
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let secret = self.access_key_secret.expose_secret();
-        // Both versions send every parameter in the query with an empty POST body, as Aliyun's
-        // own SDKs do for dysmsapi.
+        // Both versions send every parameter in the query with an empty POST body: nothing to
+        // hash or sign twice, and POST because a send must never be retried by a cache or proxy.
         let method = "POST";
         let mut url = self.endpoint.clone();
         let mut request_headers: Vec<(&'static str, String)> = Vec::new();

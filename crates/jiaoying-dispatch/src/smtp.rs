@@ -104,7 +104,7 @@ impl SmtpChannel {
         })
     }
 
-    /// The Message-ID of our message `id`.
+    /// The Message-ID of our message `id`: ours, so that a reply's In-Reply-To names the message.
     pub fn message_id(&self, id: i64) -> String {
         format!("<jiaoying-{id}@{}>", self.domain)
     }
@@ -118,6 +118,7 @@ impl SmtpChannel {
             .to(to)
             .subject(msg.subject)
             .message_id(Some(message_id.to_string()))
+            .header(AutoSubmitted)
             .multipart(
                 MultiPart::alternative()
                     .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(msg.text.to_string()))
@@ -226,4 +227,23 @@ pub fn html_body(text: &str, link: Option<&str>) -> String {
     }
     let body = body.replace("\r\n", "\n").replace('\n', "<br>\n");
     format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n<body><p>{body}</p></body></html>\n")
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834): tells mail servers and vacation responders this
+/// mail was sent by a program, so they do not answer it automatically.
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+impl lettre::message::header::Header for AutoSubmitted {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
 }

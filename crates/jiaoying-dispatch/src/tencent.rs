@@ -39,7 +39,7 @@ pub const API_VERSION: &str = "2021-01-11";
 pub const HOOK_ACK: &str = r#"{"result":0,"errmsg":"OK"}"#;
 /// Starts the text of a per-number frequency limit, so the outbox can tell "this person cannot get
 /// another SMS from this account for a while" (switch channel) from "the gateway is down".
-pub const RATE_LIMITED_PREFIX: &str = "rate-limited by provider for this number:";
+pub const RATE_LIMITED_PREFIX: &str = crate::channel::NUMBER_RATE_LIMITED;
 
 /// `SessionContext` must stay under 512 bytes.
 const SESSION_CONTEXT_LIMIT: usize = 511;

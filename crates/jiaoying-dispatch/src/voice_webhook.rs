@@ -155,7 +155,7 @@ impl Channel for VoiceWebhookChannel {
             text: msg.text,
             code: msg.code,
             link: msg.link,
-            callback: "",
+            callback: &self.callback,
             language: &self.language,
         })
         .map_err(|e| SendError::Permanent(format!("encoding the voice webhook body: {e}")))?;
@@ -208,7 +208,7 @@ impl Channel for VoiceWebhookChannel {
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| HookError::Unauthorized(format!("{SIGNATURE_HEADER} is missing")))?;
-        if verify(b"x", req.body, header) {
+        if !verify(self.secret.expose_secret().as_bytes(), req.body, header) {
             return Err(HookError::Unauthorized(format!("{SIGNATURE_HEADER} does not match")));
         }
         let value: Value =
@@ -221,7 +221,7 @@ impl Channel for VoiceWebhookChannel {
             let status = status(obj.get("status"))?;
             // Only a person who picked up heard the warning; and even then the key press, not
             // the pickup, answers the call. Everything else is a failed delivery.
-            if status == "voicemail" {
+            if status == "answered" {
                 Vec::new()
             } else {
                 vec![HookEvent::VoiceUnanswered { message, status }]

@@ -106,6 +106,21 @@ fn aliyun_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(json!({"Code": code, "Message": message, "RequestId": "A1B2-C3D4"}))).into_response()
 }
 
+/// A signature check's refusal, turned into Aliyun's error answer by the handler.
+struct Refusal(StatusCode, &'static str, String);
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: &str) -> Self {
+        Refusal(status, code, message.to_string())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        aliyun_error(self.0, self.1, &self.2)
+    }
+}
+
 fn fresh_timestamp(t: &str) -> bool {
     chrono::DateTime::parse_from_rfc3339(t)
         .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_minutes().abs() <= 15)
@@ -114,15 +129,15 @@ fn fresh_timestamp(t: &str) -> bool {
 }
 
 /// Checks an ACS3-HMAC-SHA256 request. `Err` is the answer Aliyun would give.
-fn check_v3(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+fn check_v3(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
     let auth = header("authorization").unwrap_or_default();
     let Some(rest) = auth.strip_prefix("ACS3-HMAC-SHA256 ") else {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "MissingAuthorization", "no ACS3 Authorization"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "MissingAuthorization", "no ACS3 Authorization"));
     };
     let fields: BTreeMap<&str, &str> = rest.split(',').filter_map(|p| p.split_once('=')).collect();
     if fields.get("Credential") != Some(&AK_ID) {
-        return Err(aliyun_error(
+        return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.",
@@ -133,15 +148,15 @@ fn check_v3(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Res
         ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"]
     {
         if !signed.contains(&needed) {
-            return Err(aliyun_error(StatusCode::BAD_REQUEST, "SignatureDoesNotMatch", "header not signed"));
+            return Err(Refusal::new(StatusCode::BAD_REQUEST, "SignatureDoesNotMatch", "header not signed"));
         }
     }
     let body_hash = hex::encode(Sha256::digest(body));
     if header("x-acs-content-sha256") != Some(body_hash.as_str()) {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "ContentSHA256NotMatch", "body hash mismatch"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "ContentSHA256NotMatch", "body hash mismatch"));
     }
     if !fresh_timestamp(header("x-acs-date").unwrap_or_default()) {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "InvalidTimeStamp.Expired", "timestamp expired"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "InvalidTimeStamp.Expired", "timestamp expired"));
     }
     let mut canonical_headers = String::new();
     for name in &signed {
@@ -157,7 +172,7 @@ fn check_v3(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Res
     let mut mac = Hmac::<Sha256>::new_from_slice(AK_SECRET.as_bytes()).unwrap();
     mac.update(string_to_sign.as_bytes());
     if fields.get("Signature").copied() != Some(hex::encode(mac.finalize().into_bytes()).as_str()) {
-        return Err(aliyun_error(
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "SignatureDoesNotMatch",
             &format!(
@@ -169,26 +184,26 @@ fn check_v3(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Res
 }
 
 /// Checks an HMAC-SHA1 RPC request.
-fn check_v1(method: &Method, params: &[(String, String)]) -> Result<(), Response> {
+fn check_v1(method: &Method, params: &[(String, String)]) -> Result<(), Refusal> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if get("AccessKeyId") != Some(AK_ID) {
-        return Err(aliyun_error(
+        return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.",
         ));
     }
     if get("SignatureMethod") != Some("HMAC-SHA1") || get("SignatureVersion") != Some("1.0") {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "InvalidSignatureMethod", "bad signature method"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "InvalidSignatureMethod", "bad signature method"));
     }
     if get("Version") != Some("2017-05-25") || get("RegionId").is_none() || get("Format") != Some("JSON") {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "MissingParameter", "common parameter missing"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "MissingParameter", "common parameter missing"));
     }
     if !fresh_timestamp(get("Timestamp").unwrap_or_default()) {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "InvalidTimeStamp.Expired", "timestamp expired"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "InvalidTimeStamp.Expired", "timestamp expired"));
     }
     let Some(given) = get("Signature") else {
-        return Err(aliyun_error(StatusCode::BAD_REQUEST, "MissingSignature", "no Signature"));
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "MissingSignature", "no Signature"));
     };
     let unsigned: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "Signature").cloned().collect();
     let string_to_sign = format!("{method}&%2F&{}", aliyun_encode(&canonical(&unsigned)));
@@ -196,7 +211,7 @@ fn check_v1(method: &Method, params: &[(String, String)]) -> Result<(), Response
     mac.update(string_to_sign.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     if given != expected {
-        return Err(aliyun_error(
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "SignatureDoesNotMatch",
             &format!(
@@ -237,7 +252,7 @@ async fn dysmsapi(State(state): State<Dysms>, method: Method, uri: Uri, headers:
     let v3 = headers.contains_key("authorization");
     let checked = if v3 { check_v3(&method, &uri, &headers, &body) } else { check_v1(&method, &params) };
     if let Err(refusal) = checked {
-        return refusal;
+        return refusal.into_response();
     }
     let nonce = if v3 {
         headers.get("x-acs-signature-nonce").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()

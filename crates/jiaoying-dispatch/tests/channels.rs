@@ -438,6 +438,7 @@ async fn smtp_sends_a_multipart_mail_with_our_message_id_to_a_real_server() {
     let (headers, body) = split_message(raw);
 
     assert_eq!(header(&headers, "message-id"), "<jiaoying-42@example.org>");
+    assert_eq!(header(&headers, "auto-submitted"), "auto-generated", "vacation responders must not answer");
     assert_eq!(decode_rfc2047(header(&headers, "subject")), msg.subject);
     let from = decode_rfc2047(header(&headers, "from"));
     assert!(from.contains("观音桥街道应急办"), "{from}");

@@ -34,7 +34,8 @@ async fn fresh_reply_code(tx: &mut dyn StoreTx, person_id: &str) -> StoreResult<
     }
 }
 
-/// Inserts the call and queues its first attempt. Returns the new row.
+/// Inserts the call and queues its first attempt. Returns the new row. A person none of the
+/// channels can reach is flagged unreached and made due at once.
 pub(crate) async fn open_call(
     tx: &mut dyn StoreTx,
     composer: &Composer,
@@ -44,7 +45,9 @@ pub(crate) async fn open_call(
     now: Timestamp,
 ) -> StoreResult<CallRow> {
     let code = fresh_reply_code(tx, spec.person.id.as_str()).await?;
-    let deadline = now.plus(policy.answer_within).millis();
+    // An escalated call's first attempt waits its level's delay; a direct one the first repeat
+    // interval (or `answer_within`).
+    let deadline = now.plus(policy.wait_after(spec.level.max(0) as u32, 1)).millis();
     let id = tx
         .insert_call(&NewCall {
             alert_id: alert.id,
@@ -64,8 +67,9 @@ pub(crate) async fn open_call(
         .await?;
     let call = tx.call(id).await?.ok_or(jiaoying_store::StoreError::NotFound)?;
     let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
-    for m in composer.call_messages(alert, &call, spec.person, spec.reason, channels, now) {
-        tx.insert_message(&m).await?;
+    let messages = composer.call_messages(alert, &call, spec.person, spec.reason, channels, now);
+    for m in &messages {
+        tx.insert_message(m).await?;
     }
     tx.insert_event(&NewEvent {
         alert_id: alert.id,
@@ -78,6 +82,19 @@ pub(crate) async fn open_call(
         note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
     })
     .await?;
+    if messages.is_empty() {
+        // No channel of the policy reaches this person (no e-mail on an e-mail-only policy):
+        // flagged unreached at once for the duty officers, and due now, so the timer step
+        // escalates (or ends) it without waiting out a deadline for nobody.
+        let mut after = call.clone();
+        after.unreached = true;
+        after.deadline = now.millis();
+        after.next_action_at = Some(now.millis());
+        after.updated_at = now.millis();
+        let note = format!("无可用联系方式：未叫醒 (no contact on {} reaches this person)", channels.join(", "));
+        change_call(tx, &call, &after, "system", Some("contact"), Some(note)).await?;
+        return Ok(after);
+    }
     Ok(call)
 }
 

@@ -445,7 +445,8 @@ fn variable_names<S: serde::Serialize>(vars: &S) -> BTreeSet<String> {
 fn find_word(source: &str, word: &str) -> Option<usize> {
     let ident = |c: char| c.is_alphanumeric() || c == '_';
     source.match_indices(word).map(|(i, _)| i).find(|&i| {
-        !source[..i].chars().next_back().is_some_and(ident) && !source[i + word.len()..].chars().next().is_some_and(ident)
+        !source[..i].chars().next_back().is_some_and(ident)
+            && !source[i + word.len()..].chars().next().is_some_and(ident)
     })
 }
 
@@ -690,14 +691,9 @@ impl Templates {
     pub fn sms_call(&self, c: &CallText<'_>) -> String {
         let vars = Vars::call(c, self.language);
         let free = vars.free();
-        let text = self.render_sms(
-            "call",
-            Some(c.alert.tier),
-            Some(c.alert.event),
-            &free,
-            &[c.code, c.link],
-            |f| Value::from_serialize(vars.with_free(f)),
-        );
+        let text = self.render_sms("call", Some(c.alert.tier), Some(c.alert.event), &free, &[c.code, c.link], |f| {
+            Value::from_serialize(vars.with_free(f))
+        });
         // Only reached if even the built-in template failed: still a message that can be answered.
         text.unwrap_or_else(|| {
             format!(
@@ -868,7 +864,8 @@ mod tests {
             t.sms_notice(&n(Notice::Answered { name: "网格员甲" })),
             "【观音桥街道】红色暴雨预警：网格员甲 已应答，无需督促：标题"
         );
-        let overdue = t.sms_notice(&n(Notice::DirectiveOverdue { unit: "某小学", measure: Measure::Stop, text: "停课" }));
+        let overdue =
+            t.sms_notice(&n(Notice::DirectiveOverdue { unit: "某小学", measure: Measure::Stop, text: "停课" }));
         assert!(overdue.contains("【熔断逾期·停】某小学未报告落实“停课”"), "{overdue}");
         assert_eq!(t.email_notice(&n(Notice::Other("自定义"))), "【观音桥街道】红色暴雨预警自定义：标题");
     }
@@ -876,7 +873,8 @@ mod tests {
     #[test]
     fn english_renders_english() {
         let t = Templates::load(None, Language::En, 2).unwrap();
-        let c = call("Rainstorm red warning for Jiangbei", CallReason::Escalated { name: "Grid A", role: "grid" }, None);
+        let c =
+            call("Rainstorm red warning for Jiangbei", CallReason::Escalated { name: "Grid A", role: "grid" }, None);
         let text = t.sms_call(&c);
         assert!(
             text.starts_with("【观音桥街道】Grid A (grid worker) did not answer, follow up: Red Rainstorm warning"),
@@ -886,7 +884,10 @@ mod tests {
         assert!(t.email_subject(&c).starts_with("Red Rainstorm warning"), "{}", t.email_subject(&c));
         assert!(t.email_body(&c).contains("To confirm receipt, open"), "{}", t.email_body(&c));
         assert_eq!(t.reply("JY", &Reply::Answered { code: "4821" }), "【JY】Receipt confirmed (code 4821). Thank you.");
-        let n = NoticeText { alert: alert("", "", true), notice: Notice::from("已解除"), recipient: Recipient::default() };
+        let n =
+            NoticeText {
+                alert: alert("", "", true), notice: Notice::from("已解除"), recipient: Recipient::default()
+            };
         assert_eq!(t.sms_notice(&n), "【演练】【观音桥街道】Red Rainstorm warning lifted");
     }
 

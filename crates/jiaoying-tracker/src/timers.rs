@@ -2,11 +2,11 @@
 //! as the planner decides, in one transaction per batch. The database is the only record of
 //! timers, so a restart or a second instance picks up exactly where the last step left off.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jiaoying_core::message::CallReason;
-use jiaoying_core::planner::{decide, next_up, CallTimer, Decision};
-use jiaoying_core::{AreaCode, CallState, PersonId, Registry, Timestamp};
+use jiaoying_core::planner::{decide, next_up, CallTimer, Decision, Escalating};
+use jiaoying_core::{AreaCode, CallState, PersonId, Registry, TierPolicy, Timestamp};
 use jiaoying_store::{AlertRow, CallRow, StoreError, StoreTx};
 
 use crate::calls::{change_call, open_call, CallSpec};
@@ -55,7 +55,13 @@ impl Tracker {
         let policy = self.config.policies.for_tier(alert.tier);
         let mut after = call.clone();
         after.updated_at = now.millis();
-        let timer = CallTimer { state: call.state, attempts: call.attempts as u32, deadline: Timestamp(call.deadline) };
+        let timer = CallTimer {
+            state: call.state,
+            attempts: call.attempts as u32,
+            deadline: Timestamp(call.deadline),
+            level: call.level.max(0) as u32,
+            unreached: call.unreached,
+        };
         let expired = alert.state == "expired" || alert.expires.is_some_and(|e| now.millis() >= e);
         if expired && alert.state == "active" {
             tx.set_alert_state(alert.id, "expired", now.millis()).await?;
@@ -91,17 +97,33 @@ impl Tracker {
                 after.next_action_at = Some(alert.expires.map_or(deadline.millis(), |e| e.min(deadline.millis())));
                 let note = Some(format!("第{attempt}次呼叫 (attempt {attempt})"));
                 if change_call(tx, call, &after, "system", Some("repeat"), note).await? {
-                    if let Some(person) = person_of(registry, &call.person_id) {
-                        for m in self.config.composer.call_messages(
-                            alert,
-                            &after,
-                            person,
-                            CallReason::Repeat { attempt },
-                            policy.repeat_channels(),
-                            now,
-                        ) {
-                            tx.insert_message(&m).await?;
-                        }
+                    let messages = person_of(registry, &call.person_id)
+                        .map(|person| {
+                            let compose = |channels: &[String]| {
+                                let reason = CallReason::Repeat { attempt };
+                                self.config.composer.call_messages(alert, &after, person, reason, channels, now)
+                            };
+                            // Repeat channels that cannot reach the person (no e-mail for an
+                            // e-mail repeat): repeat where the first attempt went instead.
+                            let first = compose(policy.repeat_channels());
+                            if first.is_empty() {
+                                compose(first_channels(policy, call))
+                            } else {
+                                first
+                            }
+                        })
+                        .unwrap_or_default();
+                    for m in &messages {
+                        tx.insert_message(m).await?;
+                    }
+                    if messages.is_empty() {
+                        // The person is gone from the registry or has no contact left: no
+                        // step waits out a delay for nobody.
+                        let mut now_due = after.clone();
+                        now_due.deadline = now.millis();
+                        now_due.next_action_at = Some(now.millis());
+                        let note = Some("重复呼叫无可用联系方式，不再等待 (repeat reaches nobody)".to_string());
+                        change_call(tx, &after, &now_due, "system", Some("repeat"), note).await?;
                     }
                 }
             }
@@ -153,8 +175,9 @@ impl Tracker {
         Ok(())
     }
 
-    /// Hands an unanswered call on: to the person's superior, else the area's duty officers. A
-    /// person already called in this alert is not called twice; the call links to theirs.
+    /// Hands an unanswered call on: to the person's superior, else the duty officers on duty now,
+    /// else the area's leader (see `next_up`). A person already called in this alert is not
+    /// called twice; the call links to theirs.
     async fn escalate(
         &self,
         tx: &mut dyn StoreTx,
@@ -166,11 +189,19 @@ impl Tracker {
     ) -> Result<(), StoreError> {
         let policy = self.config.policies.for_tier(alert.tier);
         after.next_action_at = None;
+        let called: HashSet<String> = tx.calls_of_alert(alert.id).await?.into_iter().map(|c| c.person_id).collect();
         let next = match (PersonId::parse(&call.person_id), AreaCode::parse(&call.area)) {
-            // Past the policy's last level, the chain skips to the duty officers.
             (Ok(pid), Ok(area)) => {
-                let climb = policy.max_levels.is_none_or(|max| (call.level as u32) < max);
-                next_up(registry, &pid, &area, now, climb)
+                let level = call.level.max(0) as u32;
+                let from = Escalating {
+                    person: &pid,
+                    area: &area,
+                    role: call.roles.split(';').next().unwrap_or(""),
+                    level,
+                    // Past the policy's last level, the chain skips to the duty officers.
+                    climb: policy.max_levels.is_none_or(|max| level < max),
+                };
+                next_up(registry, &from, now, |p| called.contains(p.as_str()))
             }
             _ => None,
         };
@@ -239,7 +270,8 @@ impl Tracker {
         }
         let mut linked = after.clone();
         linked.escalated_to = first_target;
-        linked.unreached = !chain_alive(tx, &reached).await?;
+        // A call whose own person could not be reached stays flagged, whoever takes it on.
+        linked.unreached = call.unreached || !chain_alive(tx, &reached).await?;
         tx.update_call(&after, &linked).await?;
         Ok(())
     }
@@ -263,6 +295,15 @@ async fn chain_alive(tx: &mut dyn StoreTx, start: &[i64]) -> Result<bool, StoreE
         }
     }
     Ok(false)
+}
+
+/// The channels the call's first attempt went out on.
+fn first_channels<'p>(policy: &'p TierPolicy, call: &CallRow) -> &'p [String] {
+    if call.escalated_from.is_some() {
+        policy.escalation_channels()
+    } else {
+        &policy.channels
+    }
 }
 
 fn person_of<'r>(registry: &'r Registry, id: &str) -> Option<&'r jiaoying_core::Person> {

@@ -512,7 +512,8 @@ mod tests {
     #[test]
     fn messages_choose_language_templates_and_segment_budget() {
         use jiaoying_core::message::Language;
-        let s: Settings = toml::from_str("[messages]\nsignature = \"街道\"\nlanguage = \"en\"\nmax_segments = 3\n").unwrap();
+        let s: Settings =
+            toml::from_str("[messages]\nsignature = \"街道\"\nlanguage = \"en\"\nmax_segments = 3\n").unwrap();
         let t = s.messages.load_templates().unwrap();
         assert_eq!((t.language(), t.max_segments()), (Language::En, 3));
         let d = toml::from_str::<Settings>("").unwrap();
@@ -529,6 +530,10 @@ mod tests {
 
         s.messages.templates = None;
         s.messages.max_segments = 0;
-        assert!(s.problems().iter().any(|p| p.starts_with("messages.max_segments must be between 1")), "{:?}", s.problems());
+        assert!(
+            s.problems().iter().any(|p| p.starts_with("messages.max_segments must be between 1")),
+            "{:?}",
+            s.problems()
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::sink::{Route, Sink};
 
 /// Alerts per `POST /api/v2/alerts`.
-const BATCH: usize = 1000;
+pub const BATCH: usize = 1000;
 
 pub struct AmFigures {
     pub version: String,
