@@ -71,6 +71,8 @@ pub async fn run(url: &str) -> anyhow::Result<Lateness> {
         repeat_channels: None,
         escalation_channels: None,
         max_levels: None,
+        repeat_intervals: vec![],
+        level_delays: vec![],
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tracker = Tracker::new(

@@ -42,7 +42,7 @@ pub const MAX_BATCH: usize = 100;
 /// frequency limits (`isv.BUSINESS_LIMIT_CONTROL`: by default 1/min, 5/h, 10/day per signature
 /// and number for codes, 50/day for notifications). Retrying on this channel may take hours; the
 /// outbox can recognise the prefix and switch to the next channel instead of waiting.
-pub const RATE_LIMITED_PREFIX: &str = "rate-limited by provider for this number:";
+pub const RATE_LIMITED_PREFIX: &str = crate::channel::NUMBER_RATE_LIMITED;
 
 /// The exact body Aliyun expects back from a push; anything else makes it push again (after 1,
 /// 5, 10, 30 minutes, then hourly).

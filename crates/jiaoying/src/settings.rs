@@ -379,9 +379,7 @@ impl Settings {
                     out.push(format!("policy.{tier}: channel {ch:?} is not configured under [channels]"));
                 }
             }
-            if p.answer_within.millis() <= 0 {
-                out.push(format!("policy.{tier}: answer_within must be positive"));
-            }
+            out.extend(p.problems().into_iter().map(|m| format!("policy.{tier}: {m}")));
         }
         if self.channels.is_empty() {
             out.push("no [channels] configured: nobody could be called".into());
