@@ -177,7 +177,7 @@ fn nearest_first<'a>(pairs: impl Iterator<Item = (&'a AreaCode, &'a PersonId)>) 
     let mut by_depth: Vec<(usize, Vec<PersonId>)> = Vec::new();
     let mut pairs: Vec<(usize, &PersonId)> = pairs.map(|(a, p)| (a.as_str().len(), p)).collect();
     // Stable: within one depth the order met is kept.
-    pairs.sort_by(|a, b| b.0.cmp(&a.0));
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0));
     let mut seen = std::collections::HashSet::new();
     for (depth, pid) in pairs {
         if !seen.insert(pid) {
