@@ -159,28 +159,35 @@ pub fn fit<E>(
     if segments.count <= max_segments {
         return Ok(Fitted { text, segments, shortened: false, over_budget: false });
     }
-    // The message with every free text at its shortest decides the encoding of the cut marks.
+    // The message with every free text at its shortest decides the encoding of the cut marks
+    // (its own `…` aside, which a GSM-7 message would not carry).
     let at = |cap: usize, ellipsis: &str| -> Vec<Cow<'_, str>> {
         free.iter().map(|f| shorten(f.text, cap.max(f.keep), ellipsis)).collect()
     };
     let shortest = render(&at(0, ELLIPSIS)).map_err(FitError::Render)?;
-    let ellipsis = if is_gsm7(&render(&at(0, "")).map_err(FitError::Render)?) { GSM_ELLIPSIS } else { ELLIPSIS };
+    let ellipsis =
+        if shortest.chars().all(|c| c == '…' || gsm7_septets(c).is_some()) { GSM_ELLIPSIS } else { ELLIPSIS };
     // No free text longer than the largest message can matter; searching past it is waste.
     let longest = free.iter().map(|f| f.text.chars().count()).max().unwrap_or(0);
     let (mut lo, mut hi) = (0usize, longest.min(GSM7_SINGLE * max_segments));
     let mut best: Option<(String, Segments)> = None;
-    // Binary search for the largest cap that fits (a longer cap never takes fewer segments).
+    // Binary search for the largest cap that fits (a longer cap never takes fewer segments),
+    // probing first where arithmetic says it is, and then its neighbour: usually two renders.
+    let guess = estimate(free, &segments, max_segments).min(hi);
+    let mut probe = Some(guess);
     while lo <= hi {
-        let mid = lo + (hi - lo) / 2;
+        let mid = probe.take().filter(|p| (lo..=hi).contains(p)).unwrap_or(lo + (hi - lo) / 2);
         let text = render(&at(mid, ellipsis)).map_err(FitError::Render)?;
         let segments = count(&text);
         if segments.count <= max_segments {
             best = Some((text, segments));
             lo = mid + 1;
+            probe = (mid == guess).then_some(mid + 1);
         } else if mid == 0 {
             break;
         } else {
             hi = mid - 1;
+            probe = (mid == guess).then_some(mid - 1);
         }
     }
     let (text, segments, over_budget) = match best {
@@ -194,6 +201,31 @@ pub fn fit<E>(
     };
     check(&text, must_keep)?;
     Ok(Fitted { text, segments, shortened: true, over_budget })
+}
+
+/// The cap at which the free texts lose just what the whole message is over by, were every
+/// character one unit and every free text shown once: where the search starts.
+fn estimate(free: &[Free<'_>], whole: &Segments, max_segments: usize) -> usize {
+    let capacity = match (whole.encoding, max_segments) {
+        (Encoding::Gsm7, 1) => GSM7_SINGLE,
+        (Encoding::Gsm7, n) => GSM7_MULTI * n,
+        (Encoding::Ucs2, 1) => UCS2_SINGLE,
+        (Encoding::Ucs2, n) => UCS2_MULTI * n,
+    };
+    let lens: Vec<(usize, usize)> = free.iter().map(|f| (f.text.chars().count(), f.keep)).collect();
+    let total: usize = lens.iter().map(|(len, _)| len).sum();
+    let allowed = total.saturating_sub(whole.units.saturating_sub(capacity).max(1));
+    let cost = |cap: usize| -> usize { lens.iter().map(|&(len, keep)| len.min(cap.max(keep))).sum() };
+    let (mut lo, mut hi) = (0usize, lens.iter().map(|(len, _)| *len).max().unwrap_or(0));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if cost(mid) <= allowed {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 fn check<E>(text: &str, must_keep: &[&str]) -> Result<(), FitError<E>> {
