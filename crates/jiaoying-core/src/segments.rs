@@ -337,6 +337,20 @@ mod tests {
     }
 
     #[test]
+    fn fitting_takes_few_renders() {
+        let description = "很".repeat(300);
+        let free = [Free::new("暴雨红色预警"), Free::new(&description)];
+        let mut renders = 0;
+        let f = fit(&free, 2, &[], |f: &[Cow<'_, str>]| {
+            renders += 1;
+            message(f)
+        })
+        .unwrap();
+        // The whole, the shortest, the estimate and its neighbour.
+        assert!(f.shortened && f.segments.units == 2 * UCS2_MULTI && renders <= 4, "{renders} renders");
+    }
+
+    #[test]
     fn a_gsm_message_is_cut_with_dots_and_stays_gsm() {
         let render = |free: &[Cow<'_, str>]| -> Result<String, ()> { Ok(format!("[Office] {} Reply 1234", free[0])) };
         let f = fit(&[Free::new(&"word ".repeat(100))], 1, &["1234"], render).unwrap();

@@ -20,6 +20,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A task that writes on behalf of others (group commit) is gone: the service is stopping.
+    #[error("the database writer has stopped")]
+    WriterStopped,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -42,6 +45,6 @@ impl From<sqlx::Error> for StoreError {
 
 impl StoreError {
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::WriterStopped)
     }
 }

@@ -312,6 +312,18 @@ macro_rules! impl_sql_store {
                 Ok(finish_query(id, lease_until, result, now).execute(&mut *self.tx).await?.rows_affected() == 1)
             }
 
+            async fn first_sight(&mut self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO inbound_seen (channel, provider_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(channel)
+                .bind(provider_id)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn insert_failover(&mut self, id: i64, channel: &str, now: i64) -> StoreResult<i64> {
                 let (new_id,): (i64,) = sqlx::query_as(
                     "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
@@ -716,6 +728,15 @@ macro_rules! impl_sql_store {
                     .bind(provider_id)
                     .fetch_optional(&self.read)
                     .await?)
+            }
+
+            async fn seen_inbound(&self, channel: &str, provider_id: &str) -> StoreResult<bool> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT channel FROM inbound_seen WHERE channel = $1 AND provider_id = $2")
+                    .bind(channel)
+                    .bind(provider_id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.is_some())
             }
 
             async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool> {

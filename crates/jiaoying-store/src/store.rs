@@ -81,6 +81,8 @@ pub trait Store: Send + Sync + 'static {
     /// Our message on `channel` that the provider knows as `provider_id` (receipts that carry only
     /// the provider's id).
     async fn message_by_provider_id(&self, channel: &str, provider_id: &str) -> StoreResult<Option<MessageRow>>;
+    /// Whether an inbound provider id was seen before (a read; [`Store::first_sight`] settles it).
+    async fn seen_inbound(&self, channel: &str, provider_id: &str) -> StoreResult<bool>;
     /// Remembers an inbound provider id; false when it was seen before.
     async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
 
@@ -138,6 +140,8 @@ pub trait StoreTx: Send {
     async fn finish_message(&mut self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
     /// Queues a copy of message `id` on `channel` (a fallback), remembering the channels it has
     /// been through. Returns the new message's id.
+    /// [`Store::first_sight`] inside this transaction.
+    async fn first_sight(&mut self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
     async fn insert_failover(&mut self, id: i64, channel: &str, now: i64) -> StoreResult<i64>;
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
 

@@ -116,6 +116,22 @@ impl Tracker {
     async fn try_answer(&self, req: &AnswerRequest) -> Result<Option<AnswerOutcome>, TrackerError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        let outcome = self.answer_in_tx(tx.as_mut(), req, now).await?;
+        if matches!(outcome, Some(AnswerOutcome::Answered { .. })) {
+            tx.commit().await?;
+            self.timers_wake.notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// The answer's reads and writes inside `tx` (committed by the caller); `None` when the call
+    /// changed under us and nothing was written.
+    pub(crate) async fn answer_in_tx(
+        &self,
+        tx: &mut dyn StoreTx,
+        req: &AnswerRequest,
+        now: Timestamp,
+    ) -> Result<Option<AnswerOutcome>, StoreError> {
         let Some(call) = tx.call(req.call_id).await? else {
             return Ok(Some(AnswerOutcome::NotFound { call_id: req.call_id }));
         };
@@ -139,17 +155,86 @@ impl Tracker {
         // A directive call waits on: its measure must be reported done in time.
         after.next_action_at = call.done_within.filter(|_| call.directive.is_some()).map(|w| now.millis() + w);
         after.updated_at = now.millis();
-        if !change_call(tx.as_mut(), &call, &after, &req.actor, Some(&req.via), req.note.clone()).await? {
+        if !change_call(tx, &call, &after, &req.actor, Some(&req.via), req.note.clone()).await? {
             return Ok(None);
         }
         // Repeats not yet sent are no longer needed.
         tx.cancel_queued_messages(call.id).await?;
         if after.late && self.config.late_answer_closes_escalation {
-            self.close_escalations_of(tx.as_mut(), &after, now).await?;
+            self.close_escalations_of(tx, &after, now).await?;
         }
-        tx.commit().await?;
-        self.timers_wake.notify_one();
         Ok(Some(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late }))
+    }
+
+    /// An SMS answer by code, its dedupe row and its confirmation, in one shared transaction
+    /// (group commit): the hot path of a storm of replies.
+    async fn answer_by_sms(
+        &self,
+        channel: &str,
+        mobile: &MobileNumber,
+        call: &CallRow,
+        note: Option<String>,
+        provider_id: Option<&str>,
+    ) -> Result<ReplyOutcome, TrackerError> {
+        let this = self.clone();
+        let channel = channel.to_string();
+        let to = mobile.as_str().to_string();
+        let code = call.reply_code.clone();
+        let dedupe = provider_id.filter(|p| !p.is_empty()).map(str::to_string);
+        let req = AnswerRequest {
+            call_id: call.id,
+            via: "sms".into(),
+            actor: format!("person:{}", call.person_id),
+            note,
+        };
+        let outcome = self
+            .writer
+            .run(move |tx| {
+                let this = this.clone();
+                let (channel, to, code, dedupe, req) = (channel.clone(), to.clone(), code.clone(), dedupe.clone(), req.clone());
+                Box::pin(async move {
+                    let now = this.clock.now();
+                    if let Some(pid) = &dedupe {
+                        if !tx.first_sight(&channel, pid, now.millis()).await? {
+                            return Ok(ReplyOutcome::Duplicate);
+                        }
+                    }
+                    let mut answered = None;
+                    // Inside one transaction a lost compare-and-set means another instance
+                    // changed the call in between: read it again.
+                    for _ in 0..5 {
+                        answered = this.answer_in_tx(tx, &req, now).await?;
+                        if answered.is_some() {
+                            break;
+                        }
+                    }
+                    let composer = &this.config.composer;
+                    let (outcome, text) = match answered {
+                        Some(AnswerOutcome::Answered { call_id, late, .. }) => {
+                            (ReplyOutcome::Answered { call_id, late }, composer.reply_text(&Reply::Answered { code: &code }))
+                        }
+                        Some(AnswerOutcome::AlreadyAnswered { call_id, at }) => {
+                            let when = Timestamp(at).to_cst_display();
+                            let text = composer.reply_text(&Reply::AlreadyAnswered { code: &code, when: &when });
+                            (ReplyOutcome::AlreadyAnswered { call_id }, text)
+                        }
+                        Some(AnswerOutcome::NotFound { .. }) => return Ok(ReplyOutcome::UnknownCode),
+                        Some(AnswerOutcome::Closed { .. }) | None => {
+                            (ReplyOutcome::Closed { call_id: req.call_id }, composer.reply_text(&Reply::Closed { code: &code }))
+                        }
+                    };
+                    tx.insert_message(&composer.reply_message(&channel, &to, text, now)).await?;
+                    Ok(outcome)
+                })
+            })
+            .await?;
+        if matches!(outcome, ReplyOutcome::Answered { .. }) {
+            self.timers_wake.notify_one();
+        }
+        if !matches!(outcome, ReplyOutcome::Duplicate | ReplyOutcome::UnknownCode) {
+            self.outbox_wake.notify_one();
+        }
+        Ok(outcome)
     }
 
     /// 已落实: the directive of the call was carried out, with the person's short report. A call
@@ -250,11 +335,25 @@ impl Tracker {
         provider_id: Option<&str>,
     ) -> Result<ReplyOutcome, TrackerError> {
         let now = self.clock.now();
-        if let Some(pid) = provider_id.filter(|p| !p.is_empty()) {
-            if !self.store.first_sight(channel, pid, now.millis()).await? {
+        // A gateway's retry of a reply already taken: a read here turns most away cheaply; the
+        // write that settles it goes with whatever the reply changes (below), so a reply is
+        // acted on once even when its retry arrives while it is being handled.
+        let provider_id = provider_id.filter(|p| !p.is_empty());
+        if let Some(pid) = provider_id {
+            if self.store.seen_inbound(channel, pid).await? {
                 return Ok(ReplyOutcome::Duplicate);
             }
         }
+        let first = |this: &Tracker| {
+            let this = this.clone();
+            let channel = channel.to_string();
+            async move {
+                match provider_id {
+                    Some(pid) => this.store.first_sight(&channel, pid, now.millis()).await,
+                    None => Ok(true),
+                }
+            }
+        };
         let Ok(mobile) = MobileNumber::parse(from) else {
             return Ok(ReplyOutcome::UnknownSender);
         };
@@ -266,6 +365,9 @@ impl Tracker {
         }
         let composer = &self.config.composer;
         let Some(reply) = parse_reply(text) else {
+            if !first(self).await? {
+                return Ok(ReplyOutcome::Duplicate);
+            }
             self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::NotUnderstood), now).await?;
             return Ok(ReplyOutcome::NotUnderstood);
         };
@@ -289,6 +391,9 @@ impl Tracker {
                 match found {
                     Some(c) => c,
                     None => {
+                        if !first(self).await? {
+                            return Ok(ReplyOutcome::Duplicate);
+                        }
                         self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::UnknownCode { code }), now)
                             .await?;
                         return Ok(ReplyOutcome::UnknownCode);
@@ -302,11 +407,17 @@ impl Tracker {
                 }
                 match open.len() {
                     0 => {
+                        if !first(self).await? {
+                            return Ok(ReplyOutcome::Duplicate);
+                        }
                         self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::NoOpenCall), now).await?;
                         return Ok(ReplyOutcome::NoOpenCall);
                     }
                     1 => open.remove(0),
                     n => {
+                        if !first(self).await? {
+                            return Ok(ReplyOutcome::Duplicate);
+                        }
                         let mut list = Vec::new();
                         for c in &open {
                             let event = self.store.alert(c.alert_id).await?.map(|a| a.event).unwrap_or_default();
@@ -323,6 +434,14 @@ impl Tracker {
             AnswerKind::Done { report } if !report.is_empty() => Some(report.clone()),
             _ => None,
         };
+        let answers_only = match &reply.kind {
+            AnswerKind::Received => true,
+            AnswerKind::Done { .. } => call.directive.is_none(),
+            AnswerKind::EscalateNow => false,
+        };
+        if !answers_only && !first(self).await? {
+            return Ok(ReplyOutcome::Duplicate);
+        }
         if reply.kind == AnswerKind::EscalateNow {
             return self.escalate_now(&call, channel, &mobile, now).await;
         }
@@ -346,32 +465,8 @@ impl Tracker {
                 DoneOutcome::Closed { call_id } => ReplyOutcome::Closed { call_id },
             });
         }
-        let outcome = self
-            .answer(&AnswerRequest {
-                call_id: call.id,
-                via: "sms".into(),
-                actor: format!("person:{}", call.person_id),
-                note,
-            })
-            .await?;
-        let code = &call.reply_code;
-        Ok(match outcome {
-            AnswerOutcome::Answered { call_id, late, .. } => {
-                self.send_reply(channel, &mobile, composer.reply_text(&Reply::Answered { code }), now).await?;
-                ReplyOutcome::Answered { call_id, late }
-            }
-            AnswerOutcome::AlreadyAnswered { call_id, at } => {
-                let when = Timestamp(at).to_cst_display();
-                let text = composer.reply_text(&Reply::AlreadyAnswered { code, when: &when });
-                self.send_reply(channel, &mobile, text, now).await?;
-                ReplyOutcome::AlreadyAnswered { call_id }
-            }
-            AnswerOutcome::Closed { call_id, .. } => {
-                self.send_reply(channel, &mobile, composer.reply_text(&Reply::Closed { code }), now).await?;
-                ReplyOutcome::Closed { call_id }
-            }
-            AnswerOutcome::NotFound { .. } => ReplyOutcome::UnknownCode,
-        })
+        // 收到, or 已落实 on a call without a directive (taken as a confirmation of receipt).
+        self.answer_by_sms(channel, &mobile, &call, note, provider_id).await
     }
 
     /// Reply `3`: the person asks for their superior to be called now.

@@ -7,6 +7,7 @@ mod answer;
 mod calls;
 mod compose;
 mod context;
+mod group_commit;
 mod runner;
 pub mod templates;
 mod timers;

@@ -182,25 +182,15 @@ async fn measure(
         .collect();
 
     let started = Instant::now();
-    let in_flight: usize = std::env::var("AM_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    let mut lanes: Vec<Vec<String>> = vec![Vec::new(); in_flight];
-    for (i, b) in bodies.into_iter().enumerate() {
-        lanes[i % in_flight].push(b);
-    }
-    let mut set = tokio::task::JoinSet::new();
-    for lane in lanes {
-        let (client, url) = (client.clone(), format!("{base}/api/v2/alerts"));
-        set.spawn(async move {
-            for body in lane {
-                let r = client.post(&url).header("content-type", "application/json").body(body).send().await?;
-                let status = r.status();
-                anyhow::ensure!(status.is_success(), "Alertmanager refused alerts: {status} {}", r.text().await?);
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r??;
+    for body in bodies {
+        let r = client
+            .post(format!("{base}/api/v2/alerts"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status();
+        anyhow::ensure!(status.is_success(), "Alertmanager refused alerts: {status} {}", r.text().await?);
     }
     let post = started.elapsed();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
