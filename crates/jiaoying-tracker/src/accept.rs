@@ -178,7 +178,7 @@ impl Tracker {
                     continue;
                 }
                 after.attempts = 1;
-                after.deadline = now.plus(policy.answer_within).millis();
+                after.deadline = now.plus(policy.wait_after(call.level as u32, 1)).millis();
                 after.next_action_at = Some(after.deadline);
                 after.updated_at = now.millis();
                 let note = Some(format!("预警升级为{} (tier rose to {})", updated.tier.zh(), updated.tier));

@@ -1,4 +1,4 @@
-//! Group commit: many small write jobs (an answer with its event and confirmation SMS) share one
+//! Group commit (SQLite): many small write jobs (an answer with its event and confirmation SMS) share one
 //! transaction, so that a burst of answers costs one commit — one fsync on SQLite — per batch
 //! instead of one per answer. Each caller still gets its own result, and only after the batch
 //! committed: durability is unchanged.
@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use jiaoying_store::{Store, StoreError, StoreTx};
+use jiaoying_store::{Backend, Store, StoreError, StoreTx};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most jobs one transaction takes: enough to amortise the commit, few enough that the
@@ -56,6 +56,16 @@ impl GroupCommit {
         T: Send + 'static,
         F: for<'a> Fn(&'a mut dyn StoreTx) -> BoxFuture<'a, Result<T, StoreError>> + Send + Sync + 'static,
     {
+        let work = Arc::new(work);
+        if self.store.backend() == Backend::Postgres {
+            // PostgreSQL commits concurrent transactions together by itself, and each statement
+            // is a network round trip: funnelling every answer through one connection would make
+            // them wait in line. There each job runs in its own transaction, concurrently.
+            let mut tx = self.store.begin().await?;
+            let value = work(tx.as_mut()).await?;
+            tx.commit().await?;
+            return Ok(value);
+        }
         let work: Work = Arc::new(move |tx| {
             let fut = work(tx);
             Box::pin(async move { fut.await.map(|v| Box::new(v) as Box<dyn Any + Send>) })

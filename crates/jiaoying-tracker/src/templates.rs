@@ -1070,18 +1070,4 @@ email_subject = "橙色主题"
             prop_assert!(got <= max || skeleton > max, "{} segments (skeleton {}): {}", got, skeleton, text);
         }
     }
-
-    #[test]
-    fn zz_timing() {
-        let t = Templates::builtin();
-        let c = call("江北区气象台发布暴雨红色预警", CallReason::First, None);
-        let start = std::time::Instant::now();
-        for _ in 0..10000 { let _ = t.sms_call(&c); let _ = t.email_subject(&c); }
-        eprintln!("10k short: {:?}", start.elapsed());
-        let long = "很长的标题".repeat(40);
-        let c = call(&long, CallReason::First, None);
-        let start = std::time::Instant::now();
-        for _ in 0..10000 { let _ = t.sms_call(&c); }
-        eprintln!("10k long: {:?}", start.elapsed());
-    }
 }

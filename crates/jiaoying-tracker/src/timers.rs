@@ -158,17 +158,14 @@ impl Tracker {
         else {
             return Ok(());
         };
-        let (measure, text) = call
-            .directive
-            .as_deref()
-            .and_then(jiaoying_core::directive::parse_stored)
-            .map(|(m, t)| (m.zh(), t))
-            .unwrap_or(("", ""));
+        let Some((measure, text)) = call.directive.as_deref().and_then(jiaoying_core::directive::parse_stored) else {
+            return Ok(());
+        };
         let policy = self.config.policies.for_tier(alert.tier);
-        let what = format!("【熔断逾期·{measure}】{}未报告落实“{text}”，请督促", unit.name);
+        let what = jiaoying_core::message::Notice::DirectiveOverdue { unit: &unit.name, measure, text };
         for pid in [&unit.administrative, &unit.regulatory] {
             let Some(person) = registry.person(pid) else { continue };
-            for m in self.config.composer.notice_messages(alert, call, person, &what, &policy.channels, now) {
+            for m in self.config.composer.notice_messages(alert, call, person, what.clone(), &policy.channels, now) {
                 tx.insert_message(&m).await?;
             }
         }
@@ -238,12 +235,9 @@ impl Tracker {
                     // Already called in this alert: no second call. If they have answered, they
                     // still must hear that someone below them has not.
                     if matches!(existing.state, CallState::Answered | CallState::Done) {
-                        let what = format!(
-                            "{caller_name}（{}）未应答，请督促落实",
-                            jiaoying_core::message::role_zh(caller_role)
-                        );
+                        let what = jiaoying_core::message::Notice::Unanswered { name: caller_name, role: caller_role };
                         for m in
-                            self.config.composer.notice_messages(alert, &existing, person, &what, &policy.channels, now)
+                            self.config.composer.notice_messages(alert, &existing, person, what, &policy.channels, now)
                         {
                             tx.insert_message(&m).await?;
                         }
