@@ -14,10 +14,16 @@ use jiaoying_tests::app::START;
 use jiaoying_tests::gateway::Gateway;
 use jiaoying_tests::{both_backends, TestDb};
 
-async fn setup(db: &TestDb, gateway: &Gateway, extra: serde_json::Value, batch: i64) -> (Arc<dyn Store>, Outbox, ManualClock) {
+async fn setup(
+    db: &TestDb,
+    gateway: &Gateway,
+    extra: serde_json::Value,
+    batch: i64,
+) -> (Arc<dyn Store>, Outbox, ManualClock) {
     let store = jiaoying_store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
-    let mut table = serde_json::json!({"kind": "sms-webhook", "url": gateway.url(), "secret": jiaoying_tests::app::SMS_SECRET});
+    let mut table =
+        serde_json::json!({"kind": "sms-webhook", "url": gateway.url(), "secret": jiaoying_tests::app::SMS_SECRET});
     for (k, v) in extra.as_object().unwrap() {
         table[k] = v.clone();
     }

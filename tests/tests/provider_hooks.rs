@@ -55,7 +55,13 @@ async fn grid_code(app: &TestApp, id: &str) -> (i64, String) {
     (alert_id, sms.code().unwrap().to_string())
 }
 
-async fn post(app: &TestApp, path: &str, content_type: &str, body: String, headers: &[(&str, String)]) -> (StatusCode, String) {
+async fn post(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: String,
+    headers: &[(&str, String)],
+) -> (StatusCode, String) {
     let mut req = app.client.post(format!("{}{path}", app.address)).header("content-type", content_type).body(body);
     for (k, v) in headers {
         req = req.header(*k, v);
@@ -93,7 +99,8 @@ async fn story(backend: Backend) -> bool {
     let (status, _) = post(&app, "/hooks/sms/ali?token=wrong", "application/json", push.clone(), &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.call_of(alert_a, GRID.0).await["state"], "sent");
-    let (status, ack) = post(&app, &format!("/hooks/sms/ali?token={ALI_TOKEN}"), "application/json", push.clone(), &[]).await;
+    let (status, ack) =
+        post(&app, &format!("/hooks/sms/ali?token={ALI_TOKEN}"), "application/json", push.clone(), &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&ack).unwrap(), json!({"code": 0, "msg": "接收成功"}));
     let call = app.call_reaches(alert_a, GRID.0, "answered").await;
@@ -117,7 +124,8 @@ async fn story(backend: Backend) -> bool {
     // Twilio inbound SMS, signed over the public URL the service was configured with.
     let (alert_w, code_w) = grid_code(&app, "tw-1").await;
     let params = [("From", GRID.1), ("To", "+15005550006"), ("Body", code_w.as_str()), ("MessageSid", "SM123")];
-    let form: String = params.iter().map(|(k, v)| format!("{k}={}", urlencoding::encode(v))).collect::<Vec<_>>().join("&");
+    let form: String =
+        params.iter().map(|(k, v)| format!("{k}={}", urlencoding::encode(v))).collect::<Vec<_>>().join("&");
     let forged = twilio_signature("http://elsewhere.test/hooks/sms/tw", &params);
     let (status, _) = post(
         &app,

@@ -60,9 +60,13 @@ escalate = false
     app.call_reaches(alert_id, GRID.0, "sent").await;
 
     // Nobody picked up: recorded, not an answer.
-    let (status, body) =
-        post_voice(&app, "/hooks/voice/voice/status", &json!({"call_id": message_id, "status": "no-answer"}), VOICE_SECRET)
-            .await;
+    let (status, body) = post_voice(
+        &app,
+        "/hooks/voice/voice/status",
+        &json!({"call_id": message_id, "status": "no-answer"}),
+        VOICE_SECRET,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"], "recorded");
     assert_eq!(app.call_of(alert_id, GRID.0).await["state"], "sent");

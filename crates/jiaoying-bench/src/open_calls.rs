@@ -28,8 +28,6 @@ use jiaoying_store::{Backend, Store};
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
 use sqlx::{Connection, Row};
 
-/// Persons in the registry; every alert calls all of them.
-const PERSONS: usize = 10_000;
 /// Over how long the open calls fall due, from an hour after the seed.
 const SPAN_MS: i64 = 8 * 3600 * 1000;
 /// How far after the seed the first of the bulk's calls falls due: after the measure.
@@ -38,8 +36,8 @@ const BULK_AFTER_MS: i64 = 3600 * 1000;
 const BURST: usize = 300;
 /// The burst falls due this long after the window opens.
 const BURST_AT_MS: i64 = 20_000;
-/// A multiplier coprime with every call count used here (10 000 × alerts: only 2s and 5s), so
-/// `k * STRIDE mod n` spreads consecutive calls over the whole span.
+/// A prime that does not divide the number of calls (checked), so `k * STRIDE mod n` spreads
+/// consecutive calls over the whole span, each to its own slot.
 const STRIDE: i64 = 7919;
 /// Each attempt's deadline (the repeat's next deadline falls after the measure).
 const ANSWER_WITHIN: Span = Span::from_mins(10);
@@ -47,11 +45,19 @@ const SOURCE: &str = "open-calls-bench";
 
 pub struct Options {
     pub calls: usize,
+    /// Persons in the registry; every alert calls all of them.
+    pub persons: usize,
     pub window_secs: i64,
+    /// Keep the databases (for EXPLAIN by hand) instead of dropping them.
+    pub keep: bool,
+    /// Write each measured call's lateness and each step's duration to this CSV file.
+    pub detail: Option<String>,
 }
 
+const USAGE: &str = "open-calls [--calls N] [--persons N] [--window SECS] [--keep] [--detail FILE.csv]";
+
 pub fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { calls: 1_000_000, window_secs: 60 };
+    let mut o = Options { calls: 1_000_000, persons: 10_000, window_secs: 60, keep: false, detail: None };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut number = |name: &str| -> anyhow::Result<usize> {
@@ -61,19 +67,24 @@ pub fn options(args: &[String]) -> anyhow::Result<Options> {
         match a.as_str() {
             "--calls" => o.calls = number("--calls")?,
             "--window" => o.window_secs = number("--window")? as i64,
-            other => anyhow::bail!("unknown argument {other:?}; usage: open-calls [--calls N] [--window SECS]"),
+            "--persons" => o.persons = number("--persons")?,
+            "--keep" => o.keep = true,
+            "--detail" => o.detail = Some(it.next().ok_or_else(|| anyhow::anyhow!("--detail needs a path"))?.clone()),
+            other => anyhow::bail!("unknown argument {other:?}; usage: {USAGE}"),
         }
     }
+    anyhow::ensure!(o.persons >= 1 && o.persons <= 9_999_999, "--persons must be 1 to 9 999 999");
     anyhow::ensure!(
-        o.calls >= PERSONS && o.calls % PERSONS == 0,
-        "--calls must be a multiple of {PERSONS} (one call per person and alert)"
+        o.calls >= o.persons && o.calls.is_multiple_of(o.persons) && o.calls / o.persons <= 9000,
+        "--calls must be a multiple of --persons (one call per person and alert), at most 9000 alerts"
     );
+    anyhow::ensure!(!o.calls.is_multiple_of(STRIDE as usize), "--calls must not be a multiple of {STRIDE}");
     anyhow::ensure!(o.window_secs >= 30, "--window must be at least 30 s (the burst falls due 20 s in)");
     Ok(o)
 }
 
-fn registry() -> Registry {
-    crate::flat::registry(PERSONS, "oc", "1350")
+fn registry(persons: usize) -> Registry {
+    crate::flat::registry(persons, "oc", "1350")
 }
 
 /// Milliseconds at the 50th and 99th percentile and the worst, over `n` calls.
@@ -107,6 +118,8 @@ pub struct Figures {
     pub all: Late,
     pub trickle: Late,
     pub burst: Late,
+    /// The trickle's calls not due from 1 s before the burst to 3 s after it.
+    pub quiet: Late,
     pub rss_seed_peak_kb: u64,
     pub rss_start_kb: u64,
     pub rss_end_kb: u64,
@@ -114,6 +127,36 @@ pub struct Figures {
     /// Whether the peak is the kernel's VmHWM after a reset (else sampled every 100 ms).
     pub peak_from_kernel: bool,
     pub plans: Vec<(String, String)>,
+    /// One `load_registry` (every timer step that has work reads it), median of 5.
+    pub registry_read_ms: f64,
+    pub timer_steps: Steps,
+    pub outbox_steps: Steps,
+    /// The timer step that took the burst: calls and duration.
+    pub burst_step: (usize, f64),
+}
+
+/// Steps that did work during the measure: how many, items per step, duration.
+#[derive(Default)]
+pub struct Steps {
+    pub count: usize,
+    pub items: usize,
+    pub p50_ms: f64,
+    pub max_ms: f64,
+}
+
+/// (start, relative to the window's opening, ms; duration, ms; items) of each step with work.
+type StepLog = Arc<Mutex<Vec<(i64, f64, usize)>>>;
+
+fn steps_of(log: &StepLog) -> Steps {
+    let v = log.lock().expect("lock");
+    let mut d: Vec<f64> = v.iter().map(|s| s.1).collect();
+    d.sort_by(|a, b| a.total_cmp(b));
+    Steps {
+        count: v.len(),
+        items: v.iter().map(|s| s.2).sum(),
+        p50_ms: d.get(d.len() / 2).copied().unwrap_or(0.0),
+        max_ms: d.last().copied().unwrap_or(0.0),
+    }
 }
 
 /// A connection of either backend for the bulk statements the store has no method for.
@@ -188,7 +231,14 @@ impl Db {
         Ok(match self {
             Db::Sqlite(c) => {
                 let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(&mut *c).await?;
-                rows.iter().map(|r| r.get::<String, _>(3)).collect::<Vec<_>>().join("; ")
+                let plan = rows.iter().map(|r| r.get::<String, _>(3)).collect::<Vec<_>>().join("; ");
+                if sql.starts_with("SELECT") {
+                    let started = Instant::now();
+                    let n = sqlx::query(sql).fetch_all(&mut *c).await?.len();
+                    format!("{plan}; {n} rows in {:.2} ms", started.elapsed().as_secs_f64() * 1000.0)
+                } else {
+                    plan
+                }
             }
             Db::Pg(c) => {
                 let mut tx = c.begin().await?;
@@ -445,6 +495,15 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
             ),
         ),
         (
+            "claim_due_calls, 1 h of backlog",
+            format!(
+                "SELECT id, state, attempts FROM calls WHERE next_action_at IS NOT NULL AND next_action_at <= {} \
+                 ORDER BY next_action_at, id LIMIT 500{}",
+                seed_at + BULK_AFTER_MS + 3_600_000,
+                if matches!(db, Db::Pg(_)) { " FOR UPDATE SKIP LOCKED" } else { "" }
+            ),
+        ),
+        (
             "claim_messages (select)",
             format!(
                 "SELECT id FROM messages WHERE channel = 'sms' AND state = 'queued' AND next_attempt_at <= {at} \
@@ -472,6 +531,14 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         plans.push((name.to_string(), db.plan(sql).await?));
     }
     db.close().await?;
+    let mut reads = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        store.load_registry().await?;
+        reads.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    reads.sort_by(|a, b| a.total_cmp(b));
+    let registry_read_ms = reads[2];
     anyhow::ensure!(
         clock.now().millis() < window_start - 5_000,
         "setting up the window took too long; the window would open before the loops run"
@@ -517,25 +584,44 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         })
     };
     let backstop = Duration::from_secs(2);
+    // Each step with work is logged (start, duration, items), to see where the lateness goes.
+    let (timer_log, outbox_log): (StepLog, StepLog) = Default::default();
     let timers = {
-        let (t, c, stop) = (tracker.clone(), clock.clone(), stop_rx.clone());
+        let (t, c, stop, log) = (tracker.clone(), clock.clone(), stop_rx.clone(), timer_log.clone());
         tokio::spawn(async move {
             let wake = t.timers_wake.clone();
-            run_loop("timers", || t.timer_step(c.now()), || c.now().millis(), &wake, backstop, stop).await
+            let step = || {
+                let (t, c, log) = (t.clone(), c.clone(), log.clone());
+                async move {
+                    let (at, started) = (c.now().millis(), Instant::now());
+                    let r = t.timer_step(c.now()).await;
+                    if let Ok(Step::Done(n)) = &r {
+                        let d = started.elapsed().as_secs_f64() * 1000.0;
+                        log.lock().expect("lock").push((at - window_start, d, *n));
+                    }
+                    r
+                }
+            };
+            run_loop("timers", step, || c.now().millis(), &wake, backstop, stop).await
         })
     };
     let sender = {
         let (o, c, wake, stop) = (outbox.clone(), clock.clone(), tracker.outbox_wake.clone(), stop_rx.clone());
+        let log = outbox_log.clone();
         tokio::spawn(async move {
-            run_loop(
-                "outbox",
-                || async { o.step_channel("sms", c.now()).await.map(Step::from) },
-                || c.now().millis(),
-                &wake,
-                backstop,
-                stop,
-            )
-            .await
+            let step = || {
+                let (o, c, log) = (o.clone(), c.clone(), log.clone());
+                async move {
+                    let (at, started) = (c.now().millis(), Instant::now());
+                    let r = o.step_channel("sms", c.now()).await.map(Step::from);
+                    if let Ok(Step::Done(n)) = &r {
+                        let d = started.elapsed().as_secs_f64() * 1000.0;
+                        log.lock().expect("lock").push((at - window_start, d, *n));
+                    }
+                    r
+                }
+            };
+            run_loop("outbox", step, || c.now().millis(), &wake, backstop, stop).await
         })
     };
 
@@ -574,7 +660,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
     let extra = arrivals.lock().expect("lock").len() - keys.len();
     anyhow::ensure!(extra == 0, "{extra} repeats of calls outside the window arrived");
     let a = arrivals.lock().expect("lock").clone();
-    let (mut all, mut burst, mut steady) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut all, mut burst, mut steady, mut quiet) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, (id, key)) in keys.iter().enumerate() {
         let late = a[key] - due_of[id];
         all.push(late);
@@ -582,9 +668,21 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
             burst.push(late);
         } else {
             steady.push(late);
+            let since_burst = due_of[id] - (window_start + BURST_AT_MS);
+            if !(-1_000..=3_000).contains(&since_burst) {
+                quiet.push(late);
+            }
         }
     }
     store.close().await;
+    let burst_step = timer_log
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|s| s.0 >= BURST_AT_MS - 1_000)
+        .max_by_key(|s| s.2)
+        .map(|s| (s.2, s.1))
+        .unwrap_or_default();
     Ok(Figures {
         calls,
         registry_ms,
@@ -594,12 +692,17 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         all: Late::of(all),
         trickle: Late::of(steady),
         burst: Late::of(burst),
+        quiet: Late::of(quiet),
         rss_seed_peak_kb,
         rss_start_kb,
         rss_end_kb,
         rss_peak_kb,
         peak_from_kernel,
         plans,
+        registry_read_ms,
+        timer_steps: steps_of(&timer_log),
+        outbox_steps: steps_of(&outbox_log),
+        burst_step,
     })
 }
 
@@ -617,15 +720,23 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     let opts = options(args)?;
     let load_before = loadavg();
     let dir = tempfile::tempdir()?;
-    let mut results =
-        vec![("SQLite", run(&format!("sqlite://{}", dir.path().join("open.db").display()), &opts).await?)];
+    let sqlite_url = format!("sqlite://{}", dir.path().join("open.db").display());
+    let mut results = vec![("SQLite", run(&sqlite_url, &opts).await?)];
+    if opts.keep {
+        println!("kept: {sqlite_url}");
+        let _ = dir.keep();
+    }
     let load_mid = loadavg();
     let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
     if let Some(admin) = &pg_admin {
         let (url, name) = crate::fresh_pg(admin).await?;
         let f = run(&url, &opts).await;
-        let mut conn = sqlx::PgConnection::connect(admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        if opts.keep {
+            println!("kept: {url}");
+        } else {
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+        }
         results.push(("PostgreSQL", f?));
     }
     let load_after = loadavg();
@@ -662,7 +773,22 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     row("lateness, trickle: p50 / p99 / max", &|f| {
         format!("{} / {} / {} ms", f.trickle.p50, f.trickle.p99, f.trickle.max)
     });
+    row("lateness, trickle away from the burst: p50 / p99 / max", &|f| {
+        format!("{} / {} / {} ms", f.quiet.p50, f.quiet.p99, f.quiet.max)
+    });
     row("lateness, burst: p50 / p99 / max", &|f| format!("{} / {} / {} ms", f.burst.p50, f.burst.p99, f.burst.max));
+    row("timer steps with work: count, calls per step", &|f| {
+        format!("{}, {:.1}", f.timer_steps.count, f.timer_steps.items as f64 / f.timer_steps.count.max(1) as f64)
+    });
+    row("timer step duration: p50 / max", &|f| format!("{:.0} / {:.0} ms", f.timer_steps.p50_ms, f.timer_steps.max_ms));
+    row("timer step of the burst: calls, duration", &|f| format!("{}, {:.0} ms", f.burst_step.0, f.burst_step.1));
+    row("registry read (every timer step with work)", &|f| format!("{:.1} ms", f.registry_read_ms));
+    row("outbox steps with work: count, messages per step", &|f| {
+        format!("{}, {:.1}", f.outbox_steps.count, f.outbox_steps.items as f64 / f.outbox_steps.count.max(1) as f64)
+    });
+    row("outbox step duration: p50 / max", &|f| {
+        format!("{:.0} / {:.0} ms", f.outbox_steps.p50_ms, f.outbox_steps.max_ms)
+    });
     row("resident: at start of service / at end", &|f| format!("{} / {}", mb(f.rss_start_kb), mb(f.rss_end_kb)));
     row("resident: peak while serving", &|f| {
         format!("{}{}", mb(f.rss_peak_kb), if f.peak_from_kernel { "" } else { " (sampled)" })

@@ -60,6 +60,8 @@ mod tests {
             assert!(p(MessageKind::FirstCall) > p(MessageKind::Repeat));
             assert!(p(MessageKind::Repeat) > p(MessageKind::Notice));
         }
-        assert!(message_priority(Some(Tier::Blue), MessageKind::Notice) > message_priority(None, MessageKind::FirstCall));
+        assert!(
+            message_priority(Some(Tier::Blue), MessageKind::Notice) > message_priority(None, MessageKind::FirstCall)
+        );
     }
 }

@@ -297,7 +297,11 @@ impl Outbox {
             if st.breaker.failures >= self.config.breaker_threshold {
                 let until = now.plus(self.config.breaker_cooldown).millis();
                 if st.breaker.open_until.is_none_or(|t| t <= now.millis()) {
-                    tracing::warn!(channel = name, failures = st.breaker.failures, "channel keeps failing; circuit open");
+                    tracing::warn!(
+                        channel = name,
+                        failures = st.breaker.failures,
+                        "channel keeps failing; circuit open"
+                    );
                 }
                 st.breaker.open_until = Some(until);
             }
@@ -389,11 +393,9 @@ impl Outbox {
     /// The first fallback of `name` this message has not been through yet.
     fn fallback_for(&self, name: &str, msg: &MessageRow) -> Option<String> {
         let tried: Vec<&str> = msg.tried_channels.split(',').filter(|s| !s.is_empty()).collect();
-        self.channels
-            .limits(name)
-            .fallback
-            .into_iter()
-            .find(|fb| fb != name && fb != &msg.channel && !tried.contains(&fb.as_str()) && self.channels.get(fb).is_some())
+        self.channels.limits(name).fallback.into_iter().find(|fb| {
+            fb != name && fb != &msg.channel && !tried.contains(&fb.as_str()) && self.channels.get(fb).is_some()
+        })
     }
 
     fn backoff(&self, attempts: i64) -> Span {
@@ -457,7 +459,12 @@ impl Outbox {
         // Every configured channel appears, an idle one with zeros.
         for name in self.channels.names() {
             if !rows.iter().any(|r| &r.channel == name) {
-                rows.push(jiaoying_store::BacklogRow { channel: name.clone(), queued: 0, sending: 0, oldest_due: None });
+                rows.push(jiaoying_store::BacklogRow {
+                    channel: name.clone(),
+                    queued: 0,
+                    sending: 0,
+                    oldest_due: None,
+                });
             }
         }
         rows.sort_by(|a, b| a.channel.cmp(&b.channel));
@@ -533,7 +540,9 @@ async fn send_batch(channel: &dyn Channel, batch: &[MessageRow]) -> Vec<Result<S
         .into_iter()
         .map(|k| match k {
             Some(sent) => Ok(sent),
-            None => sent_now.next().unwrap_or_else(|| Err(SendError::Transient("the channel returned too few results".into()))),
+            None => sent_now
+                .next()
+                .unwrap_or_else(|| Err(SendError::Transient("the channel returned too few results".into()))),
         })
         .collect()
 }

@@ -596,7 +596,9 @@ fn build_refuses_unknown_kinds_and_lists_the_known_ones() {
         assert!(r.contains(known), "{r}");
     }
     // Every kind the SPEC names is built: none is refused as unknown.
-    for kind in ["aliyun-sms", "tencent-sms", "twilio-sms", "twilio-voice", "voice-webhook", "wecom", "dingtalk", "feishu"] {
+    for kind in
+        ["aliyun-sms", "tencent-sms", "twilio-sms", "twilio-voice", "voice-webhook", "wecom", "dingtalk", "feishu"]
+    {
         let r = reason("c", json!({ "kind": kind }));
         assert!(!r.contains("unknown kind"), "{kind}: {r}");
     }

@@ -45,7 +45,8 @@ const CLAIM_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until
                   ORDER BY priority DESC, next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 
-const CLAIM_CHANNEL_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
+const CLAIM_CHANNEL_MESSAGES: &str =
+    "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM messages WHERE channel = $4 AND state = 'queued' AND next_attempt_at <= $1 \
                   ORDER BY priority DESC, next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";

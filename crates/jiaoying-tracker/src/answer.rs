@@ -181,17 +181,14 @@ impl Tracker {
         let to = mobile.as_str().to_string();
         let code = call.reply_code.clone();
         let dedupe = provider_id.filter(|p| !p.is_empty()).map(str::to_string);
-        let req = AnswerRequest {
-            call_id: call.id,
-            via: "sms".into(),
-            actor: format!("person:{}", call.person_id),
-            note,
-        };
+        let req =
+            AnswerRequest { call_id: call.id, via: "sms".into(), actor: format!("person:{}", call.person_id), note };
         let outcome = self
             .writer
             .run(move |tx| {
                 let this = this.clone();
-                let (channel, to, code, dedupe, req) = (channel.clone(), to.clone(), code.clone(), dedupe.clone(), req.clone());
+                let (channel, to, code, dedupe, req) =
+                    (channel.clone(), to.clone(), code.clone(), dedupe.clone(), req.clone());
                 Box::pin(async move {
                     let now = this.clock.now();
                     if let Some(pid) = &dedupe {
@@ -210,18 +207,20 @@ impl Tracker {
                     }
                     let composer = &this.config.composer;
                     let (outcome, text) = match answered {
-                        Some(AnswerOutcome::Answered { call_id, late, .. }) => {
-                            (ReplyOutcome::Answered { call_id, late }, composer.reply_text(&Reply::Answered { code: &code }))
-                        }
+                        Some(AnswerOutcome::Answered { call_id, late, .. }) => (
+                            ReplyOutcome::Answered { call_id, late },
+                            composer.reply_text(&Reply::Answered { code: &code }),
+                        ),
                         Some(AnswerOutcome::AlreadyAnswered { call_id, at }) => {
                             let when = Timestamp(at).to_cst_display();
                             let text = composer.reply_text(&Reply::AlreadyAnswered { code: &code, when: &when });
                             (ReplyOutcome::AlreadyAnswered { call_id }, text)
                         }
                         Some(AnswerOutcome::NotFound { .. }) => return Ok(ReplyOutcome::UnknownCode),
-                        Some(AnswerOutcome::Closed { .. }) | None => {
-                            (ReplyOutcome::Closed { call_id: req.call_id }, composer.reply_text(&Reply::Closed { code: &code }))
-                        }
+                        Some(AnswerOutcome::Closed { .. }) | None => (
+                            ReplyOutcome::Closed { call_id: req.call_id },
+                            composer.reply_text(&Reply::Closed { code: &code }),
+                        ),
                     };
                     tx.insert_message(&composer.reply_message(&channel, &to, text, now)).await?;
                     Ok(outcome)

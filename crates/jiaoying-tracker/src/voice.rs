@@ -12,11 +12,22 @@ use crate::context::{Tracker, TrackerError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum VoiceOutcome {
-    Answered { call_id: i64, late: bool },
-    AlreadyAnswered { call_id: i64 },
-    Done { call_id: i64 },
-    EscalatedNow { call_id: i64 },
-    Closed { call_id: i64 },
+    Answered {
+        call_id: i64,
+        late: bool,
+    },
+    AlreadyAnswered {
+        call_id: i64,
+    },
+    Done {
+        call_id: i64,
+    },
+    EscalatedNow {
+        call_id: i64,
+    },
+    Closed {
+        call_id: i64,
+    },
     /// A key that means nothing here (the caller hears the prompt again or hangs up).
     NotUnderstood,
     /// The message is not ours on this channel, or asked for no answer.
@@ -25,12 +36,7 @@ pub enum VoiceOutcome {
 
 impl Tracker {
     /// `digits` pressed on the voice call placed for our message `message_id` on `channel`.
-    pub async fn voice_key(
-        &self,
-        channel: &str,
-        message_id: i64,
-        digits: &str,
-    ) -> Result<VoiceOutcome, TrackerError> {
+    pub async fn voice_key(&self, channel: &str, message_id: i64, digits: &str) -> Result<VoiceOutcome, TrackerError> {
         let Some(message) = self.store.message(message_id).await? else {
             return Ok(VoiceOutcome::UnknownMessage);
         };
@@ -40,12 +46,8 @@ impl Tracker {
         let Some(call) = self.store.call(call_id).await? else {
             return Ok(VoiceOutcome::UnknownMessage);
         };
-        let req = AnswerRequest {
-            call_id,
-            via: "voice".into(),
-            actor: format!("person:{}", call.person_id),
-            note: None,
-        };
+        let req =
+            AnswerRequest { call_id, via: "voice".into(), actor: format!("person:{}", call.person_id), note: None };
         // Keypads send one key; a gateway that gathers more sends them all, and the first counts.
         let key = digits.trim().chars().next();
         Ok(match key {

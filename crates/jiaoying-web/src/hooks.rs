@@ -146,7 +146,9 @@ async fn act(state: &AppState, channel: &str, event: HookEvent) -> Result<Value,
             // Busy, no-answer, voicemail: the call was not taken, so the message failed; the
             // person's call stays open and its timer repeats and escalates it.
             let row = match ours(state, channel, &message).await? {
-                Some(m) => state.outbox.receipt(m.id, false, Some(&format!("voice call not answered: {status}"))).await?,
+                Some(m) => {
+                    state.outbox.receipt(m.id, false, Some(&format!("voice call not answered: {status}"))).await?
+                }
                 None => None,
             };
             Ok(json!({"result": if row.is_some() { "recorded" } else { "ignored" }}))
