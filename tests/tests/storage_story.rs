@@ -311,8 +311,11 @@ async fn an_accepted_alert_is_stored_whole_or_not_at_all(db: &TestDb) {
     let late = AlertKey { sender: "cma@example.org".into(), identifier: "A-0".into(), sent: Timestamp::from_millis(1) };
     assert_eq!(tx.alerts_referencing(&late).await.unwrap(), vec![alert_id], "a late original finds its Update");
     assert_eq!(tx.alert_id_for_key(&key("A-1")).await.unwrap(), Some(alert_id), "visible inside the transaction");
-    let c1 = tx.insert_call(&new_call(alert_id, "p-adm-1", now + 60_000, now)).await.unwrap();
+    let first = new_call(alert_id, "p-adm-1", now + 60_000, now);
+    let c1 = tx.insert_call(&first).await.unwrap();
     let c2 = tx.insert_call(&new_call(alert_id, "p-unit-1", now + 60_000, now)).await.unwrap();
+    // The row the tracker builds instead of reading it back is the row the database holds.
+    assert_eq!(tx.call(c1).await.unwrap(), Some(first.row(c1)));
     let m1 = tx.insert_message(&new_message(Some(alert_id), Some(c1), "+8613800000002", now)).await.unwrap();
     let m2 = tx.insert_message(&new_message(Some(alert_id), Some(c2), "+8613800000004", now)).await.unwrap();
     tx.insert_event(&NewEvent {

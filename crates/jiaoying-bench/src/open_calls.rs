@@ -1,4 +1,5 @@
-//! `cargo run --release -p jiaoying-bench -- open-calls [--calls N] [--window SECS]`
+//! `cargo run --release -p jiaoying-bench -- open-calls [--calls N] [--persons N] [--window SECS]
+//! [--keep] [--detail FILE.csv]`
 //!
 //! The scheduler with a full database: 1 000 000 open calls (100 red alerts × 10 000 grid
 //! workers, each call's first SMS sent and its timer running), seeded with bulk SQL together with
@@ -9,7 +10,8 @@
 //! During a measured window (60 s) a steady trickle of calls falls due at that same rate, plus
 //! 300 at one instant; the lateness of each is the repeat's arrival at the gateway minus the
 //! call's due time. Resident memory (VmRSS, VmHWM) is read from `/proc/self/status`, with the peak
-//! reset after seeding so that it is the service's, not the seed's.
+//! reset after seeding so that it is the service's, not the seed's. Printed besides: the plans of
+//! the loops' statements on the full tables, and how long each timer and outbox step took.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -133,6 +135,9 @@ pub struct Figures {
     pub outbox_steps: Steps,
     /// The timer step that took the burst: calls and duration.
     pub burst_step: (usize, f64),
+    /// CSV lines `kind,at_ms,ms,n`: each measured call (due time from the window's opening,
+    /// lateness) and each step with work (start, duration, items).
+    pub detail: Vec<String>,
 }
 
 /// Steps that did work during the measure: how many, items per step, duration.
@@ -287,11 +292,12 @@ async fn seed(
     store: &Arc<dyn Store>,
     composer: &Composer,
     alerts: usize,
+    persons: usize,
     now: i64,
 ) -> anyhow::Result<i64> {
     let sqlite = matches!(db, Db::Sqlite(_));
     let begin = if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
-    let calls = (alerts * PERSONS) as i64;
+    let calls = (alerts * persons) as i64;
 
     // The alerts and the message each was received in; then one call per alert and person.
     db.exec(begin, &[]).await?;
@@ -316,7 +322,7 @@ async fn seed(
         .await?;
     }
     let first_alert = db.ints("SELECT MIN(id) FROM alerts WHERE source = $1", &[Arg::S(SOURCE)]).await?[0];
-    // Call k = alert × PERSONS + person falls due at slot (k × STRIDE mod calls) of the span; the
+    // Call k = alert × persons + person falls due at slot (k × STRIDE mod calls) of the span; the
     // reply code is distinct among each person's open calls, as the tracker keeps it.
     let inserted = db
         .exec(
@@ -333,7 +339,7 @@ async fn seed(
                 Arg::I(now),
                 Arg::I(now + BULK_AFTER_MS),
                 Arg::I(first_alert),
-                Arg::I(PERSONS as i64),
+                Arg::I(persons as i64),
                 Arg::I(STRIDE),
                 Arg::I(calls),
                 Arg::I(SPAN_MS),
@@ -348,7 +354,7 @@ async fn seed(
     let alert = store.alert(first_alert).await?.context("seeded alert")?;
     let first_call = db.ints("SELECT MIN(id) FROM calls", &[]).await?[0];
     let call = store.call(first_call).await?.context("seeded call")?;
-    let reg = registry();
+    let reg = registry(persons);
     let person = reg.person(&PersonId::parse(&call.person_id).map_err(anyhow::Error::msg)?).context("person")?;
     let sample = composer
         .call_messages(&alert, &call, person, CallReason::First, &["sms".to_string()], Timestamp(now))
@@ -391,7 +397,7 @@ async fn seed(
 }
 
 pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
-    let alerts = opts.calls / PERSONS;
+    let alerts = opts.calls / opts.persons;
     let window_ms = opts.window_secs * 1000;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
@@ -419,7 +425,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
     let store = jiaoying_store::connect(url).await?;
     store.migrate().await?;
     let started = Instant::now();
-    store.upsert_registry(&registry(), clock.now().millis()).await?;
+    store.upsert_registry(&registry(opts.persons), clock.now().millis()).await?;
     let registry_ms = ms(started.elapsed());
 
     let composer = Composer::new(
@@ -431,7 +437,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
     let mut db = Db::open(url).await?;
     let seed_at = clock.now().millis();
     let started = Instant::now();
-    let calls = seed(&mut db, &store, &composer, alerts, seed_at).await?;
+    let calls = seed(&mut db, &store, &composer, alerts, opts.persons, seed_at).await?;
     let seed_ms = ms(started.elapsed());
     let (_, rss_seed_peak_kb) = rss();
 
@@ -567,6 +573,15 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
     );
     let outbox = Outbox::new(store.clone(), clock.clone(), channels, OutboxConfig::default());
 
+    // What the gateway will see for each measured call; built before the memory measure begins.
+    let keys: Vec<(i64, (String, String))> = {
+        let reg = registry(opts.persons);
+        let mobile_of: HashMap<&str, &str> = reg.persons.iter().map(|p| (p.id.as_str(), p.mobile.as_str())).collect();
+        measured
+            .iter()
+            .map(|(id, person, code)| (*id, (mobile_of[person.as_str()].to_string(), code.clone())))
+            .collect()
+    };
     let peak_from_kernel = reset_peak();
     let (rss_start_kb, _) = rss();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -625,12 +640,6 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         })
     };
 
-    let reg = registry();
-    let mobile_of: HashMap<&str, &str> = reg.persons.iter().map(|p| (p.id.as_str(), p.mobile.as_str())).collect();
-    let keys: Vec<(i64, (String, String))> = measured
-        .iter()
-        .map(|(id, person, code)| (*id, (mobile_of[person.as_str()].to_string(), code.clone())))
-        .collect();
     let give_up = window_start + window_ms + 120_000;
     loop {
         let arrived = {
@@ -661,8 +670,10 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
     anyhow::ensure!(extra == 0, "{extra} repeats of calls outside the window arrived");
     let a = arrivals.lock().expect("lock").clone();
     let (mut all, mut burst, mut steady, mut quiet) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut detail = Vec::new();
     for (i, (id, key)) in keys.iter().enumerate() {
         let late = a[key] - due_of[id];
+        detail.push(format!("{},{},{late},1", if i < BURST { "burst" } else { "trickle" }, due_of[id] - window_start));
         all.push(late);
         if i < BURST {
             burst.push(late);
@@ -675,6 +686,9 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         }
     }
     store.close().await;
+    for (kind, log) in [("timer_step", &timer_log), ("outbox_step", &outbox_log)] {
+        detail.extend(log.lock().expect("lock").iter().map(|(at, d, n)| format!("{kind},{at},{d:.1},{n}")));
+    }
     let burst_step = timer_log
         .lock()
         .expect("lock")
@@ -703,6 +717,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         timer_steps: steps_of(&timer_log),
         outbox_steps: steps_of(&outbox_log),
         burst_step,
+        detail,
     })
 }
 
@@ -715,7 +730,7 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// `cargo run --release -p jiaoying-bench -- open-calls [--calls N] [--window SECS]`
+/// `cargo run --release -p jiaoying-bench -- open-calls [options]` (see [`USAGE`])
 pub async fn report(args: &[String]) -> anyhow::Result<()> {
     let opts = options(args)?;
     let load_before = loadavg();
@@ -740,6 +755,13 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
         results.push(("PostgreSQL", f?));
     }
     let load_after = loadavg();
+    if let Some(path) = &opts.detail {
+        let mut csv = String::from("backend,kind,at_ms,ms,n\n");
+        for (name, f) in &results {
+            f.detail.iter().for_each(|l| csv.push_str(&format!("{name},{l}\n")));
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {path}"))?;
+    }
 
     for (name, f) in &results {
         println!("\n{name}: plans with {} open calls", f.calls);
@@ -749,10 +771,11 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     }
     let mb = |kb: u64| format!("{:.0} MB", kb as f64 / 1024.0);
     println!(
-        "\n{} open calls ({} alerts × {PERSONS} persons), due ~{:.0}/s over {} h; measured window {} s: a steady \
+        "\n{} open calls ({} alerts × {} persons), due ~{:.0}/s over {} h; measured window {} s: a steady \
          trickle plus {BURST} due at one instant; lateness = repeat at the gateway − due time\n",
         results[0].1.calls,
-        results[0].1.calls / PERSONS as i64,
+        results[0].1.calls / opts.persons as i64,
+        opts.persons,
         results[0].1.calls as f64 / (SPAN_MS / 1000) as f64,
         SPAN_MS / 3_600_000,
         opts.window_secs

@@ -114,6 +114,42 @@ pub struct NewCall {
     pub now: i64,
 }
 
+impl NewCall {
+    /// The row `insert_call` writes for this call under `id`, so that the caller need not read
+    /// it back (a round trip per person in a fan-out). The storage story checks it equals the
+    /// row read back, on both backends.
+    pub fn row(&self, id: i64) -> CallRow {
+        CallRow {
+            id,
+            alert_id: self.alert_id,
+            person_id: self.person_id.clone(),
+            roles: self.roles.clone(),
+            unit_id: self.unit_id.clone(),
+            area: self.area.clone(),
+            level: self.level,
+            state: CallState::Pending,
+            reply_code: self.reply_code.clone(),
+            attempts: 1,
+            deadline: self.deadline,
+            next_action_at: Some(self.next_action_at),
+            answered_at: None,
+            answered_via: None,
+            answered_by: None,
+            answer_note: None,
+            late: false,
+            unreached: false,
+            escalated_from: self.escalated_from,
+            escalated_to: None,
+            created_at: self.now,
+            updated_at: self.now,
+            directive: self.directive.clone(),
+            done_within: self.done_within,
+            done_at: None,
+            done_report: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {

@@ -48,24 +48,23 @@ pub(crate) async fn open_call(
     // An escalated call's first attempt waits its level's delay; a direct one the first repeat
     // interval (or `answer_within`).
     let deadline = now.plus(policy.wait_after(spec.level.max(0) as u32, 1)).millis();
-    let id = tx
-        .insert_call(&NewCall {
-            alert_id: alert.id,
-            person_id: spec.person.id.as_str().to_string(),
-            roles: spec.roles,
-            unit_id: spec.unit_id,
-            area: spec.area,
-            level: spec.level,
-            reply_code: code,
-            deadline,
-            next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
-            escalated_from: spec.escalated_from,
-            directive: spec.directive.as_ref().map(|d| d.0.clone()),
-            done_within: spec.directive.as_ref().map(|d| d.1),
-            now: now.millis(),
-        })
-        .await?;
-    let call = tx.call(id).await?.ok_or(jiaoying_store::StoreError::NotFound)?;
+    let new = NewCall {
+        alert_id: alert.id,
+        person_id: spec.person.id.as_str().to_string(),
+        roles: spec.roles,
+        unit_id: spec.unit_id,
+        area: spec.area,
+        level: spec.level,
+        reply_code: code,
+        deadline,
+        next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
+        escalated_from: spec.escalated_from,
+        directive: spec.directive.as_ref().map(|d| d.0.clone()),
+        done_within: spec.directive.as_ref().map(|d| d.1),
+        now: now.millis(),
+    };
+    let id = tx.insert_call(&new).await?;
+    let call = new.row(id);
     let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
     let messages = composer.call_messages(alert, &call, spec.person, spec.reason, channels, now);
     for m in &messages {
