@@ -262,8 +262,12 @@ impl Tracker {
                 targets.push(d.target.clone());
             }
         }
+        // Who already has a call in this alert (an Update that widens it): one read, not one per
+        // person.
+        let mut called: std::collections::HashSet<String> =
+            tx.calls_of_alert(row.id).await?.into_iter().map(|c| c.person_id).collect();
         for t in targets {
-            if tx.call_of_person(row.id, t.person.as_str()).await?.is_some() {
+            if !called.insert(t.person.as_str().to_string()) {
                 continue;
             }
             let Some(person) = persons.get(&t.person) else { continue };
