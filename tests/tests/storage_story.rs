@@ -716,6 +716,36 @@ async fn call_events_can_be_appended_but_never_changed_or_deleted(db: &TestDb) {
     store.close().await;
 }
 
+async fn a_batch_of_sent_calls_moves_on_in_two_statements_but_only_from_pending(db: &TestDb) {
+    let store = open(db).await;
+    let now = 1_000;
+    let alert_id = seed_alert(store.as_ref(), "active", now).await;
+    let mut tx = store.begin().await.unwrap();
+    let pending = tx.insert_call(&new_call(alert_id, "p-1", now + 60_000, now)).await.unwrap();
+    let answered = tx.insert_call(&new_call(alert_id, "p-2", now + 60_000, now)).await.unwrap();
+    let row = tx.call(answered).await.unwrap().unwrap();
+    let mut after = row.clone();
+    after.state = CallState::Answered;
+    assert!(tx.update_call(&row, &after).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let moved = tx.advance_calls(&[pending, answered], CallState::Pending, CallState::Sent, "dispatch", 2_000).await;
+    assert_eq!(moved.unwrap(), 1, "the answered call is not moved back to sent");
+    assert_eq!(tx.advance_calls(&[], CallState::Pending, CallState::Sent, "dispatch", 2_000).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    assert_eq!(store.call(pending).await.unwrap().unwrap().state, CallState::Sent);
+    assert_eq!(store.call(pending).await.unwrap().unwrap().updated_at, 2_000);
+    assert_eq!(store.call(answered).await.unwrap().unwrap().state, CallState::Answered);
+    let events = store.events_of_alert(alert_id).await.unwrap();
+    let sent: Vec<_> = events.iter().filter(|e| e.to_state == "sent").collect();
+    assert_eq!(sent.len(), 1, "{events:?}");
+    assert_eq!(sent[0].call_id, pending);
+    assert_eq!(sent[0].actor, "dispatch");
+    assert_eq!(sent[0].from_state.as_deref(), Some("pending"));
+    store.close().await;
+}
+
 async fn a_migrated_store_is_ready_and_pages_alerts_newest_first(db: &TestDb) {
     let store = open(db).await;
     assert!(store.ready().await.unwrap(), "ready after migrate");
@@ -771,3 +801,4 @@ both_backends!(an_inbound_provider_id_is_new_only_once_per_channel);
 both_backends!(an_api_token_is_found_by_its_hash_and_replaced_by_name);
 both_backends!(call_events_can_be_appended_but_never_changed_or_deleted);
 both_backends!(a_migrated_store_is_ready_and_pages_alerts_newest_first);
+both_backends!(a_batch_of_sent_calls_moves_on_in_two_statements_but_only_from_pending);

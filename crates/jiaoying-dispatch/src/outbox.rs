@@ -412,6 +412,7 @@ impl Outbox {
         outcomes.sort_by_key(|o| (o.msg.call_id.unwrap_or(0), o.msg.id));
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        let mut sent_calls = Vec::new();
         for o in &outcomes {
             if !tx.finish_message(o.msg.id, lease_until, &o.result, now.millis()).await? {
                 // Our lease ran out and another worker took the message over; its outcome stands.
@@ -419,9 +420,7 @@ impl Outbox {
                 continue;
             }
             match (&o.result, o.msg.call_id, &o.failover_to) {
-                (SendResult::Sent { .. }, Some(call_id), _) => {
-                    advance_call(tx.as_mut(), call_id, CallState::Sent, "dispatch", now).await?;
-                }
+                (SendResult::Sent { .. }, Some(call_id), _) => sent_calls.push(call_id),
                 (SendResult::Failed { .. }, _, Some(fallback)) => {
                     let id = tx.insert_failover(o.msg.id, fallback, now.millis()).await?;
                     tracing::info!(message_id = o.msg.id, failover_id = id, channel = %fallback, "message moved to fallback channel");
@@ -429,6 +428,9 @@ impl Outbox {
                 _ => {}
             }
         }
+        // Calls still pending are now sent: one statement for the batch, and one for the events.
+        sent_calls.dedup();
+        tx.advance_calls(&sent_calls, CallState::Pending, CallState::Sent, "dispatch", now.millis()).await?;
         tx.commit().await
     }
 

@@ -340,6 +340,50 @@ macro_rules! impl_sql_store {
                 Ok(new_id)
             }
 
+            async fn advance_calls(
+                &mut self,
+                ids: &[i64],
+                from: jiaoying_core::CallState,
+                to: jiaoying_core::CallState,
+                actor: &str,
+                now: i64,
+            ) -> StoreResult<usize> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut moved: Vec<(i64, i64)> = Vec::with_capacity(ids.len());
+                // Bounded statements: a few hundred ids per UPDATE, well under every backend's
+                // parameter limit.
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE calls SET state = ");
+                    q.push_bind(to.as_str()).push(", updated_at = ").push_bind(now);
+                    q.push(" WHERE state = ").push_bind(from.as_str()).push(" AND id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(") RETURNING id, alert_id");
+                    moved.extend(q.build_query_as::<(i64, i64)>().fetch_all(&mut *self.tx).await?);
+                }
+                for chunk in moved.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(
+                        "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) ",
+                    );
+                    q.push_values(chunk, |mut row, (id, alert_id)| {
+                        row.push_bind(*alert_id)
+                            .push_bind(*id)
+                            .push_bind(now)
+                            .push_bind(from.as_str())
+                            .push_bind(to.as_str())
+                            .push_bind(actor.to_string())
+                            .push_bind(None::<String>)
+                            .push_bind(None::<String>);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                Ok(moved.len())
+            }
+
             async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \

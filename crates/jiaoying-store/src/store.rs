@@ -140,6 +140,17 @@ pub trait StoreTx: Send {
     async fn finish_message(&mut self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
     /// Queues a copy of message `id` on `channel` (a fallback), remembering the channels it has
     /// been through. Returns the new message's id.
+    /// Moves every call of `ids` still in state `from` to `to` and logs each move as an event by
+    /// `actor`: two statements for a whole batch (the outbox marking the calls it sent). Calls
+    /// no longer in `from` (answered meanwhile) are left alone. Returns how many moved.
+    async fn advance_calls(
+        &mut self,
+        ids: &[i64],
+        from: jiaoying_core::CallState,
+        to: jiaoying_core::CallState,
+        actor: &str,
+        now: i64,
+    ) -> StoreResult<usize>;
     /// [`Store::first_sight`] inside this transaction.
     async fn first_sight(&mut self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
     async fn insert_failover(&mut self, id: i64, channel: &str, now: i64) -> StoreResult<i64>;
