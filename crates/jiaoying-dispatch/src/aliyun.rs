@@ -541,29 +541,10 @@ impl AliyunSmsChannel {
         })
     }
 
-    /// An operator-readable reason for a request that got no HTTP answer, naming the host but
-    /// not the URL (whose query carries the signature).
+    /// Why a request got no HTTP answer, naming the host but not the URL (whose query carries
+    /// the signature).
     fn describe_request_error(&self, e: &reqwest::Error) -> String {
-        let target = self.target();
-        let what = if e.is_timeout() {
-            format!("Aliyun SMS {target} did not answer in time")
-        } else if e.is_connect() {
-            format!("could not connect to Aliyun SMS {target}")
-        } else {
-            format!("request to Aliyun SMS {target} failed")
-        };
-        let mut cause = None;
-        let mut source = std::error::Error::source(e);
-        while let Some(err) = source {
-            cause = Some(err.to_string());
-            source = err.source();
-        }
-        // reqwest's own text names the full URL; the innermost cause is the wire reason
-        // ("Connection refused").
-        match cause {
-            Some(c) => format!("{what}: {c}"),
-            None => what,
-        }
+        crate::http::describe_request_error(&format!("Aliyun SMS {}", self.target()), e)
     }
 
     /// One SendBatchSms call for messages already checked (distinct numbers, params built).

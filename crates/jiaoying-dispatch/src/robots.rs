@@ -442,26 +442,9 @@ impl Robot {
     }
 }
 
-/// An operator-readable reason for a request that got no HTTP answer. reqwest's own text names
-/// the full URL, which carries the robot's key; the OS reason hides in its source chain.
+/// Why a request got no HTTP answer, naming the robot's host only (its URL carries the key).
 fn describe_request_error(label: &str, target: &str, e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        format!("{label} {target} did not answer in time")
-    } else if e.is_connect() {
-        format!("could not connect to {label} {target}")
-    } else {
-        format!("request to {label} {target} failed")
-    };
-    let mut cause = None;
-    let mut source = std::error::Error::source(e);
-    while let Some(err) = source {
-        cause = Some(err.to_string());
-        source = err.source();
-    }
-    match cause {
-        Some(c) => format!("{what}: {c}"),
-        None => what,
-    }
+    crate::http::describe_request_error(&format!("{label} {target}"), e)
 }
 
 /// 429 and 5xx, for the unit tests of the mapping without a server.

@@ -291,26 +291,7 @@ pub(crate) fn excerpt(text: &str, limit: usize) -> String {
     text[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_string()
 }
 
-/// An operator-readable reason for a request that got no HTTP answer. reqwest's own text names
-/// the full URL (which may carry a token) and hides the OS reason in its source chain.
+/// Why a request got no HTTP answer, naming the gateway's host only (paths carry tokens).
 fn describe_request_error(target: &str, e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        format!("SMS webhook {target} did not answer in time")
-    } else if e.is_connect() {
-        format!("could not connect to SMS webhook {target}")
-    } else {
-        format!("request to SMS webhook {target} failed")
-    };
-    // The innermost cause is the one that says what happened on the wire ("Connection refused");
-    // the layers above it only repeat that a request failed.
-    let mut cause = None;
-    let mut source = std::error::Error::source(e);
-    while let Some(err) = source {
-        cause = Some(err.to_string());
-        source = err.source();
-    }
-    match cause {
-        Some(c) => format!("{what}: {c}"),
-        None => what,
-    }
+    crate::http::describe_request_error(&format!("SMS webhook {target}"), e)
 }

@@ -639,27 +639,9 @@ impl TencentSmsChannel {
         Ok(response.send_status_set)
     }
 
-    /// A readable reason for a request that got no HTTP answer. reqwest's own text names the full
-    /// URL and hides the OS reason in its source chain.
+    /// Why a request got no HTTP answer, naming the host only.
     fn describe_request_error(&self, e: &reqwest::Error) -> String {
-        let target = &self.host;
-        let what = if e.is_timeout() {
-            format!("Tencent SMS {target} did not answer in time")
-        } else if e.is_connect() {
-            format!("could not connect to Tencent SMS {target}")
-        } else {
-            format!("request to Tencent SMS {target} failed")
-        };
-        let mut cause = None;
-        let mut source = std::error::Error::source(e);
-        while let Some(err) = source {
-            cause = Some(err.to_string());
-            source = err.source();
-        }
-        match cause {
-            Some(c) => format!("{what}: {c}"),
-            None => what,
-        }
+        crate::http::describe_request_error(&format!("Tencent SMS {}", self.host), e)
     }
 }
 

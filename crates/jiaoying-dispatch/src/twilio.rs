@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crate::build::{missing, parse_http_url, required, timeout, BuildContext};
 use crate::channel::{AddressKind, Channel, ChannelConfigError, ChannelSpec, Lookup, Outgoing, SendError, Sent};
+use crate::http::describe_request_error;
 use crate::inbound::{HookAck, HookError, HookEvent, HookKind, HookRequest, MessageRef, ParsedHook};
 use crate::sms_webhook::{excerpt, is_transient_status, read_capped};
 
@@ -605,29 +606,6 @@ fn xml_escape_within(text: &str, limit: usize) -> String {
         out.push_str(&piece);
     }
     out
-}
-
-/// An operator-readable reason for a request that got no HTTP answer. reqwest's own text names
-/// the full URL and hides the OS reason in its source chain.
-pub(crate) fn describe_request_error(what: &str, e: &reqwest::Error) -> String {
-    let head = if e.is_timeout() {
-        format!("{what} did not answer in time")
-    } else if e.is_connect() {
-        format!("could not connect to {what}")
-    } else {
-        format!("request to {what} failed")
-    };
-    // The innermost cause says what happened on the wire ("Connection refused").
-    let mut cause = None;
-    let mut source = std::error::Error::source(e);
-    while let Some(err) = source {
-        cause = Some(err.to_string());
-        source = err.source();
-    }
-    match cause {
-        Some(c) => format!("{head}: {c}"),
-        None => head,
-    }
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@ use serde_json::Value;
 
 use crate::build::{missing, parse_http_url, required, timeout, BuildContext};
 use crate::channel::{AddressKind, Channel, ChannelConfigError, ChannelSpec, Outgoing, SendError, Sent};
+use crate::http::describe_request_error;
 use crate::inbound::{HookError, HookEvent, HookKind, HookRequest, MessageRef, ParsedHook};
 use crate::sms_webhook::{excerpt, is_transient_status, provider_id, read_capped, sign, verify, SIGNATURE_HEADER};
-use crate::twilio::describe_request_error;
 
 /// Default request timeout when `timeout_secs` is not set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
