@@ -6,6 +6,7 @@ pub mod aliyun;
 pub mod build;
 pub mod channel;
 pub mod console;
+mod hook_guard;
 mod http;
 pub mod inbound;
 pub mod outbox;

@@ -4,7 +4,6 @@
 //! allow-list) is what tells them from forgeries.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,10 +15,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::build::{missing, parse_http_url, required, timeout, BuildContext};
 use crate::channel::{AddressKind, Channel, ChannelConfigError, ChannelSpec, Lookup, Outgoing, SendError, Sent};
+use crate::hook_guard::HookGuard;
 use crate::inbound::{HookAck, HookError, HookEvent, HookKind, HookRequest, MessageRef, ParsedHook};
 use crate::sms_webhook::{excerpt, is_transient_status, read_capped};
 
@@ -195,84 +194,6 @@ fn link_token(link: &str) -> Option<&str> {
     (!segment.is_empty() && !path.trim_end_matches('/').ends_with(&format!("//{segment}"))).then_some(segment)
 }
 
-/// An allow-list entry: one address or a CIDR block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    pub(crate) fn parse(raw: &str) -> Option<IpNet> {
-        let raw = raw.trim();
-        let (addr, prefix) = match raw.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (raw.parse::<IpAddr>().ok()?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(IpNet { addr, prefix })
-    }
-
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
-            _ => false,
-        }
-    }
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
-    let full = usize::from(prefix / 8);
-    let rest = prefix % 8;
-    if a[..full] != b[..full] {
-        return false;
-    }
-    if rest == 0 {
-        return true;
-    }
-    let mask = 0xffu8 << (8 - rest);
-    (a[full] & mask) == (b[full] & mask)
-}
-
-/// Who may call our callback URLs.
-struct HookGuard {
-    path_token: Option<SecretString>,
-    allow_from: Vec<IpNet>,
-}
-
-impl HookGuard {
-    fn check(&self, req: &HookRequest<'_>) -> Result<(), HookError> {
-        // Without a token the endpoint would accept anyone's forged receipts and answers.
-        let Some(expected) = &self.path_token else {
-            return Err(HookError::Unauthorized(
-                "this tencent-sms channel has no path_token; callbacks are refused".into(),
-            ));
-        };
-        let given = url::form_urlencoded::parse(req.query.as_bytes())
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        // Compare digests so that neither the content nor the length of the token shows in timing.
-        let matches: bool = Sha256::digest(given.as_bytes())
-            .as_slice()
-            .ct_eq(Sha256::digest(expected.expose_secret().as_bytes()).as_slice())
-            .into();
-        if given.is_empty() || !matches {
-            return Err(HookError::Unauthorized("missing or wrong callback token".into()));
-        }
-        if !self.allow_from.is_empty() {
-            let allowed = req.remote.is_some_and(|ip| self.allow_from.iter().any(|net| net.contains(ip)));
-            if !allowed {
-                return Err(HookError::Unauthorized("callback from an address not in allow_from".into()));
-            }
-        }
-        Ok(())
-    }
-}
-
 pub struct TencentSmsChannel {
     client: reqwest::Client,
     url: Url,
@@ -349,13 +270,7 @@ pub fn build(name: &str, spec: &ChannelSpec, _ctx: &BuildContext) -> Result<Arc<
         Some(n) if (1..=MAX_BATCH).contains(&n) => n,
         Some(n) => return Err(err(format!("batch_size = {n}: SendSms takes 1 to {MAX_BATCH} numbers per request"))),
     };
-    let path_token = spec.path_token.clone().filter(|t| !t.expose_secret().trim().is_empty());
-    let allow_from = spec
-        .allow_from
-        .iter()
-        .filter(|a| !a.trim().is_empty())
-        .map(|a| IpNet::parse(a).ok_or_else(|| err(format!("allow_from: {a:?} is not an IP address or CIDR block"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let hooks = HookGuard::from_spec(spec).map_err(err)?;
     let timeout = timeout(spec, DEFAULT_TIMEOUT).map_err(err)?;
 
     // One client per channel (connection pooling). Redirects are not followed: they would carry
@@ -379,7 +294,7 @@ pub fn build(name: &str, spec: &ChannelSpec, _ctx: &BuildContext) -> Result<Arc<
         template_id,
         template_params,
         batch_size,
-        hooks: HookGuard { path_token, allow_from },
+        hooks,
     }))
 }
 
@@ -952,26 +867,6 @@ mod tests {
         assert_eq!(link_token("https://example.org/"), None);
         assert_eq!(link_token(""), None);
         assert_eq!(link_token("tok"), Some("tok"));
-    }
-
-    #[test]
-    fn allow_list_entries_match_addresses_and_blocks() {
-        let net = IpNet::parse("10.1.0.0/16").unwrap();
-        assert!(net.contains("10.1.200.3".parse().unwrap()));
-        assert!(net.contains("::ffff:10.1.0.1".parse().unwrap()));
-        assert!(!net.contains("10.2.0.1".parse().unwrap()));
-        assert!(!net.contains("::1".parse().unwrap()));
-        let odd = IpNet::parse("192.168.1.128/25").unwrap();
-        assert!(odd.contains("192.168.1.200".parse().unwrap()));
-        assert!(!odd.contains("192.168.1.100".parse().unwrap()));
-        let one = IpNet::parse("203.0.113.7").unwrap();
-        assert!(one.contains("203.0.113.7".parse().unwrap()));
-        assert!(!one.contains("203.0.113.8".parse().unwrap()));
-        assert!(IpNet::parse("2001:db8::/32").unwrap().contains("2001:db8:1::5".parse().unwrap()));
-        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "host.example", "10.0.0.0/x", "/8"] {
-            assert_eq!(IpNet::parse(bad), None, "{bad}");
-        }
     }
 
     #[test]
