@@ -340,6 +340,54 @@ macro_rules! impl_sql_store {
                 Ok(new_id)
             }
 
+            async fn insert_messages(&mut self, messages: &[NewMessage]) -> StoreResult<()> {
+                // 14 values a row: 200 rows stay well under every backend's parameter limit.
+                for chunk in messages.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(
+                        "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+                         state, attempts, next_attempt_at, created_at, priority) ",
+                    );
+                    q.push_values(chunk, |mut row, m| {
+                        row.push_bind(m.alert_id)
+                            .push_bind(m.call_id)
+                            .push_bind(m.channel.clone())
+                            .push_bind(m.recipient.clone())
+                            .push_bind(m.purpose.as_str())
+                            .push_bind(m.subject.clone())
+                            .push_bind(m.body.clone())
+                            .push_bind(m.code.clone())
+                            .push_bind(m.link.clone())
+                            .push_bind("queued")
+                            .push_bind(0i64)
+                            .push_bind(m.now)
+                            .push_bind(m.now)
+                            .push_bind(m.priority);
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()> {
+                for chunk in events.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(
+                        "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) ",
+                    );
+                    q.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.alert_id)
+                            .push_bind(e.call_id)
+                            .push_bind(e.at)
+                            .push_bind(e.from_state.map(|s| s.as_str()))
+                            .push_bind(e.to_state.as_str())
+                            .push_bind(e.actor.clone())
+                            .push_bind(e.via.clone())
+                            .push_bind(e.note.clone());
+                    });
+                    q.build().execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
             async fn advance_calls(
                 &mut self,
                 ids: &[i64],

@@ -133,6 +133,10 @@ pub trait StoreTx: Send {
     async fn update_call(&mut self, before: &CallRow, after: &CallRow) -> StoreResult<bool>;
 
     async fn insert_message(&mut self, message: &NewMessage) -> StoreResult<i64>;
+    /// Many messages in few statements (a fan-out's first messages); ids are not returned.
+    async fn insert_messages(&mut self, messages: &[NewMessage]) -> StoreResult<()>;
+    /// Many events in few statements, in the order given.
+    async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()>;
     /// Messages of a call still queued are withdrawn (the call ended before they went out).
     async fn cancel_queued_messages(&mut self, call_id: i64) -> StoreResult<u64>;
     /// [`Store::finish_message`] inside this transaction, so that a batch of outcomes and the

@@ -266,6 +266,7 @@ impl Tracker {
         // person.
         let mut called: std::collections::HashSet<String> =
             tx.calls_of_alert(row.id).await?.into_iter().map(|c| c.person_id).collect();
+        let mut deferred = crate::calls::Deferred::default();
         for t in targets {
             if !called.insert(t.person.as_str().to_string()) {
                 continue;
@@ -283,9 +284,9 @@ impl Tracker {
                 actor: "system",
                 directive: directives.get(&t.person).map(|d| (d.stored.clone(), d.done_within)),
             };
-            open_call(tx, &self.config.composer, row, policy, spec, now).await?;
+            open_call(tx, &self.config.composer, row, policy, spec, now, Some(&mut deferred)).await?;
         }
-        Ok(())
+        deferred.flush(tx).await
     }
 
     /// A Cancel: every open call ends, and everyone already messaged is told it is lifted (解除).

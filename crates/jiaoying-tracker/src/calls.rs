@@ -21,6 +21,22 @@ pub(crate) struct CallSpec<'a> {
     pub directive: Option<(String, i64)>,
 }
 
+/// Writes held back to be done together: a fan-out's first messages and creation events go in a
+/// few multi-row statements instead of two statements per person.
+#[derive(Default)]
+pub(crate) struct Deferred {
+    messages: Vec<jiaoying_store::NewMessage>,
+    events: Vec<NewEvent>,
+}
+
+impl Deferred {
+    /// Writes what was held back, in the order it was opened.
+    pub(crate) async fn flush(&mut self, tx: &mut dyn StoreTx) -> StoreResult<()> {
+        tx.insert_messages(&std::mem::take(&mut self.messages)).await?;
+        tx.insert_events(&std::mem::take(&mut self.events)).await
+    }
+}
+
 /// A 4-digit code the person has on no other open call, so a reply of it is unambiguous.
 async fn fresh_reply_code(tx: &mut dyn StoreTx, person_id: &str) -> StoreResult<String> {
     let taken = tx.open_reply_codes(person_id).await?;
@@ -43,6 +59,7 @@ pub(crate) async fn open_call(
     policy: &TierPolicy,
     spec: CallSpec<'_>,
     now: Timestamp,
+    deferred: Option<&mut Deferred>,
 ) -> StoreResult<CallRow> {
     let code = fresh_reply_code(tx, spec.person.id.as_str()).await?;
     // An escalated call's first attempt waits its level's delay; a direct one the first repeat
@@ -67,10 +84,7 @@ pub(crate) async fn open_call(
     let call = new.row(id);
     let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
     let messages = composer.call_messages(alert, &call, spec.person, spec.reason, channels, now);
-    for m in &messages {
-        tx.insert_message(m).await?;
-    }
-    tx.insert_event(&NewEvent {
+    let opened = NewEvent {
         alert_id: alert.id,
         call_id: id,
         at: now.millis(),
@@ -79,8 +93,22 @@ pub(crate) async fn open_call(
         actor: spec.actor.to_string(),
         via: None,
         note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
-    })
-    .await?;
+    };
+    match deferred {
+        // Held back only when nothing else is written for this call now, so the log keeps its
+        // order (an unreached call's flag is logged after its creation).
+        Some(d) if !messages.is_empty() => {
+            d.messages.extend(messages);
+            d.events.push(opened);
+            return Ok(call);
+        }
+        _ => {
+            for m in &messages {
+                tx.insert_message(m).await?;
+            }
+            tx.insert_event(&opened).await?;
+        }
+    }
     if messages.is_empty() {
         // No channel of the policy reaches this person (no e-mail on an e-mail-only policy):
         // flagged unreached at once for the duty officers, and due now, so the timer step

@@ -256,7 +256,7 @@ impl Tracker {
                         actor: "system",
                         directive: None,
                     };
-                    open_call(tx, &self.config.composer, alert, policy, spec, now).await?
+                    open_call(tx, &self.config.composer, alert, policy, spec, now, None).await?
                 }
             };
             first_target.get_or_insert(target.id);
