@@ -128,6 +128,8 @@ pub struct Figures {
     pub rss_peak_kb: u64,
     /// Whether the peak is the kernel's VmHWM after a reset (else sampled every 100 ms).
     pub peak_from_kernel: bool,
+    /// While the loops ran: seconds on a CPU, seconds runnable but waiting for one, wall seconds.
+    pub cpu: (f64, f64, f64),
     pub plans: Vec<(String, String)>,
     /// One `load_registry` (every timer step that has work reads it), median of 5.
     pub registry_read_ms: f64,
@@ -275,6 +277,19 @@ fn rss() -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Over this process's threads: nanoseconds on a CPU and nanoseconds runnable but waiting for
+/// one (`/proc/self/task/*/schedstat`). The second is what other work on the machine costs us.
+fn cpu_ns() -> (u64, u64) {
+    let mut total = (0, 0);
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+        total.0 += f.next().unwrap_or(0);
+        total.1 += f.next().unwrap_or(0);
+    }
+    total
 }
 
 /// Resets VmHWM to the current RSS (Linux ≥ 4.0), so the peak read later is the measure's.
@@ -583,6 +598,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
             .collect()
     };
     let peak_from_kernel = reset_peak();
+    let (cpu_start, serving_since) = (cpu_ns(), Instant::now());
     let (rss_start_kb, _) = rss();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sampled_peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_start_kb));
@@ -659,6 +675,12 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (rss_end_kb, hwm) = rss();
+    let cpu_end = cpu_ns();
+    let cpu = (
+        cpu_end.0.saturating_sub(cpu_start.0) as f64 / 1e9,
+        (cpu_end.1.saturating_sub(cpu_start.1)) as f64 / 1e9,
+        serving_since.elapsed().as_secs_f64(),
+    );
     let _ = stop_tx.send(true);
     let _ = timers.await;
     let _ = sender.await;
@@ -712,6 +734,7 @@ pub async fn run(url: &str, opts: &Options) -> anyhow::Result<Figures> {
         rss_end_kb,
         rss_peak_kb,
         peak_from_kernel,
+        cpu,
         plans,
         registry_read_ms,
         timer_steps: steps_of(&timer_log),
@@ -785,7 +808,7 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     let row = |name: &str, f: &dyn Fn(&Figures) -> String| {
         println!("| {name} | {} |", results.iter().map(|r| f(&r.1)).collect::<Vec<_>>().join(" | "));
     };
-    row("seed: registry (10 000 persons, store API)", &|f| format!("{:.1} s", f.registry_ms as f64 / 1000.0));
+    row("seed: registry (store API)", &|f| format!("{:.1} s", f.registry_ms as f64 / 1000.0));
     row("seed: alerts, calls, messages, events (bulk SQL)", &|f| format!("{:.1} s", f.seed_ms as f64 / 1000.0));
     row("seed: checkpoint (SQLite) / VACUUM ANALYZE (PostgreSQL)", &|f| {
         format!("{:.1} s", f.upkeep_ms as f64 / 1000.0)
@@ -811,6 +834,9 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     });
     row("outbox step duration: p50 / max", &|f| {
         format!("{:.0} / {:.0} ms", f.outbox_steps.p50_ms, f.outbox_steps.max_ms)
+    });
+    row("process while serving: CPU / waiting for a CPU / wall", &|f| {
+        format!("{:.1} / {:.1} / {:.0} s", f.cpu.0, f.cpu.1, f.cpu.2)
     });
     row("resident: at start of service / at end", &|f| format!("{} / {}", mb(f.rss_start_kb), mb(f.rss_end_kb)));
     row("resident: peak while serving", &|f| {

@@ -312,6 +312,14 @@ macro_rules! impl_sql_store {
                 Ok(finish_query(id, lease_until, result, now).execute(&mut *self.tx).await?.rows_affected() == 1)
             }
 
+            async fn count_calls(&mut self, alert_id: i64) -> StoreResult<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM calls WHERE alert_id = $1")
+                    .bind(alert_id)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                Ok(n)
+            }
+
             async fn first_sight(&mut self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO inbound_seen (channel, provider_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -124,6 +124,8 @@ pub trait StoreTx: Send {
     async fn call(&mut self, id: i64) -> StoreResult<Option<CallRow>>;
     async fn call_of_person(&mut self, alert_id: i64, person_id: &str) -> StoreResult<Option<CallRow>>;
     async fn calls_of_alert(&mut self, alert_id: i64) -> StoreResult<Vec<CallRow>>;
+    /// How many calls the alert has, as this transaction sees it.
+    async fn count_calls(&mut self, alert_id: i64) -> StoreResult<i64>;
     /// Reply codes of the person's calls that are still open, to keep a new code distinct.
     async fn open_reply_codes(&mut self, person_id: &str) -> StoreResult<Vec<String>>;
     /// Locks (PostgreSQL: `FOR UPDATE SKIP LOCKED`) and returns calls whose timer is due.

@@ -103,9 +103,13 @@ impl Tracker {
                 _ => {}
             }
         }
+        // Counted before the commit: once committed, the timer loop may at once escalate a call
+        // nobody can reach, and the answer must say what this message did.
+        let calls = tx.count_calls(alert_id).await? as usize;
+        let tier = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?.tier;
         tx.commit().await?;
         self.wake_all();
-        self.summary(alert_id, true).await
+        Ok(Accepted { id: alert_id, tier, calls, created: true })
     }
 
     /// The alerts holding the referenced messages, in reference order, each once.
