@@ -30,53 +30,43 @@ impl From<HookError> for ApiError {
     }
 }
 
-/// `POST /hooks/sms/{channel}`: replies from persons (上行).
-pub async fn sms_reply(
-    state: State<AppState>,
-    Path(channel): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    handle(state, HookKind::Reply, channel, peer, uri, headers, raw).await
+/// One axum handler per hook path, each handing its kind of callback to [`handle`].
+macro_rules! hook_handler {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        pub async fn $name(
+            state: State<AppState>,
+            Path(channel): Path<String>,
+            peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+            uri: Uri,
+            headers: HeaderMap,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Result<Response, ApiError> {
+            handle(state, $kind, channel, peer, uri, headers, raw).await
+        }
+    };
 }
 
-/// `POST /hooks/sms/{channel}/status`: delivery receipts.
-pub async fn sms_status(
-    state: State<AppState>,
-    Path(channel): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    handle(state, HookKind::Status, channel, peer, uri, headers, raw).await
-}
-
-/// `POST /hooks/voice/{channel}`: a key pressed on a call.
-pub async fn voice_key(
-    state: State<AppState>,
-    Path(channel): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    handle(state, HookKind::Voice, channel, peer, uri, headers, raw).await
-}
-
-/// `POST /hooks/voice/{channel}/status`: how a voice call ended.
-pub async fn voice_status(
-    state: State<AppState>,
-    Path(channel): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    handle(state, HookKind::VoiceStatus, channel, peer, uri, headers, raw).await
-}
+hook_handler!(
+    /// `POST /hooks/sms/{channel}`: replies from persons (上行).
+    sms_reply,
+    HookKind::Reply
+);
+hook_handler!(
+    /// `POST /hooks/sms/{channel}/status`: delivery receipts.
+    sms_status,
+    HookKind::Status
+);
+hook_handler!(
+    /// `POST /hooks/voice/{channel}`: a key pressed on a call.
+    voice_key,
+    HookKind::Voice
+);
+hook_handler!(
+    /// `POST /hooks/voice/{channel}/status`: how a voice call ended.
+    voice_status,
+    HookKind::VoiceStatus
+);
 
 async fn handle(
     State(state): State<AppState>,
