@@ -10,8 +10,10 @@
 //! During a measured window (60 s) a steady trickle of calls falls due at that same rate, plus
 //! 300 at one instant; the lateness of each is the repeat's arrival at the gateway minus the
 //! call's due time. Resident memory (VmRSS, VmHWM) is read from `/proc/self/status`, with the peak
-//! reset after seeding so that it is the service's, not the seed's. Printed besides: the plans of
-//! the loops' statements on the full tables, and how long each timer and outbox step took.
+//! reset after seeding so that it is the service's, not the seed's; each backend runs in a child
+//! process of its own, so neither counts the other's memory. Printed besides: the plans of the
+//! loops' statements on the full tables, how long each timer and outbox step took, and how long
+//! the process waited for a CPU (the machine is shared).
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -28,6 +30,7 @@ use jiaoying_dispatch::outbox::{Outbox, OutboxConfig};
 use jiaoying_dispatch::{build_channels, AddressKind, ChannelSpec};
 use jiaoying_store::{Backend, Store};
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
+use serde::{Deserialize, Serialize};
 use sqlx::{Connection, Row};
 
 /// Over how long the open calls fall due, from an hour after the seed.
@@ -54,12 +57,18 @@ pub struct Options {
     pub keep: bool,
     /// Write each measured call's lateness and each step's duration to this CSV file.
     pub detail: Option<String>,
+    /// Run only this backend (`sqlite` or `postgres`) in this process and print its figures as
+    /// JSON. Without it, each backend runs in a child process of its own, so that neither's
+    /// memory (the allocator keeps what it freed) counts in the other's resident size.
+    pub backend: Option<String>,
 }
 
-const USAGE: &str = "open-calls [--calls N] [--persons N] [--window SECS] [--keep] [--detail FILE.csv]";
+const USAGE: &str =
+    "open-calls [--calls N] [--persons N] [--window SECS] [--keep] [--detail FILE.csv] [--backend sqlite|postgres]";
 
 pub fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { calls: 1_000_000, persons: 10_000, window_secs: 60, keep: false, detail: None };
+    let mut o =
+        Options { calls: 1_000_000, persons: 10_000, window_secs: 60, keep: false, detail: None, backend: None };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut number = |name: &str| -> anyhow::Result<usize> {
@@ -71,6 +80,11 @@ pub fn options(args: &[String]) -> anyhow::Result<Options> {
             "--window" => o.window_secs = number("--window")? as i64,
             "--persons" => o.persons = number("--persons")?,
             "--keep" => o.keep = true,
+            "--backend" => {
+                let b = it.next().ok_or_else(|| anyhow::anyhow!("--backend needs sqlite or postgres"))?;
+                anyhow::ensure!(b == "sqlite" || b == "postgres", "--backend: {b:?} is neither sqlite nor postgres");
+                o.backend = Some(b.clone());
+            }
             "--detail" => o.detail = Some(it.next().ok_or_else(|| anyhow::anyhow!("--detail needs a path"))?.clone()),
             other => anyhow::bail!("unknown argument {other:?}; usage: {USAGE}"),
         }
@@ -90,7 +104,7 @@ fn registry(persons: usize) -> Registry {
 }
 
 /// Milliseconds at the 50th and 99th percentile and the worst, over `n` calls.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Late {
     pub n: usize,
     pub p50: i64,
@@ -109,10 +123,11 @@ impl Late {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Figures {
     pub calls: i64,
     pub registry_ms: u128,
-    /// Alerts, calls, messages and events inserted (one transaction each).
+    /// Alerts and calls, messages, events inserted (three transactions).
     pub seed_ms: u128,
     /// SQLite: WAL checkpoint; PostgreSQL: VACUUM ANALYZE.
     pub upkeep_ms: u128,
@@ -143,7 +158,7 @@ pub struct Figures {
 }
 
 /// Steps that did work during the measure: how many, items per step, duration.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Steps {
     pub count: usize,
     pub items: usize,
@@ -753,31 +768,72 @@ fn loadavg() -> String {
         .join(" ")
 }
 
+/// Marks the line of a child's output that carries its figures.
+const FIGURES: &str = "FIGURES ";
+
+/// One backend on a fresh database: a temporary SQLite file, or a new PostgreSQL database
+/// (dropped afterwards unless `--keep`).
+async fn run_backend(backend: &str, opts: &Options) -> anyhow::Result<Figures> {
+    if backend == "sqlite" {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("open.db").display());
+        let f = run(&url, opts).await;
+        if opts.keep {
+            println!("kept: {url}");
+            let _ = dir.keep();
+        }
+        return f;
+    }
+    let admin = std::env::var("JIAOYING_BENCH_PG_URL")
+        .or_else(|_| std::env::var("JIAOYING_TEST_PG_URL"))
+        .context("postgres needs JIAOYING_BENCH_PG_URL or JIAOYING_TEST_PG_URL")?;
+    let (url, name) = crate::fresh_pg(&admin).await?;
+    let f = run(&url, opts).await;
+    if opts.keep {
+        println!("kept: {url}");
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+    }
+    f
+}
+
 /// `cargo run --release -p jiaoying-bench -- open-calls [options]` (see [`USAGE`])
 pub async fn report(args: &[String]) -> anyhow::Result<()> {
     let opts = options(args)?;
-    let load_before = loadavg();
-    let dir = tempfile::tempdir()?;
-    let sqlite_url = format!("sqlite://{}", dir.path().join("open.db").display());
-    let mut results = vec![("SQLite", run(&sqlite_url, &opts).await?)];
-    if opts.keep {
-        println!("kept: {sqlite_url}");
-        let _ = dir.keep();
+    if let Some(backend) = &opts.backend {
+        let f = run_backend(backend, &opts).await?;
+        println!("{FIGURES}{}", serde_json::to_string(&f)?);
+        return Ok(());
     }
-    let load_mid = loadavg();
-    let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
-    if let Some(admin) = &pg_admin {
-        let (url, name) = crate::fresh_pg(admin).await?;
-        let f = run(&url, &opts).await;
-        if opts.keep {
-            println!("kept: {url}");
-        } else {
-            let mut conn = sqlx::PgConnection::connect(admin).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+    let pg = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).is_ok();
+    let backends: &[(&str, &str)] =
+        if pg { &[("SQLite", "sqlite"), ("PostgreSQL", "postgres")] } else { &[("SQLite", "sqlite")] };
+    let mut loads = vec![loadavg()];
+    let mut results = Vec::new();
+    for (name, arg) in backends {
+        let exe = std::env::current_exe()?;
+        let child_args: Vec<String> = ["open-calls".to_string()]
+            .into_iter()
+            .chain(args.iter().cloned())
+            .chain(["--backend".into(), arg.to_string()])
+            .collect();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(exe).args(child_args).stderr(std::process::Stdio::inherit()).output()
+        })
+        .await??;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(out.status.success(), "the {name} run failed ({}):\n{stdout}", out.status);
+        let mut figures = None;
+        for line in stdout.lines() {
+            match line.strip_prefix(FIGURES) {
+                Some(json) => figures = Some(serde_json::from_str::<Figures>(json)?),
+                None => println!("{line}"),
+            }
         }
-        results.push(("PostgreSQL", f?));
+        results.push((*name, figures.context("the run printed no figures")?));
+        loads.push(loadavg());
     }
-    let load_after = loadavg();
     if let Some(path) = &opts.detail {
         let mut csv = String::from("backend,kind,at_ms,ms,n\n");
         for (name, f) in &results {
@@ -843,6 +899,6 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
         format!("{}{}", mb(f.rss_peak_kb), if f.peak_from_kernel { "" } else { " (sampled)" })
     });
     row("resident: peak during the seed", &|f| mb(f.rss_seed_peak_kb));
-    println!("\nload average (1, 5, 15 min): before {load_before}; between backends {load_mid}; after {load_after}");
+    println!("\nload average (1, 5, 15 min) before, between and after the backends: {}", loads.join("; "));
     Ok(())
 }
