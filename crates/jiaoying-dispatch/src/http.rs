@@ -23,3 +23,23 @@ pub(crate) fn describe_request_error(what: &str, e: &reqwest::Error) -> String {
         None => head,
     }
 }
+
+/// `host:port` of a gateway URL, for error texts: never the full URL, whose path or query may
+/// carry a token.
+pub(crate) fn host_port(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// `text` with every occurrence of `secret` replaced, so an error never repeats a secret even
+/// when a gateway echoes it back.
+pub(crate) fn scrub_secret(text: String, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        text
+    } else {
+        text.replace(secret, "[REDACTED]")
+    }
+}

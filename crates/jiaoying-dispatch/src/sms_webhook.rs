@@ -92,21 +92,12 @@ impl SmsWebhookChannel {
     /// `host:port` of the gateway, for error texts. Not the full URL: paths and queries often
     /// carry tokens.
     fn target(&self) -> String {
-        let host = self.url.host_str().unwrap_or("?");
-        match self.url.port_or_known_default() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        }
+        crate::http::host_port(&self.url)
     }
 
     /// Makes sure an error text never repeats the secret, even when a gateway echoes it back.
     fn scrub(&self, text: String) -> String {
-        let secret = self.secret.expose_secret();
-        if secret.is_empty() || !text.contains(secret) {
-            text
-        } else {
-            text.replace(secret, "[REDACTED]")
-        }
+        crate::http::scrub_secret(text, self.secret.expose_secret())
     }
 }
 

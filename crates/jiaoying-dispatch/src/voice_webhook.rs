@@ -121,20 +121,11 @@ impl VoiceWebhookChannel {
 impl VoiceWebhookChannel {
     /// `host:port` of the gateway, for error texts; not the full URL, which may carry a token.
     fn target(&self) -> String {
-        let host = self.url.host_str().unwrap_or("?");
-        match self.url.port_or_known_default() {
-            Some(port) => format!("voice webhook {host}:{port}"),
-            None => format!("voice webhook {host}"),
-        }
+        format!("voice webhook {}", crate::http::host_port(&self.url))
     }
 
     fn scrub(&self, text: String) -> String {
-        let secret = self.secret.expose_secret();
-        if secret.is_empty() || !text.contains(secret) {
-            text
-        } else {
-            text.replace(secret, "[REDACTED]")
-        }
+        crate::http::scrub_secret(text, self.secret.expose_secret())
     }
 }
 
