@@ -925,6 +925,10 @@ macro_rules! impl_sql_store {
                     .await?;
                 Ok(row.map(|(name, role)| ApiTokenInfo { name, role }))
             }
+
+            // --- board access: users and sessions (issue 6) ---
+
+            // --- board read models and officer actions (issue 6) ---
         }
     };
 }

@@ -95,6 +95,10 @@ pub trait Store: Send + Sync + 'static {
     // --- API tokens ---
     async fn put_api_token(&self, name: &str, role: &str, token_hash: &str, now: i64) -> StoreResult<()>;
     async fn api_token(&self, token_hash: &str) -> StoreResult<Option<ApiTokenInfo>>;
+
+    // --- board access: users and sessions (issue 6) ---
+
+    // --- board read models and officer actions (issue 6) ---
 }
 
 /// One write transaction. Dropped without `commit`, it rolls back.

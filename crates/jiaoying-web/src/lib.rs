@@ -2,15 +2,19 @@
 //! gateway hooks, the answer links people click, and health. Handlers parse, authenticate and
 //! call the tracker; they hold no rules of their own.
 
+mod access;
 mod actions;
 mod answer_page;
 mod api;
 mod auth;
+mod board;
 mod error;
 mod events;
 mod health;
 mod hooks;
 mod html;
+mod officer_api;
+pub mod session;
 mod state;
 
 pub use error::ApiError;
@@ -40,6 +44,9 @@ pub fn router(state: AppState) -> Router {
         .route("/a/{token}/done", post(answer_page::done))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(access::routes())
+        .merge(board::routes())
+        .merge(officer_api::routes())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

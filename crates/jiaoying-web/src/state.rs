@@ -43,6 +43,12 @@ pub struct AppState {
     pub normaliser: Arc<jiaoying_ingest::Normaliser>,
     /// The feed poller, when any source polls: its state is shown to duty officers.
     pub feeds: Option<Arc<jiaoying_feeds::FeedPoller>>,
+    /// Board sign-in: login throttling and the like (issue 6).
+    pub access: Arc<crate::access::State>,
+    /// Board pages: templates and the like (issue 6).
+    pub board: Arc<crate::board::State>,
+    /// Officer API state (issue 6).
+    pub officer_api: Arc<crate::officer_api::State>,
 }
 
 impl AppState {

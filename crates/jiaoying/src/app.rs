@@ -128,6 +128,9 @@ impl Application {
             body_limit: settings.server.body_limit,
             normaliser: Arc::new(settings.normalise.clone()),
             feeds: feeds.clone(),
+            access: Default::default(),
+            board: Default::default(),
+            officer_api: Default::default(),
         };
         let listener = TcpListener::bind(&settings.server.listen)
             .await
