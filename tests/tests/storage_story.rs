@@ -263,7 +263,7 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
     let changes = store.upsert_registry(&registry, 1_000).await.unwrap();
     assert_eq!(changes, RegistryChanges { added: 9, changed: 0, unchanged: 0 });
 
-    let mut loaded = store.load_registry().await.unwrap();
+    let mut loaded = (*store.load_registry().await.unwrap()).clone();
     sort_registry(&mut loaded);
     assert_eq!(loaded, registry, "the registry read back is the registry written");
 
@@ -279,7 +279,7 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
     let changes = store.upsert_registry(&edited, 3_000).await.unwrap();
     assert_eq!(changes, RegistryChanges { added: 0, changed: 1, unchanged: 8 });
 
-    let mut loaded = store.load_registry().await.unwrap();
+    let mut loaded = (*store.load_registry().await.unwrap()).clone();
     sort_registry(&mut loaded);
     assert_eq!(loaded, edited);
 
@@ -294,6 +294,30 @@ async fn a_registry_round_trips_and_an_import_reports_what_it_changed(db: &TestD
 
     store.close().await;
 }
+
+async fn the_registry_in_memory_follows_changes_made_by_another_instance(db: &TestDb) {
+    let here = open(db).await;
+    let there = open(db).await;
+    let registry = small_registry();
+    there.upsert_registry(&registry, 1_000).await.unwrap();
+
+    let first = here.load_registry().await.unwrap();
+    let again = here.load_registry().await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "unchanged: the copy in memory is reused, not re-read");
+
+    // Another instance changes one person's number: this one sees it on its next read.
+    let mut edited = registry.clone();
+    edited.persons.iter_mut().find(|p| p.id.as_str() == "p-adm-1").unwrap().mobile =
+        MobileNumber::parse("+8613900000009").unwrap();
+    there.upsert_registry(&edited, 2_000).await.unwrap();
+    let after = here.load_registry().await.unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &after));
+    let p = after.person(&PersonId::parse("p-adm-1").unwrap()).unwrap();
+    assert_eq!(p.mobile.as_str(), "+8613900000009");
+    here.close().await;
+    there.close().await;
+}
+both_backends!(the_registry_in_memory_follows_changes_made_by_another_instance);
 
 async fn an_accepted_alert_is_stored_whole_or_not_at_all(db: &TestDb) {
     let store = open(db).await;

@@ -17,7 +17,7 @@ const CST_OFFSET_MS: i64 = 8 * 3_600_000;
 
 /// A shift such as `08:00-20:00`; one that ends at or before its start (`20:00-08:00`) ends the
 /// next day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shift {
     start: NaiveTime,
     end: NaiveTime,
@@ -52,7 +52,7 @@ impl<'de> Deserialize<'de> for Shift {
 }
 
 /// One person on duty for one area for one shift of one date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosterEntry {
     pub area: AreaCode,

@@ -9,6 +9,7 @@ mod sql;
 mod error;
 mod postgres;
 mod records;
+mod registry_cache;
 mod registry_rows;
 mod sqlite;
 mod store;

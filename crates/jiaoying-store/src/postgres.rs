@@ -14,13 +14,14 @@ pub struct PgStore {
     write: Pool<Postgres>,
     // One pool serves both roles on PostgreSQL; the field keeps the shared SQL backend-neutral.
     read: Pool<Postgres>,
+    registry_cache: crate::registry_cache::RegistryCache,
 }
 
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool =
             PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
-        Ok(PgStore { write: pool.clone(), read: pool })
+        Ok(PgStore { write: pool.clone(), read: pool, registry_cache: Default::default() })
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {

@@ -210,6 +210,55 @@ macro_rules! impl_sql_store {
                 Ok(id)
             }
 
+            async fn insert_calls(&mut self, calls: &[NewCall]) -> StoreResult<Vec<i64>> {
+                // RETURNING gives rows in no promised order, so each statement's rows are matched
+                // back by person: a statement never holds one person twice. 13 values a row: 500
+                // rows stay under every backend's parameter limit.
+                let mut ids = vec![0i64; calls.len()];
+                let mut start = 0;
+                while start < calls.len() {
+                    let mut seen = std::collections::HashSet::new();
+                    let mut end = start;
+                    while end < calls.len() && end - start < 500 && seen.insert(calls[end].person_id.as_str()) {
+                        end += 1;
+                    }
+                    let chunk = &calls[start..end];
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(
+                        "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+                         deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) ",
+                    );
+                    q.push_values(chunk, |mut row, c| {
+                        row.push_bind(c.alert_id)
+                            .push_bind(c.person_id.clone())
+                            .push_bind(c.roles.clone())
+                            .push_bind(c.unit_id.clone())
+                            .push_bind(c.area.clone())
+                            .push_bind(c.level)
+                            .push("'pending'")
+                            .push_bind(c.reply_code.clone())
+                            .push("1")
+                            .push_bind(c.deadline)
+                            .push_bind(c.next_action_at)
+                            .push_bind(c.escalated_from)
+                            .push_bind(c.now)
+                            .push_bind(c.now)
+                            .push_bind(c.directive.clone())
+                            .push_bind(c.done_within);
+                    });
+                    q.push(" RETURNING id, person_id");
+                    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                    let by_person: std::collections::HashMap<&str, i64> =
+                        rows.iter().map(|(id, p)| (p.as_str(), *id)).collect();
+                    for (i, c) in chunk.iter().enumerate() {
+                        ids[start + i] = *by_person.get(c.person_id.as_str()).ok_or_else(|| {
+                            $crate::error::StoreError::Corrupt(format!("no id came back for the call of {}", c.person_id))
+                        })?;
+                    }
+                    start = end;
+                }
+                Ok(ids)
+            }
+
             async fn call(&mut self, id: i64) -> StoreResult<Option<CallRow>> {
                 Ok(sqlx::query_as(&call_select("WHERE id = $1")).bind(id).fetch_optional(&mut *self.tx).await?)
             }
@@ -237,6 +286,22 @@ macro_rules! impl_sql_store {
                 .fetch_all(&mut *self.tx)
                 .await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn open_reply_codes_of(&mut self, person_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
+                let mut out = Vec::new();
+                for chunk in person_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(format!(
+                        "SELECT person_id, reply_code FROM calls WHERE state IN {OPEN_STATES_SQL} AND person_id IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for p in chunk {
+                        list.push_bind(p.to_string());
+                    }
+                    q.push(")");
+                    out.extend(q.build_query_as::<(String, String)>().fetch_all(&mut *self.tx).await?);
+                }
+                Ok(out)
             }
 
             async fn claim_due_calls(&mut self, now: i64, limit: i64) -> StoreResult<Vec<CallRow>> {
@@ -492,11 +557,15 @@ macro_rules! impl_sql_store {
 
             async fn upsert_registry(&self, registry: &Registry, now: i64) -> StoreResult<RegistryChanges> {
                 let existing = self.load_registry().await?;
+                let old_areas: std::collections::HashMap<_, _> = existing.areas.iter().map(|a| (&a.code, a)).collect();
+                let old_persons: std::collections::HashMap<_, _> = existing.persons.iter().map(|p| (&p.id, p)).collect();
+                let old_units: std::collections::HashMap<_, _> = existing.units.iter().map(|u| (&u.id, u)).collect();
+                let old_rosters: std::collections::HashSet<_> = existing.rosters.iter().collect();
                 let mut changes = RegistryChanges::default();
                 let mut tx = self.begin_write().await?;
                 for a in &registry.areas {
-                    match existing.areas.iter().find(|e| e.code == a.code) {
-                        Some(e) if e == a => { changes.unchanged += 1; continue; }
+                    match old_areas.get(&a.code) {
+                        Some(e) if *e == a => { changes.unchanged += 1; continue; }
                         Some(_) => changes.changed += 1,
                         None => changes.added += 1,
                     }
@@ -514,8 +583,8 @@ macro_rules! impl_sql_store {
                     .await?;
                 }
                 for p in &registry.persons {
-                    match existing.persons.iter().find(|e| e.id == p.id) {
-                        Some(e) if e == p => { changes.unchanged += 1; continue; }
+                    match old_persons.get(&p.id) {
+                        Some(e) if *e == p => { changes.unchanged += 1; continue; }
                         Some(_) => changes.changed += 1,
                         None => changes.added += 1,
                     }
@@ -538,8 +607,8 @@ macro_rules! impl_sql_store {
                     .await?;
                 }
                 for u in &registry.units {
-                    match existing.units.iter().find(|e| e.id == u.id) {
-                        Some(e) if e == u => { changes.unchanged += 1; continue; }
+                    match old_units.get(&u.id) {
+                        Some(e) if *e == u => { changes.unchanged += 1; continue; }
                         Some(_) => changes.changed += 1,
                         None => changes.added += 1,
                     }
@@ -576,7 +645,7 @@ macro_rules! impl_sql_store {
                         .await?;
                 }
                 for r in &registry.rosters {
-                    if existing.rosters.contains(r) {
+                    if old_rosters.contains(r) {
                         changes.unchanged += 1;
                     } else {
                         changes.added += 1;
@@ -591,12 +660,23 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // Every instance's copy in memory is stale from this commit on.
+                sqlx::query("UPDATE registry_generation SET generation = generation + 1 WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(changes)
             }
 
-            async fn load_registry(&self) -> StoreResult<Registry> {
-                $crate::registry_rows::load(&self.read).await
+            async fn load_registry(&self) -> StoreResult<std::sync::Arc<Registry>> {
+                let (generation,): (i64,) =
+                    sqlx::query_as("SELECT generation FROM registry_generation WHERE id = 1").fetch_one(&self.read).await?;
+                if let Some(registry) = self.registry_cache.get(generation) {
+                    return Ok(registry);
+                }
+                let registry = std::sync::Arc::new($crate::registry_rows::load(&self.read).await?);
+                self.registry_cache.put(generation, registry.clone());
+                Ok(registry)
             }
 
             async fn persons_by_mobile(&self, mobile: &MobileNumber) -> StoreResult<Vec<Person>> {

@@ -16,6 +16,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 pub struct SqliteStore {
     write: Pool<Sqlite>,
     read: Pool<Sqlite>,
+    registry_cache: crate::registry_cache::RegistryCache,
 }
 
 impl SqliteStore {
@@ -37,7 +38,7 @@ impl SqliteStore {
         }
         let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         let read = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore { write, read, registry_cache: Default::default() })
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a deferred one

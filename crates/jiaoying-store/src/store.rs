@@ -32,7 +32,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- registry ---
     async fn upsert_registry(&self, registry: &Registry, now: i64) -> StoreResult<RegistryChanges>;
-    async fn load_registry(&self) -> StoreResult<Registry>;
+    async fn load_registry(&self) -> StoreResult<std::sync::Arc<Registry>>;
     async fn persons_by_mobile(&self, mobile: &MobileNumber) -> StoreResult<Vec<Person>>;
 
     // --- alerts and calls, read side ---
@@ -125,6 +125,8 @@ pub trait StoreTx: Send {
     async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()>;
 
     async fn insert_call(&mut self, call: &NewCall) -> StoreResult<i64>;
+    /// Inserts many calls in a few multi-row statements (a fan-out); their ids, in the order given.
+    async fn insert_calls(&mut self, calls: &[NewCall]) -> StoreResult<Vec<i64>>;
     async fn call(&mut self, id: i64) -> StoreResult<Option<CallRow>>;
     async fn call_of_person(&mut self, alert_id: i64, person_id: &str) -> StoreResult<Option<CallRow>>;
     async fn calls_of_alert(&mut self, alert_id: i64) -> StoreResult<Vec<CallRow>>;
@@ -132,6 +134,8 @@ pub trait StoreTx: Send {
     async fn count_calls(&mut self, alert_id: i64) -> StoreResult<i64>;
     /// Reply codes of the person's calls that are still open, to keep a new code distinct.
     async fn open_reply_codes(&mut self, person_id: &str) -> StoreResult<Vec<String>>;
+    /// `(person_id, reply_code)` of the open calls of several persons, read in a few statements.
+    async fn open_reply_codes_of(&mut self, person_ids: &[&str]) -> StoreResult<Vec<(String, String)>>;
     /// Locks (PostgreSQL: `FOR UPDATE SKIP LOCKED`) and returns calls whose timer is due.
     async fn claim_due_calls(&mut self, now: i64, limit: i64) -> StoreResult<Vec<CallRow>>;
     /// Writes `after` over the call if it is still as `before` left it (state and attempts):

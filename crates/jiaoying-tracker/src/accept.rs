@@ -9,7 +9,7 @@ use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Time
 use jiaoying_store::{AlertContent, AlertRow, NewAlertRow, StoreError, StoreTx};
 use serde::Serialize;
 
-use crate::calls::{change_call, open_call, CallSpec};
+use crate::calls::{change_call, open_calls, CallSpec};
 use crate::context::{Tracker, TrackerError};
 
 /// The API's answer to an accepted (or repeated) message.
@@ -270,14 +270,14 @@ impl Tracker {
         // person.
         let mut called: std::collections::HashSet<String> =
             tx.calls_of_alert(row.id).await?.into_iter().map(|c| c.person_id).collect();
-        let mut deferred = crate::calls::Deferred::default();
+        let mut specs = Vec::with_capacity(targets.len());
         for t in targets {
             if !called.insert(t.person.as_str().to_string()) {
                 continue;
             }
             let Some(person) = persons.get(&t.person) else { continue };
             let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
-            let spec = CallSpec {
+            specs.push(CallSpec {
                 person,
                 roles: roles.join(";"),
                 unit_id: t.unit.as_ref().map(|u| u.as_str().to_string()),
@@ -287,9 +287,10 @@ impl Tracker {
                 reason: CallReason::First,
                 actor: "system",
                 directive: directives.get(&t.person).map(|d| (d.stored.clone(), d.done_within)),
-            };
-            open_call(tx, &self.config.composer, row, policy, spec, now, Some(&mut deferred)).await?;
+            });
         }
+        let mut deferred = crate::calls::Deferred::default();
+        open_calls(tx, &self.config.composer, row, policy, specs, now, &mut deferred).await?;
         deferred.flush(tx).await
     }
 

@@ -37,21 +37,21 @@ impl Deferred {
     }
 }
 
-/// A 4-digit code the person has on no other open call, so a reply of it is unambiguous.
-async fn fresh_reply_code(tx: &mut dyn StoreTx, person_id: &str) -> StoreResult<String> {
-    let taken = tx.open_reply_codes(person_id).await?;
+/// A 4-digit code not in `taken`, so a reply of it is unambiguous among the person's open calls.
+fn fresh_reply_code(taken: &[String]) -> String {
     let mut rng = rand::thread_rng();
     loop {
         // 1000..=9999: never a leading zero (some handsets and gateways strip it).
         let code = rng.gen_range(1000..=9999).to_string();
         if !taken.contains(&code) {
-            return Ok(code);
+            return code;
         }
     }
 }
 
 /// Inserts the call and queues its first attempt. Returns the new row. A person none of the
-/// channels can reach is flagged unreached and made due at once.
+/// channels can reach is flagged unreached and made due at once. With `deferred`, the messages
+/// and the creation event are held back for the caller to write together with others.
 pub(crate) async fn open_call(
     tx: &mut dyn StoreTx,
     composer: &Composer,
@@ -61,58 +61,87 @@ pub(crate) async fn open_call(
     now: Timestamp,
     deferred: Option<&mut Deferred>,
 ) -> StoreResult<CallRow> {
-    let code = fresh_reply_code(tx, spec.person.id.as_str()).await?;
-    // An escalated call's first attempt waits its level's delay; a direct one the first repeat
-    // interval (or `answer_within`).
-    let deadline = now.plus(policy.wait_after(spec.level.max(0) as u32, 1)).millis();
-    let new = NewCall {
-        alert_id: alert.id,
-        person_id: spec.person.id.as_str().to_string(),
-        roles: spec.roles,
-        unit_id: spec.unit_id,
-        area: spec.area,
-        level: spec.level,
-        reply_code: code,
-        deadline,
-        next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
-        escalated_from: spec.escalated_from,
-        directive: spec.directive.as_ref().map(|d| d.0.clone()),
-        done_within: spec.directive.as_ref().map(|d| d.1),
-        now: now.millis(),
-    };
-    let id = tx.insert_call(&new).await?;
-    let call = new.row(id);
-    let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
-    let messages = composer.call_messages(alert, &call, spec.person, spec.reason, channels, now);
-    let opened = NewEvent {
-        alert_id: alert.id,
-        call_id: id,
-        at: now.millis(),
-        from_state: None,
-        to_state: CallState::Pending,
-        actor: spec.actor.to_string(),
-        via: None,
-        note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
-    };
-    match deferred {
-        // Held back only when nothing else is written for this call now, so the log keeps its
-        // order (an unreached call's flag is logged after its creation).
-        Some(d) if !messages.is_empty() => {
-            d.messages.extend(messages);
-            d.events.push(opened);
-            return Ok(call);
-        }
-        _ => {
-            for m in &messages {
-                tx.insert_message(m).await?;
-            }
-            tx.insert_event(&opened).await?;
-        }
+    let mut own = Deferred::default();
+    let held = deferred.is_some();
+    let d = deferred.unwrap_or(&mut own);
+    let mut rows = open_calls(tx, composer, alert, policy, vec![spec], now, d).await?;
+    if !held {
+        own.flush(tx).await?;
     }
-    if messages.is_empty() {
+    Ok(rows.pop().expect("one spec, one call"))
+}
+
+/// Opens many calls of one alert (a fan-out) in a few statements: the persons' open reply codes in
+/// one read, the calls in multi-row inserts, their messages and creation events held in
+/// `deferred`. Returns the rows in the order of `specs`.
+pub(crate) async fn open_calls(
+    tx: &mut dyn StoreTx,
+    composer: &Composer,
+    alert: &AlertRow,
+    policy: &TierPolicy,
+    specs: Vec<CallSpec<'_>>,
+    now: Timestamp,
+    deferred: &mut Deferred,
+) -> StoreResult<Vec<CallRow>> {
+    let persons: Vec<&str> = specs.iter().map(|s| s.person.id.as_str()).collect();
+    let open_codes = tx.open_reply_codes_of(&persons).await?;
+    let mut taken: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (person, code) in open_codes {
+        taken.entry(person).or_default().push(code);
+    }
+    let mut new_calls = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let person = spec.person.id.as_str();
+        let codes = taken.entry(person.to_string()).or_default();
+        let code = fresh_reply_code(codes);
+        // Two calls of one person in the same batch get different codes too.
+        codes.push(code.clone());
+        // An escalated call's first attempt waits its level's delay; a direct one the first
+        // repeat interval (or `answer_within`).
+        let deadline = now.plus(policy.wait_after(spec.level.max(0) as u32, 1)).millis();
+        new_calls.push(NewCall {
+            alert_id: alert.id,
+            person_id: person.to_string(),
+            roles: spec.roles.clone(),
+            unit_id: spec.unit_id.clone(),
+            area: spec.area.clone(),
+            level: spec.level,
+            reply_code: code,
+            deadline,
+            next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
+            escalated_from: spec.escalated_from,
+            directive: spec.directive.as_ref().map(|d| d.0.clone()),
+            done_within: spec.directive.as_ref().map(|d| d.1),
+            now: now.millis(),
+        });
+    }
+    let ids = tx.insert_calls(&new_calls).await?;
+    let mut rows = Vec::with_capacity(specs.len());
+    for ((spec, new), id) in specs.into_iter().zip(&new_calls).zip(ids) {
+        let call = new.row(id);
+        let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
+        let messages = composer.call_messages(alert, &call, spec.person, spec.reason, channels, now);
+        let opened = NewEvent {
+            alert_id: alert.id,
+            call_id: id,
+            at: now.millis(),
+            from_state: None,
+            to_state: CallState::Pending,
+            actor: spec.actor.to_string(),
+            via: None,
+            note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
+        };
+        if !messages.is_empty() {
+            deferred.messages.extend(messages);
+            deferred.events.push(opened);
+            rows.push(call);
+            continue;
+        }
         // No channel of the policy reaches this person (no e-mail on an e-mail-only policy):
         // flagged unreached at once for the duty officers, and due now, so the timer step
-        // escalates (or ends) it without waiting out a deadline for nobody.
+        // escalates (or ends) it without waiting out a deadline for nobody. Its creation is
+        // logged now, so the log keeps its order (creation before the flag).
+        tx.insert_event(&opened).await?;
         let mut after = call.clone();
         after.unreached = true;
         after.deadline = now.millis();
@@ -120,9 +149,9 @@ pub(crate) async fn open_call(
         after.updated_at = now.millis();
         let note = format!("无可用联系方式：未叫醒 (no contact on {} reaches this person)", channels.join(", "));
         change_call(tx, &call, &after, "system", Some("contact"), Some(note)).await?;
-        return Ok(after);
+        rows.push(after);
     }
-    Ok(call)
+    Ok(rows)
 }
 
 /// Writes `after` over `before` (compare-and-set) and logs the transition when the state moved.
