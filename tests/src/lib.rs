@@ -2,6 +2,7 @@
 //! that records and checks what it receives, a real SMTP server process, and `spawn_app`.
 
 pub mod app;
+pub mod browser;
 pub mod db;
 pub mod gateway;
 pub mod smtp;

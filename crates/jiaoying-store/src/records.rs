@@ -353,3 +353,136 @@ pub struct StreamEvent {
     pub to_state: String,
     pub at: i64,
 }
+
+// --- board read models and officer actions (issue 6) ---
+
+/// Per alert: calls waiting past their deadline, and calls flagged unreached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct AlertCallStats {
+    pub alert_id: i64,
+    pub overdue: i64,
+    pub unreached: i64,
+}
+
+/// A message received for an alert (its key and kind, not its body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AlertMessageInfo {
+    pub id: i64,
+    pub alert_id: i64,
+    pub sender: String,
+    pub identifier: String,
+    pub sent: i64,
+    pub msg_type: String,
+    pub received_at: i64,
+}
+
+/// A duty officer's action on a whole alert: `cancel` (note: the reason) or `manual`.
+#[derive(Debug, Clone)]
+pub struct NewAlertAction {
+    pub alert_id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AlertActionRow {
+    pub id: i64,
+    pub alert_id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub note: Option<String>,
+}
+
+/// What the audit view asks of the log; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub alert_id: Option<i64>,
+    /// Exact actor, e.g. `officer:wang`, `system`, `person:p-grid`.
+    pub actor: Option<String>,
+    /// A call event's new state (`answered`, ...) or an alert action (`cancel`, `manual`).
+    pub kind: Option<String>,
+    /// Inclusive lower and exclusive upper bound on the time (Unix ms).
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One entry of the audit log: a call event (`origin = "call"`) or an alert action
+/// (`origin = "alert"`, no call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub origin: String,
+    pub id: i64,
+    pub alert_id: i64,
+    pub call_id: Option<i64>,
+    pub at: i64,
+    pub from_state: Option<String>,
+    /// The call's new state, or the alert action.
+    pub kind: String,
+    pub actor: String,
+    pub via: Option<String>,
+    pub note: Option<String>,
+    pub person_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A board user. `password_hash` is argon2id in PHC form; `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A session to store at sign-in: the SHA-256 of its cookie value, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: i64,
+    pub csrf: String,
+    pub created_at: i64,
+    pub idle_expires_at: i64,
+    pub expires_at: i64,
+}
+
+/// A live session with its user's name and current role.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub user_id: i64,
+    pub name: String,
+    pub role: String,
+    pub csrf: String,
+    pub created_at: i64,
+    pub idle_expires_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("csrf", &"[redacted]")
+            .field("idle_expires_at", &self.idle_expires_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}

@@ -1007,8 +1007,179 @@ macro_rules! impl_sql_store {
             }
 
             // --- board access: users and sessions (issue 6) ---
+            async fn put_user(&self, name: &str, role: &str, password_hash: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let existing: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash, \
+                     updated_at = excluded.updated_at RETURNING id",
+                )
+                .bind(name)
+                .bind(role)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                // A new password (or role) ends the sessions signed in with the old one.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(existing.is_none())
+            }
+
+            async fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, name, role, password_hash, created_at, updated_at FROM users WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn insert_session(&self, s: &NewSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, user_id, csrf, created_at, idle_expires_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.token_hash)
+                .bind(s.user_id)
+                .bind(&s.csrf)
+                .bind(s.created_at)
+                .bind(s.idle_expires_at)
+                .bind(s.expires_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn live_session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionInfo>> {
+                Ok(sqlx::query_as(
+                    "SELECT s.user_id, u.name, u.role, s.csrf, s.created_at, s.idle_expires_at, s.expires_at \
+                     FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_hash = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn touch_session(&self, token_hash: &str, idle_expires_at: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE sessions SET idle_expires_at = CASE WHEN $2 < expires_at THEN $2 ELSE expires_at END \
+                     WHERE token_hash = $1 AND idle_expires_at < $2",
+                )
+                .bind(token_hash)
+                .bind(idle_expires_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.write).await?;
+                Ok(())
+            }
+
+            async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
 
             // --- board read models and officer actions (issue 6) ---
+
+            async fn alert_call_stats(&self, alert_ids: &[i64], now: i64) -> StoreResult<Vec<AlertCallStats>> {
+                let mut out = Vec::with_capacity(alert_ids.len());
+                // One statement per alert, as `call_counts`: identical SQL on both backends.
+                for id in alert_ids {
+                    let row: AlertCallStats = sqlx::query_as(
+                        "SELECT $1 AS alert_id, \
+                                COALESCE(SUM(CASE WHEN state IN ('pending', 'sent', 'delivered') AND deadline <= $2 THEN 1 ELSE 0 END), 0) AS overdue, \
+                                COALESCE(SUM(CASE WHEN unreached THEN 1 ELSE 0 END), 0) AS unreached \
+                         FROM calls WHERE alert_id = $1",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .fetch_one(&self.read)
+                    .await?;
+                    out.push(row);
+                }
+                Ok(out)
+            }
+
+            async fn alert_messages_of(&self, alert_id: i64) -> StoreResult<Vec<AlertMessageInfo>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, alert_id, sender, identifier, sent, msg_type, received_at FROM alert_messages \
+                     WHERE alert_id = $1 ORDER BY id",
+                )
+                .bind(alert_id)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn alert_actions_of(&self, alert_id: i64) -> StoreResult<Vec<AlertActionRow>> {
+                Ok(sqlx::query_as("SELECT id, alert_id, at, actor, action, note FROM alert_actions WHERE alert_id = $1 ORDER BY id")
+                    .bind(alert_id)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn insert_alert_action(&self, a: &NewAlertAction) -> StoreResult<i64> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO alert_actions (alert_id, at, actor, action, note) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(a.alert_id)
+                .bind(a.at)
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.note)
+                .fetch_one(&self.write)
+                .await?;
+                Ok(id)
+            }
+
+            async fn audit(&self, f: &AuditFilter) -> StoreResult<(Vec<AuditRow>, i64)> {
+                // Both logs as one, filtered by optional parameters (a NULL parameter filters
+                // nothing), so the SQL is one string on both backends.
+                const LOG: &str = "(SELECT 'call' AS origin, e.id AS id, e.alert_id AS alert_id, e.call_id AS call_id, e.at AS at, \
+                                           e.from_state AS from_state, e.to_state AS kind, e.actor AS actor, e.via AS via, \
+                                           e.note AS note, c.person_id AS person_id, p.name AS name \
+                                    FROM call_events e JOIN calls c ON c.id = e.call_id LEFT JOIN persons p ON p.id = c.person_id \
+                                    UNION ALL \
+                                    SELECT 'alert', a.id, a.alert_id, NULL, a.at, NULL, a.action, a.actor, NULL, a.note, NULL, NULL \
+                                    FROM alert_actions a) log";
+                const WHERE: &str = "WHERE ($1 IS NULL OR alert_id = $1) AND ($2 IS NULL OR actor = $2) \
+                                     AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5)";
+                let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+                    "SELECT origin, id, alert_id, call_id, at, from_state, kind, actor, via, note, person_id, name \
+                     FROM {LOG} {WHERE} ORDER BY at DESC, origin DESC, id DESC LIMIT $6 OFFSET $7"
+                ))
+                .bind(f.alert_id)
+                .bind(f.actor.as_deref())
+                .bind(f.kind.as_deref())
+                .bind(f.from)
+                .bind(f.to)
+                .bind(f.limit)
+                .bind(f.offset)
+                .fetch_all(&self.read)
+                .await?;
+                let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {LOG} {WHERE}"))
+                    .bind(f.alert_id)
+                    .bind(f.actor.as_deref())
+                    .bind(f.kind.as_deref())
+                    .bind(f.from)
+                    .bind(f.to)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok((rows, total))
+            }
         }
     };
 }

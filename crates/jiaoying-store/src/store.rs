@@ -97,8 +97,32 @@ pub trait Store: Send + Sync + 'static {
     async fn api_token(&self, token_hash: &str) -> StoreResult<Option<ApiTokenInfo>>;
 
     // --- board access: users and sessions (issue 6) ---
+    /// Adds the board user or replaces its role and password hash; ends every session it had.
+    /// True when the user is new.
+    async fn put_user(&self, name: &str, role: &str, password_hash: &str, now: i64) -> StoreResult<bool>;
+    async fn user(&self, name: &str) -> StoreResult<Option<UserRow>>;
+    /// Stores a new session (only the SHA-256 of its cookie value).
+    async fn insert_session(&self, session: &NewSession) -> StoreResult<()>;
+    /// The session and its user, when it exists and neither its idle nor its absolute expiry has
+    /// passed at `now`.
+    async fn live_session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionInfo>>;
+    /// Moves the idle expiry forward to `idle_expires_at` (never past the absolute one).
+    async fn touch_session(&self, token_hash: &str, idle_expires_at: i64) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Removes sessions expired at `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
 
     // --- board read models and officer actions (issue 6) ---
+    /// Per alert: calls waiting past their deadline at `now`, and calls flagged unreached.
+    async fn alert_call_stats(&self, alert_ids: &[i64], now: i64) -> StoreResult<Vec<AlertCallStats>>;
+    /// The messages received for an alert, oldest first.
+    async fn alert_messages_of(&self, alert_id: i64) -> StoreResult<Vec<AlertMessageInfo>>;
+    /// Officers' actions on an alert, oldest first.
+    async fn alert_actions_of(&self, alert_id: i64) -> StoreResult<Vec<AlertActionRow>>;
+    async fn insert_alert_action(&self, action: &NewAlertAction) -> StoreResult<i64>;
+    /// The audit log (call events and alert actions), newest first, paged, and the total
+    /// matching the filter.
+    async fn audit(&self, filter: &AuditFilter) -> StoreResult<(Vec<AuditRow>, i64)>;
 }
 
 /// One write transaction. Dropped without `commit`, it rolls back.

@@ -4,10 +4,12 @@
 
 mod accept;
 mod answer;
+pub mod board;
 mod calls;
 mod compose;
 mod context;
 mod group_commit;
+pub mod officer;
 mod runner;
 pub mod templates;
 mod timers;
@@ -17,6 +19,7 @@ pub use accept::{AcceptError, Accepted};
 pub use answer::{AnswerOutcome, AnswerRequest, DoneOutcome, ReplyOutcome};
 pub use compose::Composer;
 pub use context::{Tracker, TrackerConfig, TrackerError};
+pub use officer::{CancelOutcome, ManualError, RecallOutcome, MANUAL_SOURCE};
 pub use runner::{run_loop, Step};
 pub use templates::{TemplateError, Templates};
 pub use voice::VoiceOutcome;

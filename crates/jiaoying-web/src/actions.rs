@@ -1,18 +1,18 @@
-//! Duty officers' actions on a call (API tokens with the `officer` or `admin` role): answer on a
-//! person's behalf with a mandatory note, and escalate now. Viewers may only look.
+//! Duty officers' actions on a call (a board session or API token with the `officer` or `admin`
+//! role): answer on a person's behalf with a mandatory note, and escalate now. Viewers may only
+//! look.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use jiaoying_tracker::{AnswerOutcome, AnswerRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::body;
-use crate::auth;
 use crate::error::ApiError;
+use crate::session::Officer;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -38,13 +38,16 @@ fn call_id(raw: &str) -> Result<i64, ApiError> {
 
 /// `POST /api/v1/calls/{id}/answer` with `{"note": "..."}`: the officer reached the person by
 /// other means; the record shows who answered for them and why.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/answer", tag = "actions", params(("id" = i64, Path)),
+    request_body(content = serde_json::Value, description = "{\"note\": \"...\"} (required)", content_type = "application/json"),
+    responses((status = 200, description = "{\"result\": \"answered\" | \"already_answered\" | \"closed\", ...}", body = serde_json::Value), (status = 401, description = "No session or API token"),
+              (status = 403, description = "Viewers may not act"), (status = 404, description = "No such call"), (status = 422, description = "No note")))]
 pub async fn answer_on_behalf(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let officer = auth::officer(&state, &headers).await?;
     let id = call_id(&id)?;
     let note = parse(&body(raw, state.body_limit)?)?.note.map(|n| n.trim().to_string()).unwrap_or_default();
     if note.is_empty() || note.chars().count() > 500 {
@@ -52,8 +55,7 @@ pub async fn answer_on_behalf(
             "note is required (1 to 500 characters): say how the person was reached".into(),
         ));
     }
-    let req =
-        AnswerRequest { call_id: id, via: "officer".into(), actor: format!("officer:{officer}"), note: Some(note) };
+    let req = AnswerRequest { call_id: id, via: "officer".into(), actor: officer.label(), note: Some(note) };
     match state.tracker.answer(&req).await? {
         AnswerOutcome::NotFound { .. } => Err(ApiError::NotFound),
         outcome => Ok(Json(serde_json::to_value(outcome).unwrap_or(Value::Null))),
@@ -61,16 +63,18 @@ pub async fn answer_on_behalf(
 }
 
 /// `POST /api/v1/calls/{id}/escalate`: hand the call to the next person up now.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/escalate", tag = "actions", params(("id" = i64, Path)),
+    responses((status = 200, description = "{\"result\": \"escalating\" | \"not_waiting\", \"call_id\"}", body = serde_json::Value), (status = 401, description = "No session or API token"),
+              (status = 403, description = "Viewers may not act"), (status = 404, description = "No such call")))]
 pub async fn escalate_now(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let officer = auth::officer(&state, &headers).await?;
     let id = call_id(&id)?;
     let note = parse(&body(raw, state.body_limit)?)?.note;
     state.store().call(id).await?.ok_or(ApiError::NotFound)?;
-    let done = state.tracker.escalate_call_now(id, &format!("officer:{officer}"), "officer", note).await?;
+    let done = state.tracker.escalate_call_now(id, &officer.label(), "officer", note).await?;
     Ok(Json(json!({"result": if done { "escalating" } else { "not_waiting" }, "call_id": id})))
 }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::auth;
 use crate::error::ApiError;
+use crate::session::Viewer;
 use crate::state::AppState;
 
 /// Reads a body extracted as bytes, turning the limit into 413 and anything else into 400.
@@ -46,6 +47,11 @@ fn ingest_error(e: IngestError, limit: usize) -> ApiError {
 }
 
 /// `POST /api/v1/alerts`: `201` for a new message, `200` for a repeat of one already taken.
+#[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts", security(("api_token" = [])),
+    request_body(content = String, description = "A CAP 1.2 document (application/cap+xml) or the JSON alert form (application/json)", content_type = "application/cap+xml"),
+    responses((status = 201, description = "{\"id\", \"tier\", \"calls\"} for a new message", body = serde_json::Value), (status = 200, description = "The same for a repeat", body = serde_json::Value),
+              (status = 400, description = "Malformed or unsafe"), (status = 401, description = "No valid source token"), (status = 413, description = "Too large"),
+              (status = 415, description = "Unsupported content type"), (status = 422, description = "Invalid")))]
 pub async fn post_alert(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -129,12 +135,14 @@ fn alert_json(a: &AlertRow, counts: &[StateCount]) -> Value {
 }
 
 /// `GET /api/v1/alerts?status=active&limit=100&offset=0`, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
+    params(("status" = Option<String>, Query, description = "active, cancelled, expired, stored or all"), ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"), ("offset" = Option<i64>, Query)),
+    responses((status = 200, description = "{\"alerts\": [...], \"total\"}, newest first", body = serde_json::Value), (status = 400, description = "Bad query"), (status = 401, description = "No session or API token")))]
 pub async fn list_alerts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _viewer: Viewer,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::reader(&state, &headers).await?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -163,12 +171,13 @@ pub async fn list_alerts(
 }
 
 /// `GET /api/v1/alerts/{id}`: the alert with its full text and counts per call state.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = i64, Path)),
+    responses((status = 200, description = "The alert with counts per call state", body = serde_json::Value), (status = 401, description = "No session or API token"), (status = 404, description = "No such alert")))]
 pub async fn get_alert(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::reader(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
     let a = state.store().alert(id).await?.ok_or(ApiError::NotFound)?;
     let counts = state.store().call_counts(&[id]).await?;
@@ -209,12 +218,13 @@ fn call_json(c: &CallListRow) -> Value {
 }
 
 /// `GET /api/v1/alerts/{id}/calls`: one row per call.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/calls", tag = "alerts", params(("id" = i64, Path)),
+    responses((status = 200, description = "{\"calls\": [...], \"total\"}", body = serde_json::Value), (status = 401, description = "No session or API token"), (status = 404, description = "No such alert")))]
 pub async fn list_calls(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::reader(&state, &headers).await?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
     state.store().alert(id).await?.ok_or(ApiError::NotFound)?;
     let calls = state.store().calls_of_alert(id).await?;
@@ -223,8 +233,9 @@ pub async fn list_calls(
 
 /// `GET /api/v1/feeds`: each polled source's state, and the feed-silent warnings (a feed that has
 /// produced nothing parsable for longer than its `silent_after`).
-pub async fn list_feeds(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    auth::reader(&state, &headers).await?;
+#[utoipa::path(get, path = "/api/v1/feeds", tag = "board",
+    responses((status = 200, description = "Polled sources and feed-silent warnings", body = serde_json::Value), (status = 401, description = "No session or API token")))]
+pub async fn list_feeds(State(state): State<AppState>, _viewer: Viewer) -> Result<Json<Value>, ApiError> {
     let Some(poller) = &state.feeds else {
         return Ok(Json(json!({"feeds": [], "silent": [], "total": 0})));
     };
@@ -266,8 +277,9 @@ pub async fn list_feeds(State(state): State<AppState>, headers: HeaderMap) -> Re
 /// `GET /api/v1/outbox`: per channel, the messages waiting and in flight, the oldest wait, the
 /// recent send rate, the configured limit, the estimated time to drain, and whether the channel's
 /// circuit breaker is open: what duty officers need to know whether warnings are going out.
-pub async fn outbox_backlog(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    auth::reader(&state, &headers).await?;
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "board",
+    responses((status = 200, description = "Backlog per channel with drain estimates", body = serde_json::Value), (status = 401, description = "No session or API token")))]
+pub async fn outbox_backlog(State(state): State<AppState>, _viewer: Viewer) -> Result<Json<Value>, ApiError> {
     let channels = state.outbox.backlog().await?;
     let channels: Vec<Value> = channels
         .into_iter()

@@ -1,5 +1,6 @@
 //! Who is calling: alert sources by their configured bearer token, scripts and duty officers by
-//! API token (only its SHA-256 is stored). Tokens are compared in constant time.
+//! API token (only its SHA-256 is stored). Tokens are compared in constant time. Board sessions
+//! and roles are checked by the extractors in [`crate::session`], which use [`reader`].
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -45,15 +46,5 @@ pub async fn reader(state: &AppState, headers: &HeaderMap) -> Result<(String, St
     match state.store().api_token(&token_hash(token)).await? {
         Some(info) => Ok((info.name, info.role)),
         None => Err(ApiError::Unauthorized("the API token is not valid".into())),
-    }
-}
-
-/// The API token's name, when its role may act (officer or admin); viewers get 403.
-pub async fn officer(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let (name, role) = reader(state, headers).await?;
-    if role == "officer" || role == "admin" {
-        Ok(name)
-    } else {
-        Err(ApiError::Forbidden(format!("the {role} role may look but not act")))
     }
 }

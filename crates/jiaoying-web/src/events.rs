@@ -12,18 +12,20 @@ use futures_util::stream::Stream;
 use jiaoying_core::Timestamp;
 use serde_json::json;
 
-use crate::auth;
 use crate::error::ApiError;
+use crate::session::Viewer;
 use crate::state::AppState;
 
 /// How often an idle stream looks at the log; answers appear within this.
 const POLL: Duration = Duration::from_millis(250);
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    responses((status = 200, description = "Server-Sent Events: `event: call` with {\"alert_id\", \"call_id\", \"person_id\", \"state\", \"at\"}; resume with Last-Event-ID", content_type = "text/event-stream", body = String), (status = 401, description = "No session or API token")))]
 pub async fn stream(
     State(state): State<AppState>,
+    _viewer: Viewer,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    auth::reader(&state, &headers).await?;
     let last: i64 =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(-1);
     // A new client starts from now; a reconnecting one from its last event.

@@ -86,6 +86,46 @@ pub async fn token_add(settings: &Settings, name: &str, role: &str) -> anyhow::R
     Ok(format!("API token {:?} ({role}) created; it is shown only now:\n{token}", name.trim()))
 }
 
+/// `jiaoying user add NAME --role ROLE`: adds the board user, or sets the role and password of
+/// an existing one (which ends its sessions). Only the argon2id hash of the password is stored.
+pub async fn user_add(settings: &Settings, name: &str, role: &str, password: &str) -> anyhow::Result<String> {
+    if !ROLES.contains(&role) {
+        bail!("role {role:?} is not one of admin, officer, viewer");
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        bail!("the user name must be 1 to 64 characters, without control characters");
+    }
+    let password = password.to_string();
+    // argon2id is slow on purpose: off the runtime, as in the server.
+    let hash = tokio::task::spawn_blocking(move || jiaoying_web::session::hash_password(&password))
+        .await
+        .context("hashing the password")??;
+    let store = jiaoying_store::connect(&settings.database.url).await.context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    let created = store.put_user(name, role, &hash, SystemClock.now().millis()).await?;
+    store.close().await;
+    Ok(if created {
+        format!("board user {name:?} ({role}) added")
+    } else {
+        format!("board user {name:?} updated: role {role}, new password; its sessions have ended")
+    })
+}
+
+/// The password for `user add`: `JIAOYING_PASSWORD`, else asked twice on the terminal (not echoed).
+pub fn password_from_env_or_terminal() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("JIAOYING_PASSWORD") {
+        return Ok(p);
+    }
+    let first = rpassword::prompt_password("password / 密码: ")
+        .context("reading the password from the terminal (or set JIAOYING_PASSWORD)")?;
+    let second = rpassword::prompt_password("again / 再次输入: ").context("reading the password again")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
 /// `jiaoying send-test CHANNEL TO`: one message straight through the channel, no outbox.
 pub async fn send_test(settings: &Settings, channel: &str, to: &str) -> anyhow::Result<String> {
     let spec =

@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Manage board users (duty officers' sign-in).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Send one test message through a configured channel.
     SendTest {
         channel: String,
@@ -54,6 +59,19 @@ enum Command {
 #[derive(Subcommand)]
 enum TokenAction {
     /// Create (or replace) a token; it is printed once, as the last line.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user, or set an existing user's role and password. The password comes from
+    /// JIAOYING_PASSWORD or is asked for on the terminal.
     Add {
         name: String,
         #[arg(long)]
@@ -92,6 +110,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Token { action: TokenAction::Add { name, role, config } } => {
             commands::token_add(&load(&config)?, &name, &role).await?
+        }
+        Command::User { action: UserAction::Add { name, role, config } } => {
+            let settings = load(&config)?;
+            commands::user_add(&settings, &name, &role, &commands::password_from_env_or_terminal()?).await?
         }
         Command::SendTest { channel, to, config } => commands::send_test(&load(&config)?, &channel, &to).await?,
     };
