@@ -623,6 +623,40 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
     store.close().await;
 }
 
+async fn a_batch_of_sends_is_recorded_set_based_only_where_the_claim_is_still_ours(db: &TestDb) {
+    let store = open(db).await;
+    let alert_id = seed_alert(&*store, "active", 0).await;
+    let a = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000001", 1_000)).await;
+    let b = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000002", 1_000)).await;
+    let c = seed_message(&*store, &new_message(Some(alert_id), None, "+8613800000003", 5_000)).await;
+    assert_eq!(store.claim_messages(1_000, 31_000, 10, None).await.unwrap().len(), 2);
+    // c is claimed later under another lease: the first batch's outcome must not touch it.
+    assert_eq!(store.claim_messages(5_000, 35_000, 10, None).await.unwrap().len(), 1);
+
+    let mut tx = store.begin().await.unwrap();
+    let sent = vec![(a, Some("prov-a".to_string())), (b, None), (c, Some("prov-c".to_string()))];
+    let mut ours = tx.finish_sent(&sent, 31_000, 2_000).await.unwrap();
+    tx.commit().await.unwrap();
+    ours.sort();
+    assert_eq!(ours, vec![a, b], "only the messages of this claim");
+    let ma = store.message(a).await.unwrap().unwrap();
+    assert_eq!(
+        (ma.state.as_str(), ma.provider_id.as_deref(), ma.sent_at, ma.lease_until),
+        ("sent", Some("prov-a"), Some(2_000), None)
+    );
+    assert_eq!(store.message(b).await.unwrap().unwrap().state, "sent");
+    let mc = store.message(c).await.unwrap().unwrap();
+    assert_eq!((mc.state.as_str(), mc.provider_id.as_deref()), ("sending", None), "c's own sender decides");
+
+    // Recorded once: the same batch again changes nothing.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.finish_sent(&sent, 31_000, 3_000).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    assert_eq!(store.message(a).await.unwrap().unwrap().sent_at, Some(2_000));
+    store.close().await;
+}
+both_backends!(a_batch_of_sends_is_recorded_set_based_only_where_the_claim_is_still_ours);
+
 async fn cancelling_a_call_withdraws_only_its_queued_messages(db: &TestDb) {
     let store = open(db).await;
     let alert_id = seed_alert(&*store, "active", 0).await;

@@ -412,9 +412,23 @@ impl Outbox {
         outcomes.sort_by_key(|o| (o.msg.call_id.unwrap_or(0), o.msg.id));
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        // The common case, sent, in a few set-based statements; the rest one by one.
+        let sent: Vec<(i64, Option<String>)> = outcomes
+            .iter()
+            .filter_map(|o| match &o.result {
+                SendResult::Sent { provider_id } => Some((o.msg.id, provider_id.clone())),
+                _ => None,
+            })
+            .collect();
+        let ours: std::collections::HashSet<i64> =
+            tx.finish_sent(&sent, lease_until, now.millis()).await?.into_iter().collect();
         let mut sent_calls = Vec::new();
         for o in &outcomes {
-            if !tx.finish_message(o.msg.id, lease_until, &o.result, now.millis()).await? {
+            let recorded = match &o.result {
+                SendResult::Sent { .. } => ours.contains(&o.msg.id),
+                _ => tx.finish_message(o.msg.id, lease_until, &o.result, now.millis()).await?,
+            };
+            if !recorded {
                 // Our lease ran out and another worker took the message over; its outcome stands.
                 tracing::warn!(message_id = o.msg.id, "lease lost before the outcome was recorded");
                 continue;

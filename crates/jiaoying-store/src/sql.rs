@@ -377,6 +377,25 @@ macro_rules! impl_sql_store {
                 Ok(finish_query(id, lease_until, result, now).execute(&mut *self.tx).await?.rows_affected() == 1)
             }
 
+            async fn finish_sent(&mut self, sent: &[(i64, Option<String>)], lease_until: i64, now: i64) -> StoreResult<Vec<i64>> {
+                let mut ours = Vec::with_capacity(sent.len());
+                // VALUES columns are `column1`, `column2` on both backends.
+                for chunk in sent.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE messages SET state = 'sent', sent_at = ");
+                    q.push_bind(now);
+                    q.push(", provider_id = v.column2, lease_until = NULL, last_error = NULL FROM (");
+                    q.push_values(chunk, |mut row, (id, provider_id)| {
+                        row.push_bind(*id).push_bind(provider_id.clone());
+                    });
+                    q.push(") AS v WHERE messages.id = v.column1 AND messages.state = 'sending' AND messages.lease_until = ");
+                    q.push_bind(lease_until);
+                    q.push(" RETURNING id");
+                    let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                    ours.extend(rows.into_iter().map(|r| r.0));
+                }
+                Ok(ours)
+            }
+
             async fn count_calls(&mut self, alert_id: i64) -> StoreResult<i64> {
                 let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM calls WHERE alert_id = $1")
                     .bind(alert_id)

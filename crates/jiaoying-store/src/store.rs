@@ -111,17 +111,45 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Removes sessions expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// Every board user by name, with its sessions live at `now`; never a password hash.
+    async fn list_users(&self) -> StoreResult<Vec<UserInfo>> {
+        self.list_users_at(i64::MAX).await
+    }
+    async fn list_users_at(&self, now: i64) -> StoreResult<Vec<UserInfo>>;
+    /// Adds a board user and logs `audit` (its `at` is the creation time) in one transaction.
+    /// `Conflict` when the name is taken.
+    async fn insert_user(
+        &self,
+        name: &str,
+        role: &str,
+        password_hash: &str,
+        audit: &NewAdminAction,
+    ) -> StoreResult<()>;
+    /// Changes the user's role and/or password hash and logs `audit`, in one transaction. A new
+    /// password ends the user's sessions; a new role applies at once (sessions read it on every
+    /// request). Refused ([`UserChange::LastAdmin`]) when it would demote the last admin.
+    async fn update_user(
+        &self,
+        name: &str,
+        role: Option<&str>,
+        password_hash: Option<&str>,
+        audit: &NewAdminAction,
+    ) -> StoreResult<UserChange>;
+    /// Deletes the user with its sessions and logs `audit`, in one transaction. Refused
+    /// ([`UserChange::LastAdmin`]) for the last admin.
+    async fn delete_user(&self, name: &str, audit: &NewAdminAction) -> StoreResult<UserChange>;
 
     // --- board read models and officer actions (issue 6) ---
-    /// Per alert: calls waiting past their deadline at `now`, and calls flagged unreached.
-    async fn alert_call_stats(&self, alert_ids: &[i64], now: i64) -> StoreResult<Vec<AlertCallStats>>;
+    /// Per `(alert id, cutoff)`: open calls (waiting or escalated) first made before the cutoff
+    /// (overdue: now minus the tier's answer window), and calls flagged unreached.
+    async fn alert_call_stats(&self, alerts: &[(i64, i64)]) -> StoreResult<Vec<AlertCallStats>>;
     /// The messages received for an alert, oldest first.
     async fn alert_messages_of(&self, alert_id: i64) -> StoreResult<Vec<AlertMessageInfo>>;
     /// Officers' actions on an alert, oldest first.
     async fn alert_actions_of(&self, alert_id: i64) -> StoreResult<Vec<AlertActionRow>>;
     async fn insert_alert_action(&self, action: &NewAlertAction) -> StoreResult<i64>;
-    /// The audit log (call events and alert actions), newest first, paged, and the total
-    /// matching the filter.
+    /// The audit log (call events, alert actions and admins' changes), newest first, paged, and
+    /// the total matching the filter.
     async fn audit(&self, filter: &AuditFilter) -> StoreResult<(Vec<AuditRow>, i64)>;
 }
 
@@ -176,6 +204,10 @@ pub trait StoreTx: Send {
     /// [`Store::finish_message`] inside this transaction, so that a batch of outcomes and the
     /// call steps they cause commit together.
     async fn finish_message(&mut self, id: i64, lease_until: i64, result: &SendResult, now: i64) -> StoreResult<bool>;
+    /// Records many successful sends of one claim (`lease_until`) in a few statements: `(message
+    /// id, provider id)`. Returns the ids whose claim was still ours (the others were taken over
+    /// after our lease ran out; their outcome stands).
+    async fn finish_sent(&mut self, sent: &[(i64, Option<String>)], lease_until: i64, now: i64) -> StoreResult<Vec<i64>>;
     /// Queues a copy of message `id` on `channel` (a fallback), remembering the channels it has
     /// been through. Returns the new message's id.
     /// Moves every call of `ids` still in state `from` to `to` and logs each move as an event by
