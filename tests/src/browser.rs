@@ -59,6 +59,10 @@ where
     }
 }
 
+/// Set to `1` to also copy the screenshots a test publishes into `docs/screenshots/`, where the
+/// documentation's set is kept with the repository (see [`Browser::publish_screenshot`]).
+pub const PUBLISH_ENV: &str = "JIAOYING_PUBLISH_SCREENSHOTS";
+
 /// Where test artefacts go: `<workspace>/target/screenshots` (or under `CARGO_TARGET_DIR`).
 pub fn screenshot_dir() -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -350,9 +354,28 @@ impl Browser {
         .await
     }
 
-    /// The text of the first element matching `css` (waiting for it to appear).
+    /// The text of the first element matching `css` (waiting for it to appear). A live page may
+    /// replace the element between finding and reading it; that is retried, not a failure.
     pub async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap_or_else(|e| panic!("text of `{css}`: {e}"))
+        let css_owned = css.to_string();
+        self.wait_until(&format!("the text of `{css}`"), move |c| {
+            let css = css_owned.clone();
+            async move {
+                let e = c.find(Locator::Css(&css)).await.ok()?;
+                if !e.is_displayed().await.ok()? {
+                    return None;
+                }
+                e.text().await.ok()
+            }
+        })
+        .await
+    }
+
+    /// The value of attribute `name` of the first element matching `css`, or `None` when no
+    /// element matches or it has no such attribute (no waiting).
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.client.find(Locator::Css(css)).await.ok()?;
+        e.attr(name).await.ok()?
     }
 
     /// How many elements match `css` right now.
@@ -360,9 +383,42 @@ impl Browser {
         self.client.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
     }
 
-    /// Clicks the element matching `css` once it is displayed.
+    /// Clicks the element matching `css` once it is displayed. A live page may swap the element
+    /// out between finding and clicking it (a stale element) or briefly cover it; the click is
+    /// then tried again on the fresh element until it lands or the wait times out.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+        let css_owned = css.to_string();
+        self.wait_until(&format!("a click on `{css}` to land"), move |c| {
+            let css = css_owned.clone();
+            async move {
+                let e = c.find(Locator::Css(&css)).await.ok()?;
+                if !e.is_displayed().await.ok()? {
+                    return None;
+                }
+                match e.click().await {
+                    Ok(_) => Some(()),
+                    Err(err) => {
+                        eprintln!("click `{css}` did not land ({err}); trying again");
+                        None
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Marks the current document (a random value in `window.__marker`), so that
+    /// [`Browser::same_page`] can tell later whether the browser navigated or reloaded since: a
+    /// new document does not have the mark.
+    pub async fn mark_page(&self) -> u64 {
+        let mark = rand::random::<u32>() as u64;
+        self.js("window.__marker = arguments[0]; return window.__marker", vec![json!(mark)]).await;
+        mark
+    }
+
+    /// Whether the document is still the one [`Browser::mark_page`] marked with `mark`.
+    pub async fn same_page(&self, mark: u64) -> bool {
+        self.js("return window.__marker === undefined ? null : window.__marker", vec![]).await == json!(mark)
     }
 
     /// Replaces the value of the input matching `css`.
@@ -428,6 +484,11 @@ impl Browser {
         let metrics = self.cdp("Page.getLayoutMetrics", json!({})).await;
         let size = &metrics["cssContentSize"];
         let (w, h) = (size["width"].as_f64().unwrap_or(1.0), size["height"].as_f64().unwrap_or(1.0));
+        // The content size leaves out the vertical scrollbar's width, but the page is laid out
+        // (and captured, without the scrollbar) at the full viewport width: clip to that, or
+        // the right edge of the page is cut off.
+        let inner = self.js("return window.innerWidth", vec![]).await.as_f64().unwrap_or(0.0);
+        let w = w.max(inner);
         let shot = self
             .cdp(
                 "Page.captureScreenshot",
@@ -439,6 +500,26 @@ impl Browser {
             .decode(shot["data"].as_str().expect("screenshot data"))
             .expect("screenshot is base64");
         save_png(name, &png)
+    }
+
+    /// [`Browser::screenshot`] as `target/screenshots/<name>.png`; with
+    /// `JIAOYING_PUBLISH_SCREENSHOTS=1` also copied to `docs/screenshots/<docs_name>.png`, the set
+    /// kept with the repository. Only one backend's run should publish, so the set stays one set.
+    pub async fn publish_screenshot(&self, name: &str, docs_name: Option<&str>) -> PathBuf {
+        let path = self.screenshot(name).await;
+        if let Some(docs_name) = docs_name {
+            publish(&path, docs_name);
+        }
+        path
+    }
+
+    /// [`Browser::full_page_screenshot`], published as [`Browser::publish_screenshot`] does.
+    pub async fn publish_full_page_screenshot(&self, name: &str, docs_name: Option<&str>) -> PathBuf {
+        let path = self.full_page_screenshot(name).await;
+        if let Some(docs_name) = docs_name {
+            publish(&path, docs_name);
+        }
+        path
     }
 
     /// The directory Chromium saves downloads into (empty at start).
@@ -482,6 +563,22 @@ impl Browser {
         drop(driver);
         drop(downloads);
     }
+}
+
+/// Where the documentation's screenshots are kept: `<workspace>/docs/screenshots`.
+pub fn docs_screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").join("docs").join("screenshots")
+}
+
+fn publish(path: &Path, docs_name: &str) {
+    if std::env::var(PUBLISH_ENV).map_or(true, |v| v != "1") {
+        return;
+    }
+    let dir = docs_screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let to = dir.join(format!("{docs_name}.png"));
+    std::fs::copy(path, &to).unwrap_or_else(|e| panic!("copy {} to {}: {e}", path.display(), to.display()));
+    eprintln!("published: {}", to.display());
 }
 
 fn save_png(name: &str, png: &[u8]) -> PathBuf {

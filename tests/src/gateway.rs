@@ -2,7 +2,7 @@
 //! the signature with its own HMAC code (not the service's), and records every message.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ struct Inner {
     flaky: AtomicBool,
     /// Fault: never answer (the sender's timeout decides).
     hang: AtomicBool,
+    /// Fault: answer every request this many milliseconds late (a slow gateway).
+    delay_ms: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -64,6 +66,10 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
     let n = inner.requests.fetch_add(1, Ordering::SeqCst);
     if inner.hang.load(Ordering::SeqCst) {
         std::future::pending::<()>().await;
+    }
+    let delay = inner.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     if inner.flaky.load(Ordering::SeqCst) && matches!(n % 10, 0 | 3 | 6) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"flaky\"}".into());
@@ -91,6 +97,7 @@ impl Gateway {
             requests: AtomicUsize::new(0),
             flaky: AtomicBool::new(false),
             hang: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
         });
         let app = Router::new().route("/sms", post(receive)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
@@ -115,6 +122,11 @@ impl Gateway {
     /// Requests are taken and never answered.
     pub fn set_hang(&self, on: bool) {
         self.inner.hang.store(on, Ordering::SeqCst);
+    }
+
+    /// Every request is answered `delay` late (and recorded only then).
+    pub fn set_delay(&self, delay: Duration) {
+        self.inner.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Requests seen, whatever the answer.

@@ -5,6 +5,7 @@ pub mod app;
 pub mod browser;
 pub mod db;
 pub mod gateway;
+pub mod proxy;
 pub mod smtp;
 
 pub use app::{red_alert, spawn_app, spawn_app_custom, spawn_app_with, TestApp};

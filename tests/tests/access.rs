@@ -1,15 +1,16 @@
 //! Board sign-in and access rules, on both backends: the login form and its double-submit token,
 //! generic failures, throttling, sign-out, cookie flags, no open redirect, passwords stored only as
 //! argon2id hashes, session expiry, and the access-rule table: every state-changing action refused
-//! without a session, for viewers, and without the CSRF token.
+//! without a session, for viewers (and officers, for admins' actions), and without the CSRF token,
+//! and done when the right role sends it with the token.
 
 use jiaoying::commands;
 use jiaoying_core::Span;
-use jiaoying_tests::app::{GRID, HEAD};
+use jiaoying_tests::app::{GRID, HEAD, UNIT};
 use jiaoying_tests::{app_story, red_alert, TestApp};
 use reqwest::header::{HeaderMap, ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::Digest;
 
 const OFFICER: (&str, &str) = ("wang", "暴雨夜值班-correct-horse");
@@ -283,27 +284,89 @@ async fn sessions_end_when_idle_and_after_twelve_hours(app: &mut TestApp) {
 }
 app_story!(sessions_end_when_idle_and_after_twelve_hours);
 
-/// A state-changing route of the board. `{call}` in the path is replaced by a real call's id.
+/// Who may take an action.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Who {
+    /// Any signed-in role (signing out).
+    Anyone,
+    /// Officers and admins; viewers get 403.
+    Officer,
+    /// Admins only; officers and viewers get 403.
+    Admin,
+}
+
+/// A state-changing route of the board. In the path, `{grid}`, `{head}` and `{unit}` are those
+/// persons' calls, `{alert}` the alert, `{user}` the board user the table adds (and then changes
+/// and deletes).
 struct Action {
     method: Method,
     path: &'static str,
     body: &'static str,
-    /// Viewers may do it too (signing out); otherwise they get 403.
-    viewers_may: bool,
+    who: Who,
+    /// What the allowed role with its token gets: the action really happened.
+    ok: StatusCode,
 }
 
-/// Every state-changing action route. A new action is added here, and this test checks its
-/// access rules on both backends.
+const NEW_USER: &str = "zhang-new";
+
+/// Every state-changing action route, in an order where each finds what it needs (the re-call
+/// before the cancel, the user added before it is changed and deleted). A new action is added
+/// here, and this test checks its access rules on both backends.
 const ACTIONS: &[Action] = &[
     Action {
         method: Method::POST,
-        path: "/api/v1/calls/{call}/answer",
+        path: "/api/v1/calls/{grid}/answer",
         body: r#"{"note":"电话联系本人"}"#,
-        viewers_may: false,
+        who: Who::Officer,
+        ok: StatusCode::OK,
     },
-    Action { method: Method::POST, path: "/api/v1/calls/{call}/escalate", body: "{}", viewers_may: false },
-    Action { method: Method::POST, path: "/logout", body: "{}", viewers_may: true },
+    Action {
+        method: Method::POST,
+        path: "/api/v1/calls/{head}/escalate",
+        body: "{}",
+        who: Who::Officer,
+        ok: StatusCode::OK,
+    },
+    Action {
+        method: Method::POST,
+        path: "/api/v1/calls/{unit}/recall",
+        body: "{}",
+        who: Who::Officer,
+        ok: StatusCode::OK,
+    },
+    Action {
+        method: Method::POST,
+        path: "/api/v1/alerts/{alert}/cancel",
+        body: r#"{"reason":"气象台电话告知：解除"}"#,
+        who: Who::Officer,
+        ok: StatusCode::OK,
+    },
+    Action {
+        method: Method::POST,
+        path: "/api/v1/alerts/manual",
+        body: r#"{"event":"暴雨","tier":"blue","areas":["500105002001"],"text":"区气象台电话通知：暴雨蓝色预警"}"#,
+        who: Who::Officer,
+        ok: StatusCode::CREATED,
+    },
+    Action {
+        method: Method::POST,
+        path: "/api/v1/users",
+        body: r#"{"name":"zhang-new","role":"viewer","password":"a long new password"}"#,
+        who: Who::Admin,
+        ok: StatusCode::CREATED,
+    },
+    Action {
+        method: Method::PATCH,
+        path: "/api/v1/users/{user}",
+        body: r#"{"role":"officer","password":"another long password"}"#,
+        who: Who::Admin,
+        ok: StatusCode::OK,
+    },
+    Action { method: Method::DELETE, path: "/api/v1/users/{user}", body: "", who: Who::Admin, ok: StatusCode::OK },
+    Action { method: Method::POST, path: "/logout", body: "{}", who: Who::Anyone, ok: StatusCode::OK },
 ];
+
+const ADMIN: (&str, &str) = ("chen-admin", "admin password 4567");
 
 async fn send(app: &TestApp, action: &Action, path: &str, session: Option<&Session>, csrf: Option<&str>) -> StatusCode {
     let mut req = app
@@ -323,21 +386,31 @@ async fn send(app: &TestApp, action: &Action, path: &str, session: Option<&Sessi
 async fn every_action_is_refused_without_a_session_for_viewers_and_without_the_csrf_token(app: &mut TestApp) {
     add_user(app, OFFICER, "officer").await;
     add_user(app, VIEWER, "viewer").await;
+    add_user(app, ADMIN, "admin").await;
     let (_, body) = app.post_alert(&red_alert("cq-access")).await;
     let alert_id = body["id"].as_i64().unwrap();
     app.gateway.wait_for(4).await;
-    // Two calls, so answering one does not stop escalating the other.
-    let calls: Vec<Value> = vec![app.call_of(alert_id, GRID.0).await, app.call_of(alert_id, HEAD.0).await];
+    let mut ids = Vec::new();
+    for person in [GRID.0, HEAD.0, UNIT.0] {
+        ids.push(app.call_of(alert_id, person).await["id"].to_string());
+    }
+    let (grid, head, unit) = (&ids[0], &ids[1], &ids[2]);
 
-    for (i, action) in ACTIONS.iter().enumerate() {
-        let path = action.path.replace("{call}", &calls[i % calls.len()]["id"].to_string());
+    for action in ACTIONS {
+        let path = action
+            .path
+            .replace("{grid}", grid)
+            .replace("{head}", head)
+            .replace("{unit}", unit)
+            .replace("{alert}", &alert_id.to_string())
+            .replace("{user}", NEW_USER);
         let what = format!("{} {path}", action.method);
 
         assert_eq!(send(app, action, &path, None, None).await, StatusCode::UNAUTHORIZED, "{what} without a session");
 
         let viewer = sign_in(app, VIEWER).await;
         let status = send(app, action, &path, Some(&viewer), Some(&viewer.csrf)).await;
-        if action.viewers_may {
+        if action.who == Who::Anyone {
             assert!(
                 status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                 "{what} by a viewer: {status}"
@@ -345,30 +418,40 @@ async fn every_action_is_refused_without_a_session_for_viewers_and_without_the_c
         } else {
             assert_eq!(status, StatusCode::FORBIDDEN, "{what} by a viewer");
         }
+        if action.who == Who::Admin {
+            let officer = sign_in(app, OFFICER).await;
+            let status = send(app, action, &path, Some(&officer), Some(&officer.csrf)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{what} by an officer");
+        }
 
-        let officer = sign_in(app, OFFICER).await;
-        assert_eq!(send(app, action, &path, Some(&officer), None).await, StatusCode::FORBIDDEN, "{what} without CSRF");
-        let wrong = "f".repeat(officer.csrf.len());
+        let allowed = if action.who == Who::Admin { ADMIN } else { OFFICER };
+        let actor = sign_in(app, allowed).await;
+        assert_eq!(send(app, action, &path, Some(&actor), None).await, StatusCode::FORBIDDEN, "{what} without CSRF");
+        let wrong = "f".repeat(actor.csrf.len());
         assert_eq!(
-            send(app, action, &path, Some(&officer), Some(&wrong)).await,
+            send(app, action, &path, Some(&actor), Some(&wrong)).await,
             StatusCode::FORBIDDEN,
             "{what} with a wrong CSRF token"
         );
-        let other = sign_in(app, OFFICER).await;
+        let other = sign_in(app, allowed).await;
         assert_eq!(
-            send(app, action, &path, Some(&officer), Some(&other.csrf)).await,
+            send(app, action, &path, Some(&actor), Some(&other.csrf)).await,
             StatusCode::FORBIDDEN,
             "{what} with another session's CSRF token"
         );
-        let status = send(app, action, &path, Some(&officer), Some(&officer.csrf)).await;
-        assert!(
-            status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN && !status.is_server_error(),
-            "{what} by an officer with the token: {status}"
-        );
+        let status = send(app, action, &path, Some(&actor), Some(&actor.csrf)).await;
+        assert_eq!(status, action.ok, "{what} by {} with the token", allowed.0);
     }
-    // The refused attempts changed nothing; the accepted answer did, and names the officer.
+    // The refused attempts changed nothing; the accepted actions did, each once, and name who.
     let grid = app.call_of(alert_id, GRID.0).await;
     assert_eq!(grid["state"], "answered");
     assert_eq!(grid["answered_by"], format!("officer:{}", OFFICER.0));
+    let (_, alert) = app.get_api(&format!("/api/v1/alerts/{alert_id}")).await;
+    assert_eq!(alert["status"], "cancelled", "{alert}");
+    assert_eq!(app.alerts_total().await, 2, "one manual warning");
+    assert!(app.handle.store.user(NEW_USER).await.unwrap().is_none(), "added, changed, then deleted");
+    let (_, log) = app.get_api(&format!("/api/v1/audit?actor=officer:{}", ADMIN.0)).await;
+    let kinds: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["user_delete", "user_update", "user_add"], "{log}");
 }
 app_story!(every_action_is_refused_without_a_session_for_viewers_and_without_the_csrf_token);

@@ -226,17 +226,44 @@ async fn the_board_shows_answers_open_calls_and_overdue(app: &mut TestApp) {
     assert_eq!(get(app, "/api/v1/map?alert=999999").await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(app, "/api/v1/map?alert=x").await.0, StatusCode::BAD_REQUEST);
 
-    // Once woken the timer repeats them: no longer overdue.
+    // Once woken the timer repeats them, each with a fresh deadline: still overdue, since overdue
+    // counts from the person's first call, not from the current deadline.
     app.advance(Span::ZERO);
     app.gateway.wait_for(4 + 1 + 3).await;
+    let view = board_when(app, id, |v| calls_of(v).iter().filter(|c| c["attempts"] == 2).count() == 3).await;
+    assert_eq!(view["overdue"], 3, "{view}");
+    let head = call_of_person(&view, HEAD.0);
+    assert_eq!((head["overdue"].as_bool(), head["overdue_for"]["ms"].as_i64()), (Some(true), Some(60_000)), "{head}");
+    assert_eq!(head["deadline"]["ms"], START.millis() + 11 * 60_000, "the repeat's deadline is ahead");
+
+    // Past the repeat's deadline the timer escalates them: shown escalated, and still overdue;
+    // the persons they went up to were called just now, and are not.
+    app.advance(Span::from_mins(5));
+    let view = board_when(app, id, |v| call_of_person(v, HEAD.0)["state"] == "escalated").await;
+    let head = call_of_person(&view, HEAD.0);
+    assert_eq!(head["overdue"], true, "{head}");
+    assert_eq!(head["overdue_for"]["ms"], 6 * 60_000);
+    let up: Vec<Value> = calls_of(&view).into_iter().filter(|c| c["level"].as_i64() > Some(0)).collect();
+    assert!(!up.is_empty(), "{view}");
+    assert!(up.iter().all(|c| c["overdue"] == false), "{up:?}");
+    let escalated = calls_of(&view).iter().filter(|c| c["state"] == "escalated").count() as i64;
+    assert_eq!(view["overdue"].as_i64(), Some(escalated), "the escalated, overdue: {view}");
+    let (_, v) = get(app, &format!("/api/v1/alerts/{id}/board?state=overdue")).await;
+    assert!(calls_of(&v).iter().any(|c| c["person"]["id"] == HEAD.0), "the filter keeps them");
+    let (_, now) = get(app, "/api/v1/board/now").await;
+    let summary = now["alerts"].as_array().unwrap().iter().find(|a| a["id"] == id).unwrap().clone();
+    assert_eq!(summary["overdue"], view["overdue"], "Now counts the same: {summary}");
+}
+
+/// The alert's board once `ready` holds (the timer loop works on its own time).
+async fn board_when(app: &TestApp, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (_, view) = get(app, &format!("/api/v1/alerts/{id}/board")).await;
-        if view["overdue"] == 0 {
-            assert_eq!(call_of_person(&view, HEAD.0)["attempts"], 2);
-            break;
+        if ready(&view) {
+            return view;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the timer never repeated: {view}");
+        assert!(tokio::time::Instant::now() < deadline, "the timer never got there: {view}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -333,6 +360,18 @@ async fn cancelling_ends_open_calls_and_tells_those_called(app: &mut TestApp) {
     assert_eq!(audit["entries"][0]["note"], "气象台电话告知：误发，预警解除");
     let (_, now) = get(app, "/api/v1/board/now").await;
     assert!(now["alerts"].as_array().unwrap().iter().all(|a| a["id"] != id), "no longer on the Now page");
+    // Each call it ended names the officer and carries the reason, not an anonymous `system`.
+    let ended: Vec<_> =
+        app.handle.store.events_of_alert(id).await.unwrap().into_iter().filter(|e| e.to_state == "cancelled").collect();
+    assert_eq!(ended.len(), 3, "{ended:?}");
+    for e in &ended {
+        assert_eq!(e.actor, "officer:tests", "{e:?}");
+        assert_eq!(e.via.as_deref(), Some("cancel"), "{e:?}");
+        assert!(e.note.as_deref().unwrap_or("").contains("气象台电话告知：误发，预警解除"), "{e:?}");
+    }
+    let (_, audit) = get(app, &format!("/api/v1/audit?alert={id}&kind=cancelled")).await;
+    assert_eq!(audit["total"], 3, "{audit}");
+    assert!(audit["entries"].as_array().unwrap().iter().all(|e| e["actor"] == "officer:tests"), "{audit}");
 
     let (status, body) = post(app, Some(API_TOKEN), &path, r#"{"reason": "again"}"#).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -612,3 +651,27 @@ async fn the_openapi_document_lists_the_api(app: &mut TestApp) {
     }
 }
 board_story!(the_openapi_document_lists_the_api);
+
+async fn an_open_event_stream_does_not_hold_up_shutdown(app: &mut TestApp) {
+    // A board page's live connection, as the browser holds it open.
+    let mut stream =
+        app.client.get(format!("{}/api/v1/events", app.address)).bearer_auth(API_TOKEN).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    // It is live: an event arrives on it.
+    let (status, _) = app.post_alert(&red_alert("cq-sse-stop")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk()).await;
+    let first = first.expect("an event within 10 s").unwrap().expect("a chunk");
+    assert!(String::from_utf8_lossy(&first).contains("event: call"), "{first:?}");
+
+    // Stopping the app ends the stream instead of waiting for the browser to go away.
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), app.stop()).await;
+    assert!(stopped.is_ok(), "the app did not stop within 5 s while an event stream was open");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream was ended");
+}
+board_story!(an_open_event_stream_does_not_hold_up_shutdown);

@@ -397,3 +397,66 @@ async fn a_signed_in_page_carries_the_csrf_token_for_its_script(app: &mut TestAp
     assert_eq!(get_with(app, &format!("/alerts/{alert_id}/live"), None, Some(&cookie)).await.status, StatusCode::OK);
 }
 app_story!(a_signed_in_page_carries_the_csrf_token_for_its_script);
+
+async fn pages_answer_errors_with_an_html_page_and_the_api_with_json(app: &mut TestApp) {
+    add_viewer(app).await;
+    let is_html = |p: &Page| p.headers[CONTENT_TYPE].to_str().unwrap().starts_with("text/html");
+
+    // A page that names no alert: a page in the board's style, Chinese first.
+    let missing = get(app, "/alerts/999999", Some(API_TOKEN)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(is_html(&missing), "{:?}", missing.headers);
+    assert_eq!(missing.headers["cache-control"], "no-store");
+    let b = &missing.body;
+    assert!(b.contains("<html lang=\"zh-CN\">") && b.contains("href=\"/static/board.css\""), "{b}");
+    assert!(b.contains("class=\"topbar\"") && b.contains("id=\"error\" data-status=\"404\""), "{b}");
+    assert!(b.contains("页面不存在") && !b.contains("Page not found") && !b.contains("\"error\":{"), "{b}");
+    // English by the query or by the cookie.
+    let en = get(app, "/alerts/999999?lang=en", Some(API_TOKEN)).await;
+    assert!(en.body.contains("<html lang=\"en\">") && en.body.contains("Page not found"), "{}", en.body);
+    let en = get_with(app, "/alerts/abc/report", Some(API_TOKEN), Some("lang=en")).await;
+    assert_eq!(en.status, StatusCode::NOT_FOUND);
+    assert!(en.body.contains("Page not found") && !en.body.contains("页面不存在"), "{}", en.body);
+    // An address nothing serves, signed in or not.
+    for token in [Some(API_TOKEN), None] {
+        let nowhere = get(app, "/no/such/page", token).await;
+        assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+        assert!(is_html(&nowhere) && nowhere.body.contains("页面不存在"), "{}", nowhere.body);
+    }
+
+    // A page above the viewer's role: 403, the same style, whatever the client accepts.
+    for accept in ["text/html", "*/*"] {
+        let r = app
+            .client
+            .get(format!("{}/compose", app.address))
+            .bearer_auth(VIEWER_TOKEN)
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"), "{accept}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("无权访问") && body.contains("id=\"error\" data-status=\"403\""), "{body}");
+        assert!(body.contains("class=\"topbar\""), "{body}");
+    }
+    let admin_page = get(app, "/admin/users", Some(VIEWER_TOKEN)).await;
+    assert_eq!(admin_page.status, StatusCode::FORBIDDEN);
+    assert!(is_html(&admin_page) && admin_page.body.contains("无权访问"));
+
+    // The API and the hooks keep their JSON errors.
+    for (path, token, want) in [
+        ("/api/v1/alerts/999999", Some(API_TOKEN), StatusCode::NOT_FOUND),
+        ("/api/v1/alerts/999999/board", Some(API_TOKEN), StatusCode::NOT_FOUND),
+        ("/api/v1/nowhere", Some(API_TOKEN), StatusCode::NOT_FOUND),
+        ("/api/v1/users", Some(VIEWER_TOKEN), StatusCode::FORBIDDEN),
+        ("/hooks/nowhere", None, StatusCode::NOT_FOUND),
+    ] {
+        let r = get(app, path, token).await;
+        assert_eq!(r.status, want, "{path}");
+        assert!(r.headers[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"), "{path}");
+        let body: Value = serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("{path}: {}", r.body));
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
+}
+app_story!(pages_answer_errors_with_an_html_page_and_the_api_with_json);

@@ -1,5 +1,6 @@
 //! Answer throughput: SMS replies with reply codes through the tracker (the path behind the
-//! generic reply hook, without HTTP), from 16 concurrent senders, for 2 000 open calls.
+//! generic reply hook, without HTTP), from N concurrent senders (each sends its next reply when
+//! the previous one was answered), one reply per open call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,8 +11,12 @@ use jiaoying_core::{Clock, Registry, SystemClock};
 use jiaoying_dispatch::AddressKind;
 use jiaoying_tracker::{Composer, Tracker, TrackerConfig};
 
-pub const CALLS: usize = 2000;
-const SENDERS: usize = 16;
+/// What a run sends: `calls` open calls, answered by `senders` concurrent senders.
+#[derive(Clone, Copy)]
+pub struct Load {
+    pub calls: usize,
+    pub senders: usize,
+}
 
 pub struct Answers {
     pub per_sec: f64,
@@ -19,14 +24,15 @@ pub struct Answers {
     pub p99_ms: f64,
 }
 
-fn registry() -> Registry {
-    crate::flat::registry(CALLS, "a", "1360")
+fn registry(calls: usize) -> Registry {
+    crate::flat::registry(calls, "a", "1360")
 }
 
-pub async fn run(url: &str) -> anyhow::Result<Answers> {
+pub async fn run(url: &str, load: Load) -> anyhow::Result<Answers> {
+    let Load { calls, senders } = load;
     let store = jiaoying_store::connect(url).await?;
     store.migrate().await?;
-    let reg = registry();
+    let reg = registry(calls);
     store.upsert_registry(&reg, SystemClock.now().millis()).await?;
     let composer = Composer::new(
         TokenSigner::new(b"bench"),
@@ -61,11 +67,11 @@ pub async fn run(url: &str) -> anyhow::Result<Answers> {
     let replies = Arc::new(replies);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for s in 0..SENDERS {
+    for s in 0..senders {
         let (t, replies) = (tracker.clone(), replies.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            for (i, (from, code)) in replies.iter().enumerate().filter(|(i, _)| i % SENDERS == s) {
+            for (i, (from, code)) in replies.iter().enumerate().filter(|(i, _)| i % senders == s) {
                 let t0 = Instant::now();
                 t.sms_reply("sms", from, code, Some(&format!("in-{i}"))).await.expect("reply");
                 lat.push(t0.elapsed().as_secs_f64() * 1000.0);

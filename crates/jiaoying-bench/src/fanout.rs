@@ -10,7 +10,7 @@
 //! Prometheus Alertmanager delivers N webhooks (one group per person) to the same kind of sink.
 
 mod alertmanager;
-mod sink;
+pub(crate) mod sink;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

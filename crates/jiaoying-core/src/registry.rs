@@ -191,6 +191,80 @@ impl fmt::Display for RegistryProblem {
     }
 }
 
+/// The four tables of a registry, in the order an import reads them (and a workbook shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Areas,
+    Persons,
+    Units,
+    Rosters,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [Table::Areas, Table::Persons, Table::Units, Table::Rosters];
+
+    /// The table's name: the TOML key, the XLSX sheet, the CSV file's stem.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Areas => "areas",
+            Table::Persons => "persons",
+            Table::Units => "units",
+            Table::Rosters => "rosters",
+        }
+    }
+
+    /// What one entry of the table is called in a problem (`person p-1`).
+    pub fn entry_word(self) -> &'static str {
+        match self {
+            Table::Areas => "area",
+            Table::Persons => "person",
+            Table::Units => "unit",
+            Table::Rosters => "roster",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A problem with the entry it is about: `registry.<table>[index]`. Importers map the index back
+/// to the file, sheet and row the entry came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedProblem {
+    pub table: Table,
+    pub index: usize,
+    pub problem: RegistryProblem,
+}
+
+/// Why an e-mail address cannot be used, if it cannot: one `@` between a local part and a
+/// domain with a dot, no spaces or control characters, at most 254 characters. Deliberately
+/// loose (mail servers decide the rest); it catches typing slips such as a missing `@` or a
+/// mobile number typed into the e-mail column.
+pub fn email_problem(email: &str) -> Option<String> {
+    let bad = || Some(format!("bad e-mail {email:?}: write it as name@example.org"));
+    if email.is_empty() || email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad();
+    }
+    let Some((local, domain)) = email.split_once('@') else { return bad() };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !domain.contains('@');
+    if local.is_empty() || !domain_ok {
+        return bad();
+    }
+    None
+}
+
 impl Registry {
     pub fn person(&self, id: &PersonId) -> Option<&Person> {
         self.persons.iter().find(|p| &p.id == id)
@@ -201,81 +275,109 @@ impl Registry {
     }
 
     /// Every problem that would make a call go wrong: duplicate ids, unknown areas and persons,
-    /// superior cycles, children whose code does not extend their parent's.
+    /// superior cycles, children whose code does not extend their parent's, empty names, bad
+    /// e-mail addresses, duplicate roster entries.
     pub fn problems(&self) -> Vec<RegistryProblem> {
+        self.problems_located().into_iter().map(|p| p.problem).collect()
+    }
+
+    /// [`Registry::problems`], each with the table and index of the entry it is about.
+    pub fn problems_located(&self) -> Vec<LocatedProblem> {
         let mut out = Vec::new();
-        let mut push = |entry: String, reason: String| out.push(RegistryProblem { entry, reason });
+        let mut push = |table: Table, index: usize, entry: String, reason: String| {
+            out.push(LocatedProblem { table, index, problem: RegistryProblem { entry, reason } })
+        };
 
         let mut area_codes = BTreeSet::new();
-        for a in &self.areas {
+        for (i, a) in self.areas.iter().enumerate() {
             if !area_codes.insert(&a.code) {
-                push(format!("area {}", a.code), "duplicate area code".into());
+                push(Table::Areas, i, format!("area {}", a.code), "duplicate area code".into());
             }
         }
-        for a in &self.areas {
+        for (i, a) in self.areas.iter().enumerate() {
+            let entry = || format!("area {}", a.code);
+            if a.name.trim().is_empty() {
+                push(Table::Areas, i, entry(), "has no name".into());
+            }
             if let Some(parent) = &a.parent {
                 if !area_codes.contains(parent) {
-                    push(format!("area {}", a.code), format!("unknown parent area {parent}"));
+                    push(Table::Areas, i, entry(), format!("unknown parent area {parent}"));
                 } else if !(parent.covers(&a.code) && parent != &a.code) {
-                    push(format!("area {}", a.code), format!("code does not extend its parent's code {parent}"));
+                    push(Table::Areas, i, entry(), format!("code does not extend its parent's code {parent}"));
                 }
             }
             if let Some(poly) = &a.polygon {
                 if let Some(reason) = polygon_problem(poly) {
-                    push(format!("area {}", a.code), reason);
+                    push(Table::Areas, i, entry(), reason);
                 }
             }
         }
 
         let mut person_ids = BTreeSet::new();
-        for p in &self.persons {
+        for (i, p) in self.persons.iter().enumerate() {
             if !person_ids.insert(&p.id) {
-                push(format!("person {}", p.id), "duplicate person id".into());
+                push(Table::Persons, i, format!("person {}", p.id), "duplicate person id".into());
             }
         }
-        for p in &self.persons {
+        for (i, p) in self.persons.iter().enumerate() {
+            let entry = || format!("person {}", p.id);
+            if p.name.trim().is_empty() {
+                push(Table::Persons, i, entry(), "has no name".into());
+            }
             if !area_codes.contains(&p.area) {
-                push(format!("person {}", p.id), format!("unknown area {}", p.area));
+                push(Table::Persons, i, entry(), format!("unknown area {}", p.area));
             }
             if let Some(s) = &p.superior {
                 if !person_ids.contains(s) {
-                    push(format!("person {}", p.id), format!("unknown superior {s}"));
+                    push(Table::Persons, i, entry(), format!("unknown superior {s}"));
                 }
             }
             if p.roles.is_empty() {
-                push(format!("person {}", p.id), "has no role".into());
+                push(Table::Persons, i, entry(), "has no role".into());
+            }
+            if let Some(reason) = p.email.as_deref().and_then(email_problem) {
+                push(Table::Persons, i, entry(), reason);
             }
         }
         for id in self.superior_cycles() {
-            push(format!("person {id}"), "superior chain forms a cycle".into());
+            let i = self.persons.iter().position(|p| p.id == id).unwrap_or(0);
+            push(Table::Persons, i, format!("person {id}"), "superior chain forms a cycle".into());
         }
 
         let mut unit_ids = BTreeSet::new();
-        for u in &self.units {
+        for (i, u) in self.units.iter().enumerate() {
+            let entry = || format!("unit {}", u.id);
             if !unit_ids.insert(&u.id) {
-                push(format!("unit {}", u.id), "duplicate unit id".into());
+                push(Table::Units, i, entry(), "duplicate unit id".into());
+            }
+            if u.name.trim().is_empty() {
+                push(Table::Units, i, entry(), "has no name".into());
             }
             if !area_codes.contains(&u.area) {
-                push(format!("unit {}", u.id), format!("unknown area {}", u.area));
+                push(Table::Units, i, entry(), format!("unknown area {}", u.area));
             }
             for (role, pid) in u.responsible() {
                 if !person_ids.contains(pid) {
-                    push(format!("unit {}", u.id), format!("unknown {role} responsible person {pid}"));
+                    push(Table::Units, i, entry(), format!("unknown {role} responsible person {pid}"));
                 }
             }
             if let Some([lon, lat]) = u.location {
                 if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-                    push(format!("unit {}", u.id), "location is not a valid lon/lat".into());
+                    push(Table::Units, i, entry(), "location is not a valid lon/lat".into());
                 }
             }
         }
-        for r in &self.rosters {
-            let entry = format!("roster {} {} {}", r.area, r.date, r.shift);
+        let mut roster_entries = BTreeSet::new();
+        for (i, r) in self.rosters.iter().enumerate() {
+            let entry = || format!("roster {} {} {} {}", r.area, r.date, r.shift, r.person);
+            if !roster_entries.insert((&r.area, r.date, r.shift.to_string(), &r.person)) {
+                push(Table::Rosters, i, entry(), "duplicate roster entry".into());
+            }
             if !area_codes.contains(&r.area) {
-                push(entry.clone(), format!("unknown area {}", r.area));
+                push(Table::Rosters, i, entry(), format!("unknown area {}", r.area));
             }
             if !person_ids.contains(&r.person) {
-                push(entry, format!("unknown person {}", r.person));
+                push(Table::Rosters, i, entry(), format!("unknown person {}", r.person));
             }
         }
         out
@@ -383,6 +485,55 @@ mod tests {
         let text: Vec<String> = r.problems().iter().map(|p| p.to_string()).collect();
         assert!(text.contains(&"person p-leader: superior chain forms a cycle".to_string()), "{text:?}");
         assert!(text.contains(&"person p-adm: duplicate person id".to_string()), "{text:?}");
+    }
+
+    #[test]
+    fn located_problems_point_at_the_entry_they_are_about() {
+        let mut r = demo();
+        r.persons[1].email = Some("not-an-address".into());
+        r.units[0].name = " ".into();
+        let located = r.problems_located();
+        let find = |needle: &str| located.iter().find(|p| p.problem.to_string().contains(needle)).cloned();
+        let email = find("bad e-mail").expect("bad e-mail found");
+        assert_eq!((email.table, email.index), (Table::Persons, 1));
+        let name = find("has no name").expect("empty name found");
+        assert_eq!((name.table, name.index, name.problem.entry.as_str()), (Table::Units, 0, "unit u-1"));
+        assert_eq!(r.problems().len(), located.len(), "problems() is the same list");
+    }
+
+    #[test]
+    fn a_roster_entry_twice_is_a_problem() {
+        let mut r = demo();
+        let entry = crate::roster::RosterEntry {
+            area: AreaCode::parse("500105002").unwrap(),
+            person: PersonId::parse("p-leader").unwrap(),
+            date: "2026-07-01".parse().unwrap(),
+            shift: "08:00-20:00".parse().unwrap(),
+        };
+        r.rosters = vec![entry.clone(), entry];
+        let located = r.problems_located();
+        assert_eq!(located.len(), 1, "{located:?}");
+        assert_eq!((located[0].table, located[0].index), (Table::Rosters, 1));
+        assert!(located[0].problem.reason.contains("duplicate roster entry"));
+    }
+
+    #[test]
+    fn e_mail_addresses_are_checked_loosely() {
+        for good in ["a@example.org", "duty.officer+x@jb.cq.gov.cn"] {
+            assert_eq!(email_problem(good), None, "{good}");
+        }
+        for bad in ["", "13800000001", "a@b", "@example.org", "a b@example.org", "a@example..org", "a@.org", "a@@b.org"]
+        {
+            assert!(email_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tables_are_named_as_the_file_keys() {
+        for t in Table::ALL {
+            assert_eq!(Table::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(Table::parse("people"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod aliyun;
 pub mod build;
 pub mod channel;
+mod claims;
 pub mod console;
 mod hook_guard;
 mod http;

@@ -9,18 +9,21 @@
 //! moves to the channel's next fallback channel; a channel that keeps failing trips its circuit
 //! breaker and, while open, its messages move to the fallback at once (or wait, without one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use jiaoying_core::{CallState, Clock, Span, Timestamp};
+use jiaoying_core::metric_names::{GATEWAY_REQUEST_SECONDS, MESSAGES_TOTAL};
+use jiaoying_core::{mask_numbers_in, mask_recipient, CallState, Clock, Span, Timestamp};
 use jiaoying_store::{MessageRow, NewEvent, SendResult, Store, StoreError, StoreTx, INTERRUPTED_SEND};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::channel::{Channel, ChannelLimits, Channels, Lookup, Outgoing, SendError, Sent};
+use crate::claims::Claims;
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
@@ -89,6 +92,9 @@ pub struct ChannelBacklog {
     pub oldest_due: Option<i64>,
     /// Messages per second this instance has recently sent through the channel.
     pub recent_rate: f64,
+    /// Messages this instance sent through the channel in the last minute (service clock): a
+    /// steady figure for the board, zero once the channel has been idle for a minute.
+    pub sent_last_minute: i64,
     /// The configured limit, if any.
     pub rate_limit: Option<f64>,
     /// Seconds until the queue is empty at the faster of the recent rate and the limit; `None`
@@ -145,7 +151,12 @@ struct ChannelState {
     /// Exponentially weighted messages per second.
     recent_rate: f64,
     last_step: Option<Instant>,
+    /// (when, how many) of the steps that sent something in the last [`SENT_WINDOW_MS`].
+    sent_window: VecDeque<(i64, usize)>,
 }
+
+/// The window of [`ChannelBacklog::sent_last_minute`].
+const SENT_WINDOW_MS: i64 = 60_000;
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -154,6 +165,8 @@ pub struct Outbox {
     channels: Channels,
     config: OutboxConfig,
     state: Arc<Mutex<BTreeMap<String, ChannelState>>>,
+    /// What this instance has claimed and not yet recorded, and whether it is stopping.
+    claims: Claims,
 }
 
 /// One message and what became of sending it.
@@ -166,7 +179,32 @@ struct Outcome {
 
 impl Outbox {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, channels: Channels, config: OutboxConfig) -> Self {
-        Outbox { store, clock, channels, config, state: Arc::new(Mutex::new(BTreeMap::new())) }
+        Outbox {
+            store,
+            clock,
+            channels,
+            config,
+            state: Arc::new(Mutex::new(BTreeMap::new())),
+            claims: Claims::default(),
+        }
+    }
+
+    /// Shutdown (issue 8): claim nothing more, and start no send not yet started; those of a
+    /// step in progress go back to the queue when it ends.
+    pub fn stop(&self) {
+        self.claims.stop();
+    }
+
+    /// Shutdown, at the end of the grace period: every claim a step still holds goes back to the
+    /// queue, so another instance takes it at once; marked interrupted where its send had
+    /// started (the next sender asks the provider first). Returns how many went back.
+    pub async fn release_held(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now().millis();
+        let mut released = 0;
+        for ((lease_until, started), ids) in self.claims.held() {
+            released += self.store.release_messages(&ids, lease_until, started, now).await?;
+        }
+        Ok(released)
     }
 
     /// The configured channels (the hooks parse callbacks with them).
@@ -211,6 +249,9 @@ impl Outbox {
         let limits = self.channels.limits(name);
         let adapter = self.channels.get(name).cloned();
         let (room, breaker_open, throttled_until) = self.room(name, &limits, now);
+        if self.claims.is_stopping() {
+            return Ok(OutboxStep::Empty { next_due: None });
+        }
         if breaker_open.is_some() && limits.fallback.is_empty() {
             // Nowhere else to send: wait for the breaker's trial step.
             return Ok(OutboxStep::Empty { next_due: breaker_open });
@@ -225,6 +266,8 @@ impl Outbox {
             return Ok(OutboxStep::Empty { next_due: due });
         }
         let n = claimed.len();
+        let _held = self.claims.hold(claimed.iter().map(|m| m.id).collect(), lease_until);
+        let mut unsent = Vec::new();
         let started = Instant::now();
         self.take_tokens(name, n);
         let outcomes = match (adapter, breaker_open) {
@@ -247,10 +290,19 @@ impl Outbox {
                     }
                 })
                 .collect(),
-            (Some(channel), None) => self.send_all(name, channel, &limits, claimed).await,
+            (Some(channel), None) => {
+                let (outcomes, not_started) = self.send_all(name, channel, &limits, claimed).await;
+                unsent = not_started;
+                outcomes
+            }
         };
         self.record(name, &outcomes, started);
         self.finish(outcomes, lease_until).await?;
+        if !unsent.is_empty() {
+            // Stopping: what was claimed and never sent goes back to the queue now.
+            let released = self.store.release_messages(&unsent, lease_until, false, self.clock.now().millis()).await?;
+            tracing::info!(channel = name, released, "stopping: unsent messages returned to the queue");
+        }
         Ok(OutboxStep::Sent(n))
     }
 
@@ -263,6 +315,7 @@ impl Outbox {
             breaker: Breaker::default(),
             recent_rate: 0.0,
             last_step: None,
+            sent_window: VecDeque::new(),
         });
         let breaker_open = st.breaker.open_until.filter(|&t| t > now.millis());
         let mut room = self.config.batch.max(1) as usize;
@@ -285,6 +338,7 @@ impl Outbox {
 
     /// Updates the breaker and the rate estimate from a step's outcomes.
     fn record(&self, name: &str, outcomes: &[Outcome], started: Instant) {
+        count_outcomes(name, outcomes);
         let now = self.clock.now();
         let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(st) = states.get_mut(name) else { return };
@@ -310,17 +364,24 @@ impl Outbox {
         let rate = sent as f64 / secs;
         st.recent_rate = if st.last_step.is_some() { 0.7 * st.recent_rate + 0.3 * rate } else { rate };
         st.last_step = Some(Instant::now());
+        if sent > 0 {
+            st.sent_window.push_back((now.millis(), sent));
+        }
+        while st.sent_window.front().is_some_and(|(t, _)| *t <= now.millis() - SENT_WINDOW_MS) {
+            st.sent_window.pop_front();
+        }
     }
 
     /// Sends the claimed messages, `limits.concurrency` requests at a time, in provider batches
-    /// where the channel has them.
+    /// where the channel has them. Once the outbox is stopping, sends not yet started are not
+    /// started: their ids come back second.
     async fn send_all(
         &self,
         name: &str,
         channel: Arc<dyn Channel>,
         limits: &ChannelLimits,
         claimed: Vec<MessageRow>,
-    ) -> Vec<Outcome> {
+    ) -> (Vec<Outcome>, Vec<i64>) {
         let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
         let chunk = channel.max_batch().max(1);
         let mut sends = JoinSet::new();
@@ -332,18 +393,35 @@ impl Outbox {
             let permits = permits.clone();
             let first = index;
             index += batch.len();
-            sends.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let results = send_batch(channel.as_ref(), &batch).await;
-                (first, batch, results)
-            });
+            let claims = self.claims.clone();
+            let span = send_span(name, &batch);
+            let latency = metrics::histogram!(GATEWAY_REQUEST_SECONDS, "channel" => name.to_string());
+            sends.spawn(
+                async move {
+                    let _permit = permits.acquire_owned().await;
+                    if claims.is_stopping() {
+                        return (first, batch, None);
+                    }
+                    claims.started(batch.iter().map(|m| m.id));
+                    let request = Instant::now();
+                    let results = send_batch(channel.as_ref(), &batch).await;
+                    latency.record(request.elapsed().as_secs_f64());
+                    (first, batch, Some(results))
+                }
+                .instrument(span),
+            );
         }
         let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(index);
+        let mut not_started = Vec::new();
         while let Some(joined) = sends.join_next().await {
             let Ok((first, batch, results)) = joined else {
                 // A panicking adapter: its messages stay `sending` and are retried when the
                 // lease runs out.
                 tracing::error!(channel = name, "send task panicked");
+                continue;
+            };
+            let Some(results) = results else {
+                not_started.extend(batch.iter().map(|m| m.id));
                 continue;
             };
             for (i, (msg, result)) in batch.into_iter().zip(results).enumerate() {
@@ -352,7 +430,7 @@ impl Outbox {
             }
         }
         outcomes.sort_by_key(|(i, _)| *i);
-        outcomes.into_iter().map(|(_, o)| o).collect()
+        (outcomes.into_iter().map(|(_, o)| o).collect(), not_started)
     }
 
     /// Classifies one send's result.
@@ -374,13 +452,19 @@ impl Outbox {
             }
             Err(SendError::Transient(error)) => (self.retry(&msg, error), None),
         };
+        // Logs name the recipient masked and mask any number a gateway's error echoes.
+        let (id, call_id, alert_id, to) = (msg.id, msg.call_id, msg.alert_id, mask_recipient(&msg.recipient));
         match &result {
-            SendResult::Sent { .. } => tracing::debug!(message_id = msg.id, channel = name, "message sent"),
+            SendResult::Sent { .. } => {
+                tracing::info!(message_id = id, call_id, alert_id, channel = name, to = %to, "message sent")
+            }
             SendResult::Retry { error, .. } => {
-                tracing::warn!(message_id = msg.id, channel = name, error = %error, attempts = msg.attempts, "send failed; will retry")
+                tracing::warn!(message_id = id, call_id, alert_id, channel = name, to = %to, error = %mask_numbers_in(error),
+                    attempts = msg.attempts, "send failed; will retry")
             }
             SendResult::Failed { error } => {
-                tracing::warn!(message_id = msg.id, channel = name, error = %error, failover = ?failover_to, "send failed for good")
+                tracing::warn!(message_id = id, call_id, alert_id, channel = name, to = %to, error = %mask_numbers_in(error),
+                    failover = ?failover_to, "send failed for good")
             }
         }
         Outcome { msg, result, failover_to }
@@ -512,12 +596,48 @@ impl Outbox {
                     sending: r.sending,
                     oldest_due: r.oldest_due,
                     recent_rate,
+                    sent_last_minute: st.map_or(0, |s| {
+                        s.sent_window.iter().filter(|(t, _)| *t > now - SENT_WINDOW_MS).map(|(_, n)| *n as i64).sum()
+                    }),
                     rate_limit,
                     drain_secs,
                 }
             })
             .collect())
     }
+}
+
+/// Counts a step's outcomes for `/metrics` (issue 8): `failover` is a failure moved to a
+/// fallback channel, `failed` one with nowhere else to go; the four add up to the attempts.
+fn count_outcomes(channel: &str, outcomes: &[Outcome]) {
+    let mut counts = [0u64; 4];
+    for o in outcomes {
+        counts[match (&o.result, &o.failover_to) {
+            (SendResult::Sent { .. }, _) => 0,
+            (SendResult::Retry { .. }, _) => 1,
+            (SendResult::Failed { .. }, None) => 2,
+            (SendResult::Failed { .. }, Some(_)) => 3,
+        }] += 1;
+    }
+    for (outcome, n) in ["sent", "retry", "failed", "failover"].into_iter().zip(counts) {
+        if n > 0 {
+            metrics::counter!(MESSAGES_TOTAL, "channel" => channel.to_string(), "outcome" => outcome).increment(n);
+        }
+    }
+}
+
+/// The span of one gateway request: the message's ids when it carries one message, the first
+/// message's and the count for a provider batch.
+fn send_span(channel: &str, batch: &[MessageRow]) -> tracing::Span {
+    let first = batch.first();
+    tracing::info_span!(
+        "send",
+        channel,
+        message_id = first.map(|m| m.id),
+        call_id = first.and_then(|m| m.call_id),
+        alert_id = first.and_then(|m| m.alert_id),
+        messages = batch.len(),
+    )
 }
 
 /// Sends one provider batch (or one message), asking the provider first about messages whose

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cron::Schedule;
+use jiaoying_core::metric_names::{ALERTS_TOTAL, FEED_POLLS_TOTAL, FEED_POLL_FAILURES_TOTAL};
 use jiaoying_core::{Clock, Span, Timestamp};
 use jiaoying_store::{FeedEntryRow, FeedStateRow, Store};
 use jiaoying_tracker::{run_loop, Step, Tracker};
@@ -247,6 +248,7 @@ impl FeedPoller {
     /// Polls one source now, whatever its schedule, and records the outcome in `feed_state`.
     pub async fn poll_once(&self, source: &FeedSource) -> Result<PollReport, FeedError> {
         bump(&self.counters.polls);
+        metrics::counter!(FEED_POLLS_TOTAL, "source" => source.id.clone()).increment(1);
         let now = self.clock.now();
         let mut state = self
             .store
@@ -269,6 +271,7 @@ impl FeedPoller {
             Err(e) if e.is_internal() => Err(e),
             Err(e) => {
                 bump(&self.counters.failures);
+                metrics::counter!(FEED_POLL_FAILURES_TOTAL, "source" => source.id.clone()).increment(1);
                 state.failures = state.failures.saturating_add(1);
                 let retry = now.plus(backoff(self.config.backoff_base, self.config.backoff_cap, state.failures));
                 let next = scheduled.map_or(retry, |s| s.max(retry));
@@ -359,6 +362,8 @@ impl FeedPoller {
                 }
             };
             if result.starts_with("rejected") {
+                metrics::counter!(ALERTS_TOTAL, "source" => source.id.clone(), "tier" => "unknown", "result" => "rejected")
+                    .increment(1);
                 tracing::warn!(source = %source.id, url = %redact(entry.url.as_str()), %result, "feed document refused");
             }
             let row = FeedEntryRow {

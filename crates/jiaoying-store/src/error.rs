@@ -37,10 +37,20 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| server_unavailable(&c)) => {
+                StoreError::Unavailable(e)
+            }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
             _ => StoreError::Database(e),
         }
     }
+}
+
+/// PostgreSQL SQLSTATEs that say "the server is going away or cannot take you now", not "your
+/// statement is wrong": a restart (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+/// connect now), a lost connection (class 08), too many connections (53300). Retry later.
+fn server_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 impl StoreError {

@@ -7,6 +7,7 @@
 #[macro_use]
 mod sql;
 mod error;
+mod notify;
 mod postgres;
 mod records;
 mod registry_cache;
@@ -15,6 +16,7 @@ mod sqlite;
 mod store;
 
 pub use error::{StoreError, StoreResult};
+pub use notify::{EventWakeups, EVENTS_CHANNEL};
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;

@@ -36,6 +36,10 @@ impl PgStore {
         MIGRATOR.run(&self.write).await?;
         Ok(())
     }
+
+    async fn event_wakeups(&self) -> StoreResult<Option<Box<dyn crate::notify::EventWakeups>>> {
+        Ok(Some(Box::new(crate::notify::PgEventWakeups::connect(&self.write).await?)))
+    }
 }
 
 const CLAIM_CALLS: &str =

@@ -356,7 +356,8 @@ pub struct StreamEvent {
 
 // --- board read models and officer actions (issue 6) ---
 
-/// Per alert: calls waiting past their deadline, and calls flagged unreached.
+/// Per alert: open calls first made before the alert's overdue cutoff, and calls flagged
+/// unreached.
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct AlertCallStats {
     pub alert_id: i64,
@@ -411,13 +412,14 @@ pub struct AuditFilter {
     pub offset: i64,
 }
 
-/// One entry of the audit log: a call event (`origin = "call"`) or an alert action
-/// (`origin = "alert"`, no call).
+/// One entry of the audit log: a call event (`origin = "call"`), an alert action
+/// (`origin = "alert"`, no call) or an admin's change to a board user (`origin = "admin"`, no
+/// alert; `name` is the user's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AuditRow {
     pub origin: String,
     pub id: i64,
-    pub alert_id: i64,
+    pub alert_id: Option<i64>,
     pub call_id: Option<i64>,
     pub at: i64,
     pub from_state: Option<String>,
@@ -485,4 +487,367 @@ impl std::fmt::Debug for SessionInfo {
             .field("expires_at", &self.expires_at)
             .finish()
     }
+}
+
+/// A board user as admins see it: never its password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Its sessions live at the time asked.
+    pub sessions: i64,
+}
+
+/// An admin's change for the audit log (`admin_actions`): `user_add`, `user_update`,
+/// `user_delete`. `note` says what changed and never holds a password or a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAdminAction {
+    pub at: i64,
+    /// `officer:<name>` of the admin.
+    pub actor: String,
+    pub action: String,
+    /// The user's name.
+    pub target: String,
+    pub note: Option<String>,
+}
+
+/// What became of a change to a board user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    Done,
+    NotFound,
+    /// Refused: it would leave the board without an admin.
+    LastAdmin,
+}
+
+// --- registry administration (issue 7) ---
+
+/// An import as one transaction: the entries to upsert, the entries to remove (only an import
+/// with `--replace` removes), and who did it, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryImport {
+    pub registry: jiaoying_core::Registry,
+    pub remove: RegistryRemoval,
+    /// How the audit log names who imported: `cli` for `jiaoying import`.
+    pub actor: String,
+    /// The audit entry's note: the file and what changed.
+    pub note: String,
+}
+
+/// Stored entries an import removes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegistryRemoval {
+    pub areas: Vec<jiaoying_core::AreaCode>,
+    pub persons: Vec<jiaoying_core::PersonId>,
+    pub units: Vec<jiaoying_core::UnitId>,
+    pub rosters: Vec<jiaoying_core::roster::RosterEntry>,
+}
+
+impl RegistryRemoval {
+    pub fn len(&self) -> usize {
+        self.areas.len() + self.persons.len() + self.units.len() + self.rosters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub changes: RegistryChanges,
+    pub removed: usize,
+}
+
+/// An admin's change of one person's contacts; `None` leaves that field as it is, and
+/// `email: Some(None)` clears the e-mail address. Values are validated before they get here.
+#[derive(Debug, Clone)]
+pub struct ContactUpdate {
+    pub person_id: jiaoying_core::PersonId,
+    pub mobile: Option<jiaoying_core::MobileNumber>,
+    pub email: Option<Option<String>>,
+    /// `officer:<name>` of the admin.
+    pub actor: String,
+}
+
+/// What became of a [`ContactUpdate`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContactOutcome {
+    NotFound,
+    /// The values given are the stored ones: nothing written, nothing logged.
+    Unchanged(jiaoying_core::Person),
+    Changed {
+        before: jiaoying_core::Person,
+        after: jiaoying_core::Person,
+        /// `mobile`, `email`.
+        fields: Vec<&'static str>,
+    },
+}
+
+/// The audit entry's note for a change of contacts. Mobiles and e-mails are shown masked: the
+/// audit log is open to every board role, the registry pages only to admins.
+pub fn contact_change_note(before: &jiaoying_core::Person, after: &jiaoying_core::Person) -> String {
+    let email = |e: &Option<String>| match e.as_deref() {
+        None => "—".to_string(),
+        Some(e) => match e.split_once('@') {
+            Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+            None => "***".to_string(),
+        },
+    };
+    let mut parts = Vec::new();
+    if before.mobile != after.mobile {
+        parts.push(format!("mobile {} → {}", before.mobile.masked(), after.mobile.masked()));
+    }
+    if before.email != after.email {
+        parts.push(format!("email {} → {}", email(&before.email), email(&after.email)));
+    }
+    parts.join("; ")
+}
+
+/// One registry change in the audit log (`admin_actions` rows whose action starts with
+/// `registry_`), newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct RegistryChangeRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    /// `registry_contact` (an admin's edit) or `registry_import`.
+    pub action: String,
+    /// `person p-1`, or `registry` for an import.
+    pub target: String,
+    pub note: Option<String>,
+}
+
+// --- scheduled duties (issue 7) ---
+
+/// One run of a scheduled duty (`duty_runs`): claimed by one instance for one scheduled time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct DutyRunRow {
+    pub id: i64,
+    /// `reachability`, `inspection`, `daily_summary`.
+    pub duty: String,
+    /// The schedule's time this run is for.
+    pub scheduled_for: i64,
+    /// The instance that ran it.
+    pub claimed_by: String,
+    pub started_at: i64,
+    /// Reachability: the test's alert (its calls are the test's calls).
+    pub alert_id: Option<i64>,
+    /// Reachability: answers after this count as unreached.
+    pub window_ends_at: Option<i64>,
+    /// Reachability: when the unanswered are reminded once; `reminded_at` once they were.
+    pub remind_at: Option<i64>,
+    pub reminded_at: Option<i64>,
+    /// Reachability: when the report went to the duty officers.
+    pub finished_at: Option<i64>,
+    /// JSON: what the run did.
+    pub summary: Option<String>,
+}
+
+/// The claim of a run: inserted only if no instance has claimed `(duty, scheduled_for)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDutyRun {
+    pub duty: String,
+    pub scheduled_for: i64,
+    pub claimed_by: String,
+    pub now: i64,
+}
+
+/// What a claimed run set up, written in the run's transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DutyRunSetup {
+    pub alert_id: Option<i64>,
+    pub window_ends_at: Option<i64>,
+    pub remind_at: Option<i64>,
+    pub summary: Option<String>,
+}
+
+/// An inspection reminder sent to one person; the reminder's link names its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct InspectionRequestRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub person_id: String,
+    pub created_at: i64,
+}
+
+/// "已检查": one inspection, of a unit or (unit `None`) of the person's units unnamed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct InspectionRow {
+    pub id: i64,
+    pub person_id: String,
+    pub unit_id: Option<String>,
+    pub at: i64,
+    /// `sms` or `link`.
+    pub via: String,
+    pub report: String,
+    pub request_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInspection {
+    pub person_id: String,
+    pub unit_id: Option<String>,
+    pub at: i64,
+    pub via: String,
+    pub report: String,
+    pub request_id: Option<i64>,
+}
+
+/// The latest inspection of one person or one unit (`key`), and how many since a given time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LastInspection {
+    pub key: String,
+    pub at: i64,
+    pub since: i64,
+}
+
+// --- outgoing links (issue 8) ---
+
+/// Where a subscriber's cursor stands in the two logs outgoing links follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LinkCursor {
+    /// Every `call_events` row up to this id has been taken (queued or skipped).
+    pub calls_after: i64,
+    /// Every `alert_messages` row up to this id has been taken.
+    pub messages_after: i64,
+}
+
+/// A call event with the call's fields an outgoing link reports (the call's fields as they are
+/// now, the event's as they were).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LinkCallEvent {
+    pub id: i64,
+    pub alert_id: i64,
+    pub call_id: i64,
+    pub at: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub via: Option<String>,
+    pub person_id: String,
+    pub roles: String,
+    pub area: String,
+    pub unit_id: Option<String>,
+    pub level: i64,
+    pub attempts: i64,
+    pub unreached: bool,
+    pub escalated_from: Option<i64>,
+    pub escalated_to: Option<i64>,
+}
+
+/// A message received for an alert; `first` when it is the message that created the alert.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkAlertMessage {
+    pub id: i64,
+    pub alert_id: i64,
+    pub sender: String,
+    pub identifier: String,
+    pub sent: i64,
+    pub msg_type: String,
+    pub received_at: i64,
+    pub first: bool,
+}
+
+/// One webhook delivery to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLinkDelivery {
+    pub subscriber: String,
+    /// `call_event:<id>` or `alert_message:<id>`: one delivery per event and subscriber.
+    pub event_key: String,
+    pub event: String,
+    pub alert_id: Option<i64>,
+    pub call_id: Option<i64>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LinkDeliveryRow {
+    pub id: i64,
+    pub subscriber: String,
+    pub event_key: String,
+    pub event: String,
+    pub alert_id: Option<i64>,
+    pub call_id: Option<i64>,
+    #[serde(skip)]
+    pub body: String,
+    /// `queued`, `sending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// What became of one claimed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkResult {
+    /// The subscriber answered 2xx.
+    Delivered { status: i64 },
+    /// Try again at `retry_at`.
+    Retry { status: Option<i64>, error: String, retry_at: i64 },
+    /// Given up: refused for good, or retried for too long.
+    Failed { status: Option<i64>, error: String },
+    /// Not attempted (an earlier delivery of the batch failed, or time ran out): back to the
+    /// queue as it was.
+    Released,
+}
+
+/// Per subscriber: its deliveries by state, and its first waiting delivery (the one the others
+/// wait behind).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LinkSubscriberStats {
+    pub subscriber: String,
+    pub queued: i64,
+    pub sending: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub last_delivered_at: Option<i64>,
+    /// When the oldest delivery still waiting was queued.
+    pub oldest_waiting_at: Option<i64>,
+}
+
+/// Which deliveries to list: one subscriber's, newest first, optionally of one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDeliveryFilter {
+    pub subscriber: String,
+    pub state: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// How many calls are in one state, over every alert (`/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallStateTotal {
+    #[sqlx(try_from = "String")]
+    pub state: CallState,
+    pub n: i64,
+}
+
+/// One connection pool's use: connections open (`size`), of which idle, and the most it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `main` (PostgreSQL), or `write` and `read` (SQLite).
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// One answer of a set-based burst: the call as read (`state`, `attempts`), who answered, how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallAnswer {
+    pub call_id: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub via: String,
+    pub actor: String,
+    pub note: Option<String>,
 }

@@ -31,6 +31,28 @@ macro_rules! impl_sql_store {
             format!("SELECT {CALL_COLUMNS} FROM calls {tail}")
         }
 
+        /// Appends an admin's change to the audit log, inside the change's transaction.
+        async fn insert_admin_action(tx: &mut sqlx::Transaction<'static, $DB>, a: &NewAdminAction) -> StoreResult<()> {
+            sqlx::query("INSERT INTO admin_actions (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)")
+                .bind(a.at)
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.target)
+                .bind(&a.note)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Whether an admin other than user `id` exists (the board must keep one).
+        async fn other_admin(tx: &mut sqlx::Transaction<'static, $DB>, id: i64) -> StoreResult<bool> {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE role = 'admin' AND id <> $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok(n > 0)
+        }
+
         /// Records the outcome of a claimed send if the claim (`lease_until`) is still ours.
         fn finish_query<'q>(
             id: i64,
@@ -542,6 +564,156 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            // --- scheduled duties (issue 7) ---
+
+            async fn claim_duty_run(&mut self, run: &NewDutyRun) -> StoreResult<Option<i64>> {
+                // Two instances inserting the same pair: on PostgreSQL the second waits on the
+                // unique index until the first commits (then takes nothing) or rolls back (then
+                // takes it); on SQLite the single writer serialises them.
+                let id: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO duty_runs (duty, scheduled_for, claimed_by, started_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (duty, scheduled_for) DO NOTHING RETURNING id",
+                )
+                .bind(&run.duty)
+                .bind(run.scheduled_for)
+                .bind(&run.claimed_by)
+                .bind(run.now)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                Ok(id.map(|r| r.0))
+            }
+
+            async fn set_duty_run(&mut self, id: i64, setup: &DutyRunSetup) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE duty_runs SET alert_id = $2, window_ends_at = $3, remind_at = $4, summary = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(setup.alert_id)
+                .bind(setup.window_ends_at)
+                .bind(setup.remind_at)
+                .bind(setup.summary.as_deref())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn mark_duty_run_reminded(&mut self, id: i64, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE duty_runs SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn mark_duty_run_finished(&mut self, id: i64, now: i64, summary: Option<&str>) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE duty_runs SET finished_at = $2, summary = COALESCE($3, summary) WHERE id = $1 AND finished_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(summary)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_inspection_request(&mut self, run_id: i64, person_id: &str, now: i64) -> StoreResult<i64> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO inspection_requests (run_id, person_id, created_at) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(run_id)
+                .bind(person_id)
+                .bind(now)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id)
+            }
+
+            async fn insert_inspection(&mut self, i: &NewInspection) -> StoreResult<i64> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO inspections (person_id, unit_id, at, via, report, request_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&i.person_id)
+                .bind(i.unit_id.as_deref())
+                .bind(i.at)
+                .bind(&i.via)
+                .bind(&i.report)
+                .bind(i.request_id)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id)
+            }
+
+            async fn first_sights(&mut self, seen: &[(String, String)], now: i64) -> StoreResult<Vec<bool>> {
+                let mut new = std::collections::HashSet::new();
+                for chunk in seen.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new("INSERT INTO inbound_seen (channel, provider_id, seen_at) ");
+                    q.push_values(chunk, |mut row, (channel, pid)| {
+                        row.push_bind(channel.clone()).push_bind(pid.clone()).push_bind(now);
+                    });
+                    q.push(" ON CONFLICT DO NOTHING RETURNING channel, provider_id");
+                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                    new.extend(rows);
+                }
+                Ok(seen.iter().map(|k| new.contains(k)).collect())
+            }
+
+            async fn calls_by_ids(&mut self, ids: &[i64]) -> StoreResult<Vec<CallRow>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(call_select("WHERE id IN ("));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    out.extend(q.build_query_as::<CallRow>().fetch_all(&mut *self.tx).await?);
+                }
+                Ok(out)
+            }
+
+            async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>> {
+                let mut done = Vec::with_capacity(answers.len());
+                // VALUES columns are `column1`.. on both backends.
+                for chunk in answers.chunks(300) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE calls SET state = 'answered', answered_at = ");
+                    q.push_bind(now);
+                    q.push(", answered_via = v.column4, answered_by = v.column5, answer_note = v.column6, late = ");
+                    q.push_bind(false);
+                    q.push(", next_action_at = NULL, updated_at = ");
+                    q.push_bind(now);
+                    q.push(" FROM (");
+                    q.push_values(chunk, |mut row, a| {
+                        row.push_bind(a.call_id)
+                            .push_bind(a.state.clone())
+                            .push_bind(a.attempts)
+                            .push_bind(a.via.clone())
+                            .push_bind(a.actor.clone())
+                            .push_bind(a.note.clone());
+                    });
+                    q.push(") AS v WHERE calls.id = v.column1 AND calls.state = v.column2 AND calls.attempts = v.column3 RETURNING id");
+                    let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                    done.extend(rows.into_iter().map(|r| r.0));
+                }
+                Ok(done)
+            }
+
+            async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64> {
+                let mut n = 0;
+                for chunk in call_ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE messages SET state = 'cancelled' WHERE state = 'queued' AND call_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    n += q.build().execute(&mut *self.tx).await?.rows_affected();
+                }
+                Ok(n)
+            }
+
             async fn commit(self: Box<Self>) -> StoreResult<()> {
                 self.tx.commit().await?;
                 Ok(())
@@ -576,115 +748,25 @@ macro_rules! impl_sql_store {
 
             async fn upsert_registry(&self, registry: &Registry, now: i64) -> StoreResult<RegistryChanges> {
                 let existing = self.load_registry().await?;
-                let old_areas: std::collections::HashMap<_, _> = existing.areas.iter().map(|a| (&a.code, a)).collect();
-                let old_persons: std::collections::HashMap<_, _> = existing.persons.iter().map(|p| (&p.id, p)).collect();
-                let old_units: std::collections::HashMap<_, _> = existing.units.iter().map(|u| (&u.id, u)).collect();
-                let old_rosters: std::collections::HashSet<_> = existing.rosters.iter().collect();
-                let mut changes = RegistryChanges::default();
                 let mut tx = self.begin_write().await?;
-                for a in &registry.areas {
-                    match old_areas.get(&a.code) {
-                        Some(e) if *e == a => { changes.unchanged += 1; continue; }
-                        Some(_) => changes.changed += 1,
-                        None => changes.added += 1,
-                    }
-                    sqlx::query(
-                        "INSERT INTO areas (code, name, parent, polygon, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, \
-                         polygon = excluded.polygon, updated_at = excluded.updated_at",
-                    )
-                    .bind(a.code.as_str())
-                    .bind(&a.name)
-                    .bind(a.parent.as_ref().map(|p| p.as_str()))
-                    .bind(a.polygon.as_ref().map(|p| serde_json::to_string(p).expect("numbers serialise")))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for p in &registry.persons {
-                    match old_persons.get(&p.id) {
-                        Some(e) if *e == p => { changes.unchanged += 1; continue; }
-                        Some(_) => changes.changed += 1,
-                        None => changes.added += 1,
-                    }
-                    sqlx::query(
-                        "INSERT INTO persons (id, name, mobile, email, roles, area, superior, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, mobile = excluded.mobile, \
-                         email = excluded.email, roles = excluded.roles, area = excluded.area, \
-                         superior = excluded.superior, updated_at = excluded.updated_at",
-                    )
-                    .bind(p.id.as_str())
-                    .bind(&p.name)
-                    .bind(p.mobile.as_str())
-                    .bind(&p.email)
-                    .bind(serde_json::to_string(&p.roles).expect("strings serialise"))
-                    .bind(p.area.as_str())
-                    .bind(p.superior.as_ref().map(|s| s.as_str()))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for u in &registry.units {
-                    match old_units.get(&u.id) {
-                        Some(e) if *e == u => { changes.unchanged += 1; continue; }
-                        Some(_) => changes.changed += 1,
-                        None => changes.added += 1,
-                    }
-                    sqlx::query(
-                        "INSERT INTO units (id, name, kind, area, location, administrative, regulatory, unit, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, area = excluded.area, \
-                         location = excluded.location, administrative = excluded.administrative, \
-                         regulatory = excluded.regulatory, unit = excluded.unit, updated_at = excluded.updated_at",
-                    )
-                    .bind(u.id.as_str())
-                    .bind(&u.name)
-                    .bind(u.kind.as_str())
-                    .bind(u.area.as_str())
-                    .bind(u.location.map(|l| serde_json::to_string(&l).expect("numbers serialise")))
-                    .bind(u.administrative.as_str())
-                    .bind(u.regulatory.as_str())
-                    .bind(u.unit.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                // Roster entries replace the stored ones of the same area and date (a swap is an
-                // edit of the file, not a second officer).
-                let mut days: Vec<(String, String)> =
-                    registry.rosters.iter().map(|r| (r.area.as_str().to_string(), r.date.to_string())).collect();
-                days.sort();
-                days.dedup();
-                for (area, date) in &days {
-                    sqlx::query("DELETE FROM rosters WHERE area = $1 AND date = $2")
-                        .bind(area)
-                        .bind(date)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for r in &registry.rosters {
-                    if old_rosters.contains(r) {
-                        changes.unchanged += 1;
-                    } else {
-                        changes.added += 1;
-                    }
-                    sqlx::query(
-                        "INSERT INTO rosters (area, person, date, shift) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(r.area.as_str())
-                    .bind(r.person.as_str())
-                    .bind(r.date.to_string())
-                    .bind(r.shift.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let changes = write_registry(&mut tx, &existing, registry, now).await?;
                 // Every instance's copy in memory is stale from this commit on.
                 sqlx::query("UPDATE registry_generation SET generation = generation + 1 WHERE id = 1")
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
                 Ok(changes)
+            }
+
+            async fn refresh_statistics(&self) -> StoreResult<()> {
+                let statement = match $backend {
+                    Backend::Postgres => "ANALYZE calls, messages, call_events, inbound_seen",
+                    // SQLite plans from its indexes without statistics; `optimize` gathers them
+                    // only where it judges they would help.
+                    Backend::Sqlite => "PRAGMA optimize",
+                };
+                sqlx::query(statement).execute(&self.write).await?;
+                Ok(())
             }
 
             async fn load_registry(&self) -> StoreResult<std::sync::Arc<Registry>> {
@@ -780,12 +862,14 @@ macro_rules! impl_sql_store {
                 .await?)
             }
 
-            async fn calls_with_code(&self, person_id: &str, code: &str) -> StoreResult<Vec<CallRow>> {
-                Ok(sqlx::query_as(&call_select("WHERE person_id = $1 AND reply_code = $2 ORDER BY id DESC"))
-                    .bind(person_id)
-                    .bind(code)
-                    .fetch_all(&self.read)
-                    .await?)
+            async fn calls_by_mobile_and_code(&self, mobile: &MobileNumber, code: &str) -> StoreResult<Vec<CallRow>> {
+                Ok(sqlx::query_as(&call_select(
+                    "WHERE reply_code = $2 AND person_id IN (SELECT id FROM persons WHERE mobile = $1) ORDER BY id DESC",
+                ))
+                .bind(mobile.as_str())
+                .bind(code)
+                .fetch_all(&self.read)
+                .await?)
             }
 
             async fn messages_of_alert(&self, alert_id: i64) -> StoreResult<Vec<MessageRow>> {
@@ -1111,21 +1195,105 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected())
             }
 
+            async fn list_users(&self, now: i64) -> StoreResult<Vec<UserInfo>> {
+                Ok(sqlx::query_as(
+                    "SELECT u.id, u.name, u.role, u.created_at, u.updated_at, \
+                            (SELECT COUNT(*) FROM sessions s \
+                             WHERE s.user_id = u.id AND s.idle_expires_at > $1 AND s.expires_at > $1) AS sessions \
+                     FROM users u ORDER BY u.name",
+                )
+                .bind(now)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn insert_user(&self, name: &str, role: &str, password_hash: &str, audit: &NewAdminAction) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+                )
+                .bind(name)
+                .bind(role)
+                .bind(password_hash)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await?;
+                insert_admin_action(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_user(
+                &self,
+                name: &str,
+                role: Option<&str>,
+                password_hash: Option<&str>,
+                audit: &NewAdminAction,
+            ) -> StoreResult<UserChange> {
+                let mut tx = self.begin_write().await?;
+                let Some((id, current)): Option<(i64, String)> = sqlx::query_as("SELECT id, role FROM users WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(UserChange::NotFound);
+                };
+                if current == "admin" && role.is_some_and(|r| r != "admin") && !other_admin(&mut tx, id).await? {
+                    return Ok(UserChange::LastAdmin);
+                }
+                sqlx::query(
+                    "UPDATE users SET role = COALESCE($2, role), password_hash = COALESCE($3, password_hash), \
+                     updated_at = $4 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(role)
+                .bind(password_hash)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await?;
+                if password_hash.is_some() {
+                    // Sessions signed in with the old password end with it.
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                }
+                insert_admin_action(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(UserChange::Done)
+            }
+
+            async fn delete_user(&self, name: &str, audit: &NewAdminAction) -> StoreResult<UserChange> {
+                let mut tx = self.begin_write().await?;
+                let Some((id, role)): Option<(i64, String)> = sqlx::query_as("SELECT id, role FROM users WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(UserChange::NotFound);
+                };
+                if role == "admin" && !other_admin(&mut tx, id).await? {
+                    return Ok(UserChange::LastAdmin);
+                }
+                // The foreign key cascades too; said here so it does not rest on SQLite's pragma.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                insert_admin_action(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(UserChange::Done)
+            }
 
             // --- board read models and officer actions (issue 6) ---
 
-            async fn alert_call_stats(&self, alert_ids: &[i64], now: i64) -> StoreResult<Vec<AlertCallStats>> {
-                let mut out = Vec::with_capacity(alert_ids.len());
+            async fn alert_call_stats(&self, alerts: &[(i64, i64)]) -> StoreResult<Vec<AlertCallStats>> {
+                let mut out = Vec::with_capacity(alerts.len());
                 // One statement per alert, as `call_counts`: identical SQL on both backends.
-                for id in alert_ids {
-                    let row: AlertCallStats = sqlx::query_as(
+                for (id, cutoff) in alerts {
+                    let row: AlertCallStats = sqlx::query_as(&format!(
                         "SELECT $1 AS alert_id, \
-                                COALESCE(SUM(CASE WHEN state IN ('pending', 'sent', 'delivered') AND deadline <= $2 THEN 1 ELSE 0 END), 0) AS overdue, \
+                                COALESCE(SUM(CASE WHEN state IN {OPEN_STATES_SQL} AND created_at < $2 THEN 1 ELSE 0 END), 0) AS overdue, \
                                 COALESCE(SUM(CASE WHEN unreached THEN 1 ELSE 0 END), 0) AS unreached \
-                         FROM calls WHERE alert_id = $1",
-                    )
+                         FROM calls WHERE alert_id = $1"
+                    ))
                     .bind(id)
-                    .bind(now)
+                    .bind(cutoff)
                     .fetch_one(&self.read)
                     .await?;
                     out.push(row);
@@ -1173,7 +1341,10 @@ macro_rules! impl_sql_store {
                                     FROM call_events e JOIN calls c ON c.id = e.call_id LEFT JOIN persons p ON p.id = c.person_id \
                                     UNION ALL \
                                     SELECT 'alert', a.id, a.alert_id, NULL, a.at, NULL, a.action, a.actor, NULL, a.note, NULL, NULL \
-                                    FROM alert_actions a) log";
+                                    FROM alert_actions a \
+                                    UNION ALL \
+                                    SELECT 'admin', d.id, NULL, NULL, d.at, NULL, d.action, d.actor, NULL, d.note, NULL, d.target \
+                                    FROM admin_actions d) log";
                 const WHERE: &str = "WHERE ($1 IS NULL OR alert_id = $1) AND ($2 IS NULL OR actor = $2) \
                                      AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5)";
                 let rows: Vec<AuditRow> = sqlx::query_as(&format!(
@@ -1199,6 +1370,686 @@ macro_rules! impl_sql_store {
                     .await?;
                 Ok((rows, total))
             }
+
+            // --- registry administration (issue 7) ---
+
+            async fn import_registry(&self, import: &RegistryImport, now: i64) -> StoreResult<ImportOutcome> {
+                let existing = self.load_registry().await?;
+                let mut tx = self.begin_write().await?;
+                let r = &import.remove;
+                for u in &r.units {
+                    sqlx::query("DELETE FROM units WHERE id = $1").bind(u.as_str()).execute(&mut *tx).await?;
+                }
+                for p in &r.persons {
+                    sqlx::query("DELETE FROM persons WHERE id = $1").bind(p.as_str()).execute(&mut *tx).await?;
+                }
+                for e in &r.rosters {
+                    sqlx::query("DELETE FROM rosters WHERE area = $1 AND date = $2 AND shift = $3 AND person = $4")
+                        .bind(e.area.as_str())
+                        .bind(e.date.to_string())
+                        .bind(e.shift.to_string())
+                        .bind(e.person.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for a in &r.areas {
+                    sqlx::query("DELETE FROM areas WHERE code = $1").bind(a.as_str()).execute(&mut *tx).await?;
+                }
+                let changes = write_registry(&mut tx, &existing, &import.registry, now).await?;
+                sqlx::query("INSERT INTO admin_actions (at, actor, action, target, note) VALUES ($1, $2, 'registry_import', 'registry', $3)")
+                    .bind(now)
+                    .bind(&import.actor)
+                    .bind(&import.note)
+                    .execute(&mut *tx)
+                    .await?;
+                // Every instance's copy in memory is stale from this commit on.
+                sqlx::query("UPDATE registry_generation SET generation = generation + 1 WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(ImportOutcome { changes, removed: r.len() })
+            }
+
+            async fn update_person_contacts(&self, u: &ContactUpdate, now: i64) -> StoreResult<ContactOutcome> {
+                let mut tx = self.begin_write().await?;
+                // A no-op write first: on PostgreSQL it locks the row, so two admins editing the
+                // same person log what each really replaced (SQLite's writer is already ours).
+                let locked = sqlx::query("UPDATE persons SET updated_at = updated_at WHERE id = $1")
+                    .bind(u.person_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if locked.rows_affected() == 0 {
+                    return Ok(ContactOutcome::NotFound);
+                }
+                let row: $crate::registry_rows::PersonRow = sqlx::query_as("SELECT * FROM persons WHERE id = $1")
+                    .bind(u.person_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let before = row.into_person()?;
+                let mut after = before.clone();
+                if let Some(m) = &u.mobile {
+                    after.mobile = m.clone();
+                }
+                if let Some(e) = &u.email {
+                    after.email = e.clone();
+                }
+                let mut fields = Vec::new();
+                if after.mobile != before.mobile {
+                    fields.push("mobile");
+                }
+                if after.email != before.email {
+                    fields.push("email");
+                }
+                if fields.is_empty() {
+                    return Ok(ContactOutcome::Unchanged(before));
+                }
+                sqlx::query("UPDATE persons SET mobile = $2, email = $3, updated_at = $4 WHERE id = $1")
+                    .bind(u.person_id.as_str())
+                    .bind(after.mobile.as_str())
+                    .bind(after.email.as_deref())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO admin_actions (at, actor, action, target, note) VALUES ($1, $2, 'registry_contact', $3, $4)")
+                    .bind(now)
+                    .bind(&u.actor)
+                    .bind(format!("person {}", u.person_id))
+                    .bind(contact_change_note(&before, &after))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE registry_generation SET generation = generation + 1 WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(ContactOutcome::Changed { before, after, fields })
+            }
+
+            async fn registry_changes(&self, target: &str, limit: i64) -> StoreResult<Vec<RegistryChangeRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, at, actor, action, target, note FROM admin_actions \
+                     WHERE target = $1 AND action IN ('registry_contact', 'registry_import') ORDER BY id DESC LIMIT $2",
+                )
+                .bind(target)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            // --- drills (issue 7) ---
+
+            async fn alerts_with_status(&self, status: &str, limit: i64) -> StoreResult<Vec<AlertRow>> {
+                Ok(sqlx::query_as("SELECT * FROM alerts WHERE status = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+                    .bind(status)
+                    .bind(limit)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            // --- scheduled duties (issue 7) ---
+
+            async fn duty_runs(&self, duty: Option<&str>, limit: i64) -> StoreResult<Vec<DutyRunRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM duty_runs WHERE ($1 IS NULL OR duty = $1) ORDER BY scheduled_for DESC, id DESC LIMIT $2",
+                )
+                .bind(duty)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn duty_run(&self, id: i64) -> StoreResult<Option<DutyRunRow>> {
+                Ok(sqlx::query_as("SELECT * FROM duty_runs WHERE id = $1").bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn duty_followups_due(&self, now: i64) -> StoreResult<Vec<DutyRunRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM duty_runs \
+                     WHERE (remind_at IS NOT NULL AND reminded_at IS NULL AND remind_at <= $1) \
+                        OR (window_ends_at IS NOT NULL AND finished_at IS NULL AND window_ends_at <= $1) \
+                     ORDER BY id",
+                )
+                .bind(now)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn next_duty_followup(&self) -> StoreResult<Option<i64>> {
+                let (a, b): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT (SELECT MIN(remind_at) FROM duty_runs WHERE remind_at IS NOT NULL AND reminded_at IS NULL), \
+                            (SELECT MIN(window_ends_at) FROM duty_runs WHERE window_ends_at IS NOT NULL AND finished_at IS NULL)",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                Ok(match (a, b) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
+            }
+
+            async fn inspection_request(&self, id: i64) -> StoreResult<Option<InspectionRequestRow>> {
+                Ok(sqlx::query_as("SELECT id, run_id, person_id, created_at FROM inspection_requests WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?)
+            }
+
+            async fn last_inspections(&self, since: i64) -> StoreResult<(Vec<LastInspection>, Vec<LastInspection>)> {
+                let by_person: Vec<LastInspection> = sqlx::query_as(
+                    "SELECT person_id AS key, MAX(at) AS at, \
+                            COALESCE(SUM(CASE WHEN at >= $1 THEN 1 ELSE 0 END), 0) AS since \
+                     FROM inspections GROUP BY person_id ORDER BY person_id",
+                )
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?;
+                let by_unit: Vec<LastInspection> = sqlx::query_as(
+                    "SELECT unit_id AS key, MAX(at) AS at, \
+                            COALESCE(SUM(CASE WHEN at >= $1 THEN 1 ELSE 0 END), 0) AS since \
+                     FROM inspections WHERE unit_id IS NOT NULL GROUP BY unit_id ORDER BY unit_id",
+                )
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?;
+                Ok((by_person, by_unit))
+            }
+
+            async fn recent_inspections(&self, limit: i64) -> StoreResult<Vec<InspectionRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, person_id, unit_id, at, via, report, request_id FROM inspections ORDER BY at DESC, id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            // --- lifecycle (issue 8) ---
+
+            async fn release_messages(&self, ids: &[i64], lease_until: i64, interrupted: bool, now: i64) -> StoreResult<u64> {
+                let mut released = 0;
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE messages SET state = 'queued', lease_until = NULL, next_attempt_at = ");
+                    q.push_bind(now);
+                    if interrupted {
+                        q.push(", last_error = ").push_bind(INTERRUPTED_SEND);
+                    } else {
+                        // Never handed to a gateway: the claim's attempt does not count.
+                        q.push(", attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END");
+                    }
+                    q.push(" WHERE state = 'sending' AND lease_until = ").push_bind(lease_until).push(" AND id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    released += q.build().execute(&self.write).await?.rows_affected();
+                }
+                Ok(released)
+            }
+
+            async fn listen_events(&self) -> StoreResult<Option<Box<dyn $crate::notify::EventWakeups>>> {
+                self.event_wakeups().await
+            }
+
+            // --- outgoing links (issue 8) ---
+
+            async fn link_log_heads(&self) -> StoreResult<LinkCursor> {
+                let (calls_after,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM call_events")
+                    .fetch_one(&self.read)
+                    .await?;
+                let (messages_after,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM alert_messages")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(LinkCursor { calls_after, messages_after })
+            }
+
+            async fn ensure_link_cursor(&self, subscriber: &str, start: LinkCursor, now: i64) -> StoreResult<LinkCursor> {
+                sqlx::query(
+                    "INSERT INTO link_cursors (subscriber, calls_after, messages_after, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (subscriber) DO NOTHING",
+                )
+                .bind(subscriber)
+                .bind(start.calls_after)
+                .bind(start.messages_after)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(sqlx::query_as("SELECT calls_after, messages_after FROM link_cursors WHERE subscriber = $1")
+                    .bind(subscriber)
+                    .fetch_one(&self.write)
+                    .await?)
+            }
+
+            async fn link_call_events_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<LinkCallEvent>> {
+                Ok(sqlx::query_as(
+                    "SELECT e.id, e.alert_id, e.call_id, e.at, e.from_state, e.to_state, e.via, c.person_id, c.roles, \
+                            c.area, c.unit_id, c.level, c.attempts, c.unreached, c.escalated_from, c.escalated_to \
+                     FROM call_events e JOIN calls c ON c.id = e.call_id WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn link_alert_messages_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<LinkAlertMessage>> {
+                Ok(sqlx::query_as(
+                    "SELECT m.id, m.alert_id, m.sender, m.identifier, m.sent, m.msg_type, m.received_at, \
+                            (m.id = (SELECT MIN(x.id) FROM alert_messages x WHERE x.alert_id = m.alert_id)) AS first \
+                     FROM alert_messages m WHERE m.id > $1 ORDER BY m.id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn link_horizon(&self) -> StoreResult<Option<(i64, i64)>> {
+                if $backend != Backend::Postgres {
+                    return Ok(None);
+                }
+                // xid8 has no sqlx type; as text it is a plain 64-bit number.
+                let (xmin, xmax): (String, String) = sqlx::query_as(
+                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text, pg_snapshot_xmax(pg_current_snapshot())::text",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                let parse = |s: &str| {
+                    s.parse::<i64>().map_err(|_| $crate::error::StoreError::Corrupt(format!("snapshot xid {s:?}")))
+                };
+                Ok(Some((parse(&xmin)?, parse(&xmax)?)))
+            }
+
+            async fn advance_link_cursor(
+                &self,
+                subscriber: &str,
+                from: LinkCursor,
+                to: LinkCursor,
+                deliveries: &[NewLinkDelivery],
+                now: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let moved = sqlx::query(
+                    "UPDATE link_cursors SET calls_after = $4, messages_after = $5, updated_at = $6 \
+                     WHERE subscriber = $1 AND calls_after = $2 AND messages_after = $3",
+                )
+                .bind(subscriber)
+                .bind(from.calls_after)
+                .bind(from.messages_after)
+                .bind(to.calls_after)
+                .bind(to.messages_after)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    // Another step (another instance) moved it first; it queued these.
+                    return Ok(false);
+                }
+                // 11 values a row: 200 rows stay well under every backend's parameter limit.
+                // Rows go in the order given, so delivery ids follow the events' order.
+                for chunk in deliveries.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(
+                        "INSERT INTO link_deliveries (subscriber, event_key, event, alert_id, call_id, body, state, \
+                         attempts, next_attempt_at, created_at, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut row, d| {
+                        row.push_bind(d.subscriber.clone())
+                            .push_bind(d.event_key.clone())
+                            .push_bind(d.event.clone())
+                            .push_bind(d.alert_id)
+                            .push_bind(d.call_id)
+                            .push_bind(d.body.clone())
+                            .push_bind("queued")
+                            .push_bind(0i64)
+                            .push_bind(now)
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    q.push(" ON CONFLICT (subscriber, event_key) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn claim_link_deliveries(
+                &self,
+                subscriber: &str,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<LinkDeliveryRow>> {
+                let postgres = $backend == Backend::Postgres;
+                let mut tx = self.begin_write().await?;
+                // One claimer per subscriber at a time, so its deliveries go out in order: on
+                // PostgreSQL the cursor row is the lock (an instance that finds it taken claims
+                // nothing this time); SQLite's single writer already serialises claims.
+                let lock = if postgres {
+                    "SELECT subscriber FROM link_cursors WHERE subscriber = $1 FOR UPDATE SKIP LOCKED"
+                } else {
+                    "SELECT subscriber FROM link_cursors WHERE subscriber = $1"
+                };
+                let locked: Option<(String,)> = sqlx::query_as(lock).bind(subscriber).fetch_optional(&mut *tx).await?;
+                if locked.is_none() {
+                    return Ok(Vec::new());
+                }
+                // A claim whose lease ran out belongs to a sender that stopped mid-send: queued
+                // again, first in line (the subscriber may get it twice; deliveries carry ids).
+                sqlx::query(
+                    "UPDATE link_deliveries SET state = 'queued', lease_until = NULL, last_error = $3, updated_at = $2 \
+                     WHERE subscriber = $1 AND state = 'sending' AND lease_until <= $2",
+                )
+                .bind(subscriber)
+                .bind(now)
+                .bind("interrupted: the sender stopped before the outcome was known; sent again")
+                .execute(&mut *tx)
+                .await?;
+                let (in_flight,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM link_deliveries WHERE subscriber = $1 AND state = 'sending'")
+                        .bind(subscriber)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if in_flight > 0 {
+                    return Ok(Vec::new());
+                }
+                // Nothing goes out past a delivery that waits for its retry.
+                let (blocker,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(id) FROM link_deliveries WHERE subscriber = $1 AND state = 'queued' AND next_attempt_at > $2",
+                )
+                .bind(subscriber)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let claim = format!(
+                    "UPDATE link_deliveries SET state = 'sending', lease_until = $3, updated_at = $2 WHERE id IN (\
+                     SELECT id FROM link_deliveries WHERE subscriber = $1 AND state = 'queued' AND next_attempt_at <= $2 \
+                     AND id < $4 ORDER BY id LIMIT $5{}) RETURNING *",
+                    if postgres { " FOR UPDATE SKIP LOCKED" } else { "" }
+                );
+                let mut rows: Vec<LinkDeliveryRow> = sqlx::query_as(&claim)
+                    .bind(subscriber)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(blocker.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                // RETURNING does not keep the subquery's order.
+                rows.sort_by_key(|r| r.id);
+                Ok(rows)
+            }
+
+            async fn finish_link_deliveries(
+                &self,
+                outcomes: &[(i64, LinkResult)],
+                lease_until: i64,
+                now: i64,
+            ) -> StoreResult<usize> {
+                let mut tx = self.begin_write().await?;
+                let mut ours = 0;
+                for (id, result) in outcomes {
+                    let q = match result {
+                        LinkResult::Delivered { status } => sqlx::query(
+                            "UPDATE link_deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $3, \
+                             last_error = NULL, lease_until = NULL, delivered_at = $4, updated_at = $4 \
+                             WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                        )
+                        .bind(*id)
+                        .bind(lease_until)
+                        .bind(*status)
+                        .bind(now),
+                        LinkResult::Retry { status, error, retry_at } => sqlx::query(
+                            "UPDATE link_deliveries SET state = 'queued', attempts = attempts + 1, last_status = $3, \
+                             last_error = $4, next_attempt_at = $5, lease_until = NULL, updated_at = $6 \
+                             WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                        )
+                        .bind(*id)
+                        .bind(lease_until)
+                        .bind(*status)
+                        .bind(error.as_str())
+                        .bind(*retry_at)
+                        .bind(now),
+                        LinkResult::Failed { status, error } => sqlx::query(
+                            "UPDATE link_deliveries SET state = 'failed', attempts = attempts + 1, last_status = $3, \
+                             last_error = $4, lease_until = NULL, updated_at = $5 \
+                             WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                        )
+                        .bind(*id)
+                        .bind(lease_until)
+                        .bind(*status)
+                        .bind(error.as_str())
+                        .bind(now),
+                        LinkResult::Released => sqlx::query(
+                            "UPDATE link_deliveries SET state = 'queued', lease_until = NULL, updated_at = $3 \
+                             WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                        )
+                        .bind(*id)
+                        .bind(lease_until)
+                        .bind(now),
+                    };
+                    ours += q.execute(&mut *tx).await?.rows_affected() as usize;
+                }
+                tx.commit().await?;
+                Ok(ours)
+            }
+
+            async fn next_link_delivery_due(&self, subscriber: &str) -> StoreResult<Option<i64>> {
+                let (lease,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(lease_until) FROM link_deliveries WHERE subscriber = $1 AND state = 'sending'",
+                )
+                .bind(subscriber)
+                .fetch_one(&self.read)
+                .await?;
+                if lease.is_some() {
+                    return Ok(lease);
+                }
+                // The first queued delivery decides: the others wait behind it.
+                let head: Option<(i64,)> = sqlx::query_as(
+                    "SELECT next_attempt_at FROM link_deliveries WHERE subscriber = $1 AND state = 'queued' ORDER BY id LIMIT 1",
+                )
+                .bind(subscriber)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(head.map(|h| h.0))
+            }
+
+            async fn link_subscriber_stats(&self) -> StoreResult<Vec<LinkSubscriberStats>> {
+                Ok(sqlx::query_as(
+                    "SELECT subscriber, \
+                            SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END) AS queued, \
+                            SUM(CASE WHEN state = 'sending' THEN 1 ELSE 0 END) AS sending, \
+                            SUM(CASE WHEN state = 'delivered' THEN 1 ELSE 0 END) AS delivered, \
+                            SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, \
+                            MAX(delivered_at) AS last_delivered_at, \
+                            MIN(CASE WHEN state IN ('queued', 'sending') THEN created_at END) AS oldest_waiting_at \
+                     FROM link_deliveries GROUP BY subscriber ORDER BY subscriber",
+                )
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn link_queue_head(&self, subscriber: &str) -> StoreResult<Option<LinkDeliveryRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM link_deliveries WHERE subscriber = $1 AND state IN ('queued', 'sending') ORDER BY id LIMIT 1",
+                )
+                .bind(subscriber)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn link_deliveries(&self, f: &LinkDeliveryFilter) -> StoreResult<(Vec<LinkDeliveryRow>, i64)> {
+                let rows = sqlx::query_as(
+                    "SELECT * FROM link_deliveries WHERE subscriber = $1 AND ($2 IS NULL OR state = $2) \
+                     ORDER BY id DESC LIMIT $3 OFFSET $4",
+                )
+                .bind(&f.subscriber)
+                .bind(&f.state)
+                .bind(f.limit)
+                .bind(f.offset)
+                .fetch_all(&self.read)
+                .await?;
+                let (total,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM link_deliveries WHERE subscriber = $1 AND ($2 IS NULL OR state = $2)",
+                )
+                .bind(&f.subscriber)
+                .bind(&f.state)
+                .fetch_one(&self.read)
+                .await?;
+                Ok((rows, total))
+            }
+
+            async fn requeue_failed_link_deliveries(&self, subscriber: &str, now: i64) -> StoreResult<u64> {
+                // Attempts start again, so a redelivered old event gets its few tries before the
+                // age rule gives it up again.
+                let done = sqlx::query(
+                    "UPDATE link_deliveries SET state = 'queued', attempts = 0, next_attempt_at = $2, updated_at = $2 \
+                     WHERE subscriber = $1 AND state = 'failed'",
+                )
+                .bind(subscriber)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            // --- metrics (issue 8) ---
+
+            async fn calls_by_state(&self) -> StoreResult<Vec<CallStateTotal>> {
+                Ok(sqlx::query_as("SELECT state, COUNT(*) AS n FROM calls GROUP BY state ORDER BY state")
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            fn pool_stats(&self) -> Vec<PoolStats> {
+                let stats = |name: &'static str, pool: &sqlx::Pool<$DB>| PoolStats {
+                    pool: name,
+                    size: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                };
+                match $backend {
+                    // One pool plays both roles on PostgreSQL: count it once.
+                    Backend::Postgres => vec![stats("main", &self.write)],
+                    Backend::Sqlite => vec![stats("write", &self.write), stats("read", &self.read)],
+                }
+            }
+        }
+
+        // --- registry administration (issue 7): helpers ---
+
+        /// Upserts `registry` over `existing` (what the database holds) inside `tx`: entries equal
+        /// to the stored ones are left alone and counted unchanged; roster entries replace the
+        /// stored ones of the same area and date. The caller bumps the registry generation in the
+        /// same transaction.
+        async fn write_registry(
+            tx: &mut sqlx::Transaction<'static, $DB>,
+            existing: &Registry,
+            registry: &Registry,
+            now: i64,
+        ) -> StoreResult<RegistryChanges> {
+            let old_areas: std::collections::HashMap<_, _> = existing.areas.iter().map(|a| (&a.code, a)).collect();
+            let old_persons: std::collections::HashMap<_, _> = existing.persons.iter().map(|p| (&p.id, p)).collect();
+            let old_units: std::collections::HashMap<_, _> = existing.units.iter().map(|u| (&u.id, u)).collect();
+            let old_rosters: std::collections::HashSet<_> = existing.rosters.iter().collect();
+            let mut changes = RegistryChanges::default();
+            for a in &registry.areas {
+                match old_areas.get(&a.code) {
+                    Some(e) if *e == a => { changes.unchanged += 1; continue; }
+                    Some(_) => changes.changed += 1,
+                    None => changes.added += 1,
+                }
+                sqlx::query(
+                    "INSERT INTO areas (code, name, parent, polygon, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, \
+                     polygon = excluded.polygon, updated_at = excluded.updated_at",
+                )
+                .bind(a.code.as_str())
+                .bind(&a.name)
+                .bind(a.parent.as_ref().map(|p| p.as_str()))
+                .bind(a.polygon.as_ref().map(|p| serde_json::to_string(p).expect("numbers serialise")))
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for p in &registry.persons {
+                match old_persons.get(&p.id) {
+                    Some(e) if *e == p => { changes.unchanged += 1; continue; }
+                    Some(_) => changes.changed += 1,
+                    None => changes.added += 1,
+                }
+                sqlx::query(
+                    "INSERT INTO persons (id, name, mobile, email, roles, area, superior, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, mobile = excluded.mobile, \
+                     email = excluded.email, roles = excluded.roles, area = excluded.area, \
+                     superior = excluded.superior, updated_at = excluded.updated_at",
+                )
+                .bind(p.id.as_str())
+                .bind(&p.name)
+                .bind(p.mobile.as_str())
+                .bind(&p.email)
+                .bind(serde_json::to_string(&p.roles).expect("strings serialise"))
+                .bind(p.area.as_str())
+                .bind(p.superior.as_ref().map(|s| s.as_str()))
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for u in &registry.units {
+                match old_units.get(&u.id) {
+                    Some(e) if *e == u => { changes.unchanged += 1; continue; }
+                    Some(_) => changes.changed += 1,
+                    None => changes.added += 1,
+                }
+                sqlx::query(
+                    "INSERT INTO units (id, name, kind, area, location, administrative, regulatory, unit, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, area = excluded.area, \
+                     location = excluded.location, administrative = excluded.administrative, \
+                     regulatory = excluded.regulatory, unit = excluded.unit, updated_at = excluded.updated_at",
+                )
+                .bind(u.id.as_str())
+                .bind(&u.name)
+                .bind(u.kind.as_str())
+                .bind(u.area.as_str())
+                .bind(u.location.map(|l| serde_json::to_string(&l).expect("numbers serialise")))
+                .bind(u.administrative.as_str())
+                .bind(u.regulatory.as_str())
+                .bind(u.unit.as_str())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            // Roster entries replace the stored ones of the same area and date (a swap is an
+            // edit of the file, not a second officer).
+            let mut days: Vec<(String, String)> =
+                registry.rosters.iter().map(|r| (r.area.as_str().to_string(), r.date.to_string())).collect();
+            days.sort();
+            days.dedup();
+            for (area, date) in &days {
+                sqlx::query("DELETE FROM rosters WHERE area = $1 AND date = $2")
+                    .bind(area)
+                    .bind(date)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            for r in &registry.rosters {
+                if old_rosters.contains(r) {
+                    changes.unchanged += 1;
+                } else {
+                    changes.added += 1;
+                }
+                sqlx::query(
+                    "INSERT INTO rosters (area, person, date, shift) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(r.area.as_str())
+                .bind(r.person.as_str())
+                .bind(r.date.to_string())
+                .bind(r.shift.to_string())
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(changes)
         }
     };
 }

@@ -56,6 +56,11 @@ impl SqliteStore {
         MIGRATOR.run(&self.write).await?;
         Ok(())
     }
+
+    /// None: a SQLite file serves one instance (ADR 0017), whose event streams poll the log.
+    async fn event_wakeups(&self) -> StoreResult<Option<Box<dyn crate::notify::EventWakeups>>> {
+        Ok(None)
+    }
 }
 
 const CLAIM_CALLS: &str =

@@ -25,6 +25,10 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
     /// The database answers and every known migration is applied.
     async fn ready(&self) -> StoreResult<bool>;
+    /// Refreshes the query planner's statistics after a bulk change (a fan-out of thousands of
+    /// calls): until PostgreSQL's autovacuum gets to it, plans made for the tables as they were
+    /// (nearly empty) scan them whole on every answer.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
 
     /// Starts a write transaction. On SQLite this takes the single writer connection, so keep it
     /// short and never do network I/O while holding it.
@@ -44,8 +48,9 @@ pub trait Store: Send + Sync + 'static {
     async fn call(&self, id: i64) -> StoreResult<Option<CallRow>>;
     /// The person's calls that can still be answered, newest first.
     async fn answerable_calls_of_person(&self, person_id: &str) -> StoreResult<Vec<CallRow>>;
-    /// The person's calls with this reply code, newest first.
-    async fn calls_with_code(&self, person_id: &str, code: &str) -> StoreResult<Vec<CallRow>>;
+    /// The calls with reply `code` of every person with this mobile number, newest first: an SMS
+    /// answer's call in one read.
+    async fn calls_by_mobile_and_code(&self, mobile: &MobileNumber, code: &str) -> StoreResult<Vec<CallRow>>;
     async fn messages_of_alert(&self, alert_id: i64) -> StoreResult<Vec<MessageRow>>;
     async fn events_of_alert(&self, alert_id: i64) -> StoreResult<Vec<EventRow>>;
     /// Call events after `after_id`, oldest first: the live stream's source on every instance.
@@ -112,19 +117,11 @@ pub trait Store: Send + Sync + 'static {
     /// Removes sessions expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
     /// Every board user by name, with its sessions live at `now`; never a password hash.
-    async fn list_users(&self) -> StoreResult<Vec<UserInfo>> {
-        self.list_users_at(i64::MAX).await
-    }
-    async fn list_users_at(&self, now: i64) -> StoreResult<Vec<UserInfo>>;
+    async fn list_users(&self, now: i64) -> StoreResult<Vec<UserInfo>>;
     /// Adds a board user and logs `audit` (its `at` is the creation time) in one transaction.
     /// `Conflict` when the name is taken.
-    async fn insert_user(
-        &self,
-        name: &str,
-        role: &str,
-        password_hash: &str,
-        audit: &NewAdminAction,
-    ) -> StoreResult<()>;
+    async fn insert_user(&self, name: &str, role: &str, password_hash: &str, audit: &NewAdminAction)
+        -> StoreResult<()>;
     /// Changes the user's role and/or password hash and logs `audit`, in one transaction. A new
     /// password ends the user's sessions; a new role applies at once (sessions read it on every
     /// request). Refused ([`UserChange::LastAdmin`]) when it would demote the last admin.
@@ -151,6 +148,106 @@ pub trait Store: Send + Sync + 'static {
     /// The audit log (call events, alert actions and admins' changes), newest first, paged, and
     /// the total matching the filter.
     async fn audit(&self, filter: &AuditFilter) -> StoreResult<(Vec<AuditRow>, i64)>;
+
+    // --- registry administration (issue 7) ---
+    /// Removes `import.remove`, upserts `import.registry` (as [`Store::upsert_registry`]) and logs
+    /// the import in the audit log (`admin_actions`, action `registry_import`), in one
+    /// transaction that also bumps the registry generation. The caller has checked the result.
+    async fn import_registry(&self, import: &RegistryImport, now: i64) -> StoreResult<ImportOutcome>;
+    /// Changes a person's mobile and/or e-mail and logs it (`admin_actions`, action
+    /// `registry_contact`, target `person <id>`), bumping the registry generation, in one
+    /// transaction; values equal to the stored ones write nothing.
+    async fn update_person_contacts(&self, update: &ContactUpdate, now: i64) -> StoreResult<ContactOutcome>;
+    /// Registry changes logged for `target` (`person p-1`, `registry`), newest first.
+    async fn registry_changes(&self, target: &str, limit: i64) -> StoreResult<Vec<RegistryChangeRow>>;
+
+    // --- drills (issue 7) ---
+    /// Alerts of CAP status `status` (`Exercise` for drills), newest first.
+    async fn alerts_with_status(&self, status: &str, limit: i64) -> StoreResult<Vec<AlertRow>>;
+
+    // --- scheduled duties (issue 7) ---
+    /// Runs of `duty` (of every duty when `None`), newest scheduled time first.
+    async fn duty_runs(&self, duty: Option<&str>, limit: i64) -> StoreResult<Vec<DutyRunRow>>;
+    async fn duty_run(&self, id: i64) -> StoreResult<Option<DutyRunRow>>;
+    /// Runs with a follow-up due at `now`: a reminder not yet sent, or a window that has ended
+    /// and not been reported.
+    async fn duty_followups_due(&self, now: i64) -> StoreResult<Vec<DutyRunRow>>;
+    /// The earliest follow-up of any run still to come.
+    async fn next_duty_followup(&self) -> StoreResult<Option<i64>>;
+    async fn inspection_request(&self, id: i64) -> StoreResult<Option<InspectionRequestRow>>;
+    /// The latest inspection of each person and of each unit, with how many since `since`.
+    async fn last_inspections(&self, since: i64) -> StoreResult<(Vec<LastInspection>, Vec<LastInspection>)>;
+    /// The newest inspections first.
+    async fn recent_inspections(&self, limit: i64) -> StoreResult<Vec<InspectionRow>>;
+
+    // --- lifecycle (issue 8) ---
+    /// Puts messages of one claim (`lease_until`) back in the queue, due at `now`, lease cleared,
+    /// where the claim is still ours: a stopping instance returning what it did not finish.
+    /// `interrupted`: their send was started and its outcome is unknown, so they are marked
+    /// [`INTERRUPTED_SEND`] (the next sender asks the provider first); otherwise they were never
+    /// handed to a gateway and get their claim's attempt back. Returns how many went back.
+    async fn release_messages(&self, ids: &[i64], lease_until: i64, interrupted: bool, now: i64) -> StoreResult<u64>;
+    /// Wake-ups when any instance commits call events (PostgreSQL `LISTEN jiaoying_events`, fed
+    /// by a trigger); `None` on SQLite, where one database file is one instance.
+    async fn listen_events(&self) -> StoreResult<Option<Box<dyn crate::notify::EventWakeups>>>;
+
+    // --- outgoing links (issue 8) ---
+    /// The newest ids of the logs outgoing links follow (0 when empty).
+    async fn link_log_heads(&self) -> StoreResult<LinkCursor>;
+    /// The subscriber's cursor, created at `start` when it has none.
+    async fn ensure_link_cursor(&self, subscriber: &str, start: LinkCursor, now: i64) -> StoreResult<LinkCursor>;
+    /// Call events after `after_id`, oldest first, with their calls.
+    async fn link_call_events_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<LinkCallEvent>>;
+    /// Received alert messages after `after_id`, oldest first.
+    async fn link_alert_messages_after(&self, after_id: i64, limit: i64) -> StoreResult<Vec<LinkAlertMessage>>;
+    /// PostgreSQL: `(xmin, xmax)` of a fresh snapshot, to tell an id gap that a transaction still
+    /// in flight may fill from one that stays. SQLite: `None` (one writer: ids commit in order).
+    async fn link_horizon(&self) -> StoreResult<Option<(i64, i64)>>;
+    /// Moves the subscriber's cursor from `from` to `to` and queues `deliveries`, in one
+    /// transaction; false, with nothing written, when the cursor is no longer at `from`.
+    async fn advance_link_cursor(
+        &self,
+        subscriber: &str,
+        from: LinkCursor,
+        to: LinkCursor,
+        deliveries: &[NewLinkDelivery],
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Claims up to `limit` of the subscriber's queued deliveries in id order, under a lease
+    /// ending at `lease_until`, and commits: none while another claim of the subscriber is live,
+    /// and none past a delivery that waits for its retry (deliveries go out in order).
+    async fn claim_link_deliveries(
+        &self,
+        subscriber: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<LinkDeliveryRow>>;
+    /// Records what became of claimed deliveries, each only if its claim (`lease_until`) is still
+    /// ours, in one transaction; returns how many were ours.
+    async fn finish_link_deliveries(
+        &self,
+        outcomes: &[(i64, LinkResult)],
+        lease_until: i64,
+        now: i64,
+    ) -> StoreResult<usize>;
+    /// When the subscriber's next delivery is due: its first queued one, or a live claim's end.
+    async fn next_link_delivery_due(&self, subscriber: &str) -> StoreResult<Option<i64>>;
+    /// Every subscriber that has deliveries, with counts by state.
+    async fn link_subscriber_stats(&self) -> StoreResult<Vec<LinkSubscriberStats>>;
+    /// The subscriber's first delivery still waiting (queued or being sent).
+    async fn link_queue_head(&self, subscriber: &str) -> StoreResult<Option<LinkDeliveryRow>>;
+    /// A subscriber's deliveries, newest first, paged, and the total matching.
+    async fn link_deliveries(&self, filter: &LinkDeliveryFilter) -> StoreResult<(Vec<LinkDeliveryRow>, i64)>;
+    /// Puts the subscriber's failed deliveries back in the queue, due at `now`; returns how many.
+    async fn requeue_failed_link_deliveries(&self, subscriber: &str, now: i64) -> StoreResult<u64>;
+
+    // --- metrics (issue 8) ---
+    /// How many calls are in each state, over every alert: one grouped count, read when
+    /// `/metrics` is scraped (not on any hot path).
+    async fn calls_by_state(&self) -> StoreResult<Vec<CallStateTotal>>;
+    /// The connection pools' use now, from the pools themselves (no query).
+    fn pool_stats(&self) -> Vec<PoolStats>;
 }
 
 /// One write transaction. Dropped without `commit`, it rolls back.
@@ -207,7 +304,12 @@ pub trait StoreTx: Send {
     /// Records many successful sends of one claim (`lease_until`) in a few statements: `(message
     /// id, provider id)`. Returns the ids whose claim was still ours (the others were taken over
     /// after our lease ran out; their outcome stands).
-    async fn finish_sent(&mut self, sent: &[(i64, Option<String>)], lease_until: i64, now: i64) -> StoreResult<Vec<i64>>;
+    async fn finish_sent(
+        &mut self,
+        sent: &[(i64, Option<String>)],
+        lease_until: i64,
+        now: i64,
+    ) -> StoreResult<Vec<i64>>;
     /// Queues a copy of message `id` on `channel` (a fallback), remembering the channels it has
     /// been through. Returns the new message's id.
     /// Moves every call of `ids` still in state `from` to `to` and logs each move as an event by
@@ -225,6 +327,29 @@ pub trait StoreTx: Send {
     async fn first_sight(&mut self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
     async fn insert_failover(&mut self, id: i64, channel: &str, now: i64) -> StoreResult<i64>;
     async fn insert_event(&mut self, event: &NewEvent) -> StoreResult<()>;
+
+    // --- scheduled duties (issue 7) ---
+    /// Claims the run of a duty at its scheduled time (INSERT ... ON CONFLICT DO NOTHING): its
+    /// id, or `None` when another instance, or this one before a restart, has it.
+    async fn claim_duty_run(&mut self, run: &NewDutyRun) -> StoreResult<Option<i64>>;
+    /// Records what a claimed run set up.
+    async fn set_duty_run(&mut self, id: i64, setup: &DutyRunSetup) -> StoreResult<()>;
+    /// Marks the run's reminder sent; false when it already was (compare-and-set).
+    async fn mark_duty_run_reminded(&mut self, id: i64, now: i64) -> StoreResult<bool>;
+    /// Marks the run reported; false when it already was (compare-and-set).
+    async fn mark_duty_run_finished(&mut self, id: i64, now: i64, summary: Option<&str>) -> StoreResult<bool>;
+    async fn insert_inspection_request(&mut self, run_id: i64, person_id: &str, now: i64) -> StoreResult<i64>;
+    async fn insert_inspection(&mut self, inspection: &NewInspection) -> StoreResult<i64>;
+
+    // --- a burst of answers, set-based (group commit) ---
+    /// [`StoreTx::first_sight`] for many `(channel, provider id)` pairs (distinct): which were new.
+    async fn first_sights(&mut self, seen: &[(String, String)], now: i64) -> StoreResult<Vec<bool>>;
+    async fn calls_by_ids(&mut self, ids: &[i64]) -> StoreResult<Vec<CallRow>>;
+    /// Answers many calls in a few statements, each by compare-and-set on its `(state, attempts)`
+    /// as read: the ids actually answered.
+    async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>>;
+    /// [`StoreTx::cancel_queued_messages`] for many calls.
+    async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -4,6 +4,7 @@
 use jiaoying_core::alert::Reference;
 use jiaoying_core::directive::directive_for;
 use jiaoying_core::message::CallReason;
+use jiaoying_core::metric_names::ALERTS_TOTAL;
 use jiaoying_core::targeting::target;
 use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Timestamp};
 use jiaoying_store::{AlertContent, AlertRow, NewAlertRow, StoreError, StoreTx};
@@ -11,6 +12,9 @@ use serde::Serialize;
 
 use crate::calls::{change_call, open_calls, CallSpec};
 use crate::context::{Tracker, TrackerError};
+
+/// An alert with this many calls is a bulk change: the planner's statistics are refreshed after it.
+const BULK_CALLS: usize = 1000;
 
 /// The API's answer to an accepted (or repeated) message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,21 +41,69 @@ impl From<StoreError> for AcceptError {
     }
 }
 
+/// Who ends the calls when a `Cancel` is accepted, as the calls' event log names it: the
+/// source's own CAP Cancel (`system`), or a duty officer, with the reason they gave.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CancelledBy<'a> {
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+impl CancelledBy<'_> {
+    /// A Cancel a source sent.
+    pub const SOURCE: CancelledBy<'static> = CancelledBy { actor: "system", reason: None };
+
+    /// The note on each ended call: 预警解除, and the officer's reason when there is one.
+    fn note(&self) -> String {
+        match self.reason {
+            Some(r) => format!("预警解除：{r}"),
+            None => "预警解除".to_string(),
+        }
+    }
+}
+
+/// Counts an accepted (or repeated) message for `/metrics` (issue 8). Sources are the
+/// configured ones (and the board's manual source), so the label set stays small.
+fn count_alert(source: &str, a: &Accepted) {
+    let result = if a.created { "accepted" } else { "duplicate" };
+    tracing::Span::current().record("alert_id", a.id);
+    metrics::counter!(ALERTS_TOTAL, "source" => source.to_string(), "tier" => a.tier.as_str(), "result" => result)
+        .increment(1);
+}
+
 impl Tracker {
     /// Accepts one parsed alert message from `source`. `body` is the message as received, kept
     /// for the record.
     pub async fn accept(&self, alert: &NewAlert, source: &str, body: &str) -> Result<Accepted, AcceptError> {
+        self.accept_by(alert, source, body, CancelledBy::SOURCE).await
+    }
+
+    /// [`Tracker::accept`], naming who ends the calls if the message is a `Cancel`.
+    #[tracing::instrument(name = "accept", skip_all, fields(source = %source, alert_id = tracing::field::Empty))]
+    pub(crate) async fn accept_by(
+        &self,
+        alert: &NewAlert,
+        source: &str,
+        body: &str,
+        by: CancelledBy<'_>,
+    ) -> Result<Accepted, AcceptError> {
         // A uniqueness race with a concurrent identical post is a repeat: look again.
         for _ in 0..2 {
-            match self.accept_once(alert, source, body).await {
+            match self.accept_once(alert, source, body, by).await {
                 Err(AcceptError::Tracker(TrackerError::Store(StoreError::Conflict(_)))) => continue,
                 other => return other,
             }
         }
-        self.accept_once(alert, source, body).await
+        self.accept_once(alert, source, body, by).await
     }
 
-    async fn accept_once(&self, alert: &NewAlert, source: &str, body: &str) -> Result<Accepted, AcceptError> {
+    async fn accept_once(
+        &self,
+        alert: &NewAlert,
+        source: &str,
+        body: &str,
+        by: CancelledBy<'_>,
+    ) -> Result<Accepted, AcceptError> {
         // Read the registry before taking the writer: on SQLite the transaction holds the only
         // write connection, so it should do nothing but write.
         let registry = self.store.load_registry().await?;
@@ -59,7 +111,7 @@ impl Tracker {
         let mut tx = self.store.begin().await?;
         if let Some(id) = tx.alert_id_for_key(&alert.key).await? {
             drop(tx);
-            return self.summary(id, false).await;
+            return self.summary(id, false).await.inspect(|a| count_alert(source, a));
         }
         // The message's place in the graph: the alerts of the messages it references, and the
         // alerts of messages that referenced it before it came (an Update ahead of its Alert).
@@ -87,7 +139,7 @@ impl Tracker {
                     for id in &linked {
                         let row = tx.alert(*id).await?.ok_or(StoreError::NotFound)?;
                         if row.state == "active" {
-                            self.cancel_calls(tx.as_mut(), &row, &registry, now).await?;
+                            self.cancel_calls(tx.as_mut(), &row, &registry, now, by).await?;
                         }
                     }
                 }
@@ -109,7 +161,28 @@ impl Tracker {
         let tier = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?.tier;
         tx.commit().await?;
         self.wake_all();
-        Ok(Accepted { id: alert_id, tier, calls, created: true })
+        if calls >= BULK_CALLS {
+            self.refresh_statistics_soon();
+        }
+        let accepted = Accepted { id: alert_id, tier, calls, created: true };
+        count_alert(source, &accepted);
+        Ok(accepted)
+    }
+
+    /// After a big fan-out, the planner's statistics are refreshed in the background (at most one
+    /// refresh at a time): the storm of answers that follows must not run on plans made for
+    /// empty tables (measured: 808 → 2 546 answers/s on PostgreSQL at 20 000 calls).
+    fn refresh_statistics_soon(&self) {
+        if self.refreshing_statistics.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.store.refresh_statistics().await {
+                tracing::warn!(error = %e, "could not refresh the planner's statistics");
+            }
+            this.refreshing_statistics.store(false, std::sync::atomic::Ordering::Release);
+        });
     }
 
     /// The alerts holding the referenced messages, in reference order, each once.
@@ -294,14 +367,17 @@ impl Tracker {
         deferred.flush(tx).await
     }
 
-    /// A Cancel: every open call ends, and everyone already messaged is told it is lifted (解除).
+    /// A Cancel: every open call ends (each ending logged as `by`'s, with its reason), and
+    /// everyone already messaged is told it is lifted (解除).
     async fn cancel_calls(
         &self,
         tx: &mut dyn StoreTx,
         row: &AlertRow,
         registry: &jiaoying_core::Registry,
         now: Timestamp,
+        by: CancelledBy<'_>,
     ) -> Result<(), StoreError> {
+        let note = by.note();
         let policy = self.config.policies.for_tier(row.tier);
         let persons = registry.index_persons();
         for mut call in tx.calls_of_alert(row.id).await? {
@@ -315,7 +391,7 @@ impl Tracker {
                 after.state = CallState::Cancelled;
                 after.next_action_at = None;
                 after.updated_at = now.millis();
-                if change_call(tx, &call, &after, "system", Some("cancel"), Some("预警解除".into())).await? {
+                if change_call(tx, &call, &after, by.actor, Some("cancel"), Some(note.clone())).await? {
                     break tx.cancel_queued_messages(call.id).await?;
                 }
                 match tx.call(call.id).await? {

@@ -2,6 +2,7 @@
 //! replies are matched to a call by reply code, or, bare, to the sender's only open call.
 
 use jiaoying_core::message::{Notice, Reply};
+use jiaoying_core::metric_names::ANSWERS_TOTAL;
 use jiaoying_core::reply::{parse_reply, AnswerKind};
 use jiaoying_core::{CallState, MobileNumber, Timestamp};
 use jiaoying_store::{CallRow, StoreError, StoreTx};
@@ -85,6 +86,10 @@ pub enum ReplyOutcome {
     EscalatedNow {
         call_id: i64,
     },
+    /// `已检查 …`: an inspection answer (scheduled duties); `recorded` inspections were stored.
+    Inspected {
+        recorded: usize,
+    },
     /// A bare reply from someone with several open calls: they were sent the list of codes.
     Ambiguous {
         open_calls: usize,
@@ -96,7 +101,14 @@ pub enum ReplyOutcome {
     Duplicate,
 }
 
+/// Counts a committed answer for `/metrics` (issue 8), by its path (`sms`, `voice`, `link`,
+/// `officer`: fixed strings of the code, never input).
+fn count_answer(path: &str) {
+    metrics::counter!(ANSWERS_TOTAL, "path" => path.to_string()).increment(1);
+}
+
 impl Tracker {
+    #[tracing::instrument(name = "answer", skip_all, fields(call_id = req.call_id, via = %req.via))]
     pub async fn answer(&self, req: &AnswerRequest) -> Result<AnswerOutcome, TrackerError> {
         // A compare-and-set can lose to a concurrent harmless step (the outbox marking the call
         // sent, a timer repeating it); read again and retry. Only a state that takes no answer
@@ -119,6 +131,7 @@ impl Tracker {
         let outcome = self.answer_in_tx(tx.as_mut(), req, now).await?;
         if matches!(outcome, Some(AnswerOutcome::Answered { .. })) {
             tx.commit().await?;
+            count_answer(&req.via);
             self.timers_wake.notify_one();
         }
         Ok(outcome)
@@ -166,8 +179,10 @@ impl Tracker {
         Ok(Some(AnswerOutcome::Answered { call_id: call.id, at: now.millis(), late: after.late }))
     }
 
-    /// An SMS answer by code, its dedupe row and its confirmation, in one shared transaction
-    /// (group commit): the hot path of a storm of replies.
+    /// An SMS answer by code, its dedupe row and its confirmation, in one transaction shared
+    /// with the other answers arriving at the same time (see `answer_batch`): the hot path of a
+    /// storm of replies.
+    #[tracing::instrument(name = "answer", skip_all, fields(call_id = call.id, alert_id = call.alert_id, via = "sms"))]
     async fn answer_by_sms(
         &self,
         channel: &str,
@@ -176,58 +191,18 @@ impl Tracker {
         note: Option<String>,
         provider_id: Option<&str>,
     ) -> Result<ReplyOutcome, TrackerError> {
-        let this = self.clone();
-        let channel = channel.to_string();
-        let to = mobile.as_str().to_string();
-        let code = call.reply_code.clone();
-        let dedupe = provider_id.filter(|p| !p.is_empty()).map(str::to_string);
         let req =
             AnswerRequest { call_id: call.id, via: "sms".into(), actor: format!("person:{}", call.person_id), note };
-        let outcome = self
-            .writer
-            .run(move |tx| {
-                let this = this.clone();
-                let (channel, to, code, dedupe, req) =
-                    (channel.clone(), to.clone(), code.clone(), dedupe.clone(), req.clone());
-                Box::pin(async move {
-                    let now = this.clock.now();
-                    if let Some(pid) = &dedupe {
-                        if !tx.first_sight(&channel, pid, now.millis()).await? {
-                            return Ok(ReplyOutcome::Duplicate);
-                        }
-                    }
-                    let mut answered = None;
-                    // Inside one transaction a lost compare-and-set means another instance
-                    // changed the call in between: read it again.
-                    for _ in 0..5 {
-                        answered = this.answer_in_tx(tx, &req, now).await?;
-                        if answered.is_some() {
-                            break;
-                        }
-                    }
-                    let composer = &this.config.composer;
-                    let (outcome, text) = match answered {
-                        Some(AnswerOutcome::Answered { call_id, late, .. }) => (
-                            ReplyOutcome::Answered { call_id, late },
-                            composer.reply_text(&Reply::Answered { code: &code }),
-                        ),
-                        Some(AnswerOutcome::AlreadyAnswered { call_id, at }) => {
-                            let when = Timestamp(at).to_cst_display();
-                            let text = composer.reply_text(&Reply::AlreadyAnswered { code: &code, when: &when });
-                            (ReplyOutcome::AlreadyAnswered { call_id }, text)
-                        }
-                        Some(AnswerOutcome::NotFound { .. }) => return Ok(ReplyOutcome::UnknownCode),
-                        Some(AnswerOutcome::Closed { .. }) | None => (
-                            ReplyOutcome::Closed { call_id: req.call_id },
-                            composer.reply_text(&Reply::Closed { code: &code }),
-                        ),
-                    };
-                    tx.insert_message(&composer.reply_message(&channel, &to, text, now)).await?;
-                    Ok(outcome)
-                })
-            })
-            .await?;
+        let answer = crate::answer_batch::SmsAnswer {
+            channel: channel.to_string(),
+            to: mobile.as_str().to_string(),
+            code: call.reply_code.clone(),
+            dedupe: provider_id.filter(|p| !p.is_empty()).map(str::to_string),
+            req,
+        };
+        let outcome = self.answers.submit(self, answer).await?;
         if matches!(outcome, ReplyOutcome::Answered { .. }) {
+            count_answer("sms");
             self.timers_wake.notify_one();
         }
         if !matches!(outcome, ReplyOutcome::Duplicate | ReplyOutcome::UnknownCode) {
@@ -238,8 +213,10 @@ impl Tracker {
 
     /// 已落实: the directive of the call was carried out, with the person's short report. A call
     /// not yet answered is answered first (the report implies receipt).
+    #[tracing::instrument(name = "done", skip_all, fields(call_id = req.call_id, via = %req.via))]
     pub async fn mark_done(&self, req: &AnswerRequest, report: &str) -> Result<DoneOutcome, TrackerError> {
         for _ in 0..5 {
+            let mut answered_now = false;
             let now = self.clock.now();
             let mut tx = self.store.begin().await?;
             let Some(mut call) = tx.call(req.call_id).await? else {
@@ -261,6 +238,7 @@ impl Tracker {
                 }
                 tx.cancel_queued_messages(call.id).await?;
                 call = answered;
+                answered_now = true;
             }
             if call.state != CallState::Answered {
                 return Ok(DoneOutcome::Closed { call_id: call.id });
@@ -274,6 +252,9 @@ impl Tracker {
             let note = Some(if report.is_empty() { "已落实".to_string() } else { format!("已落实：{report}") });
             if change_call(tx.as_mut(), &call, &done, &req.actor, Some(&req.via), note).await? {
                 tx.commit().await?;
+                if answered_now {
+                    count_answer(&req.via);
+                }
                 self.timers_wake.notify_one();
                 return Ok(DoneOutcome::Done { call_id: call.id });
             }
@@ -334,13 +315,20 @@ impl Tracker {
         provider_id: Option<&str>,
     ) -> Result<ReplyOutcome, TrackerError> {
         let now = self.clock.now();
-        // A gateway's retry of a reply already taken: a read here turns most away cheaply; the
-        // write that settles it goes with whatever the reply changes (below), so a reply is
-        // acted on once even when its retry arrives while it is being handled.
+        // A gateway's retry of a reply already taken is recognised by the write that settles it
+        // (the dedupe row goes with whatever the reply changes), so a reply is acted on once even
+        // when its retry arrives while it is being handled.
         let provider_id = provider_id.filter(|p| !p.is_empty());
-        if let Some(pid) = provider_id {
-            if self.store.seen_inbound(channel, pid).await? {
-                return Ok(ReplyOutcome::Duplicate);
+        let Ok(mobile) = MobileNumber::parse(from) else {
+            return Ok(ReplyOutcome::UnknownSender);
+        };
+        // The hot path of a storm: a reply code from a registered number names its call in one
+        // read.
+        if let Some(reply) = parse_reply(text) {
+            if let Some(code) = &reply.code {
+                if let Some(call) = best_call(self.store.calls_by_mobile_and_code(&mobile, code).await?) {
+                    return self.act_on_reply(channel, &mobile, call, &reply, provider_id, now).await;
+                }
             }
         }
         let first = |this: &Tracker| {
@@ -353,9 +341,6 @@ impl Tracker {
                 }
             }
         };
-        let Ok(mobile) = MobileNumber::parse(from) else {
-            return Ok(ReplyOutcome::UnknownSender);
-        };
         let persons = self.store.persons_by_mobile(&mobile).await?;
         if persons.is_empty() {
             // Never text strangers back: a forged sender would make us spam a third party.
@@ -363,6 +348,9 @@ impl Tracker {
             return Ok(ReplyOutcome::UnknownSender);
         }
         let composer = &self.config.composer;
+        if let Some(inspected) = crate::duties::parse_inspected(text) {
+            return self.inspected_by_sms(channel, &mobile, &persons, inspected, provider_id).await;
+        }
         let Some(reply) = parse_reply(text) else {
             if !first(self).await? {
                 return Ok(ReplyOutcome::Duplicate);
@@ -372,32 +360,12 @@ impl Tracker {
         };
         let call = match &reply.code {
             Some(code) => {
-                let mut found: Option<CallRow> = None;
-                for p in &persons {
-                    for c in self.store.calls_with_code(p.id.as_str(), code).await? {
-                        // Prefer a call that can still be answered; else the newest, to say so.
-                        let better = match &found {
-                            None => true,
-                            Some(f) => {
-                                !CallState::ANSWERABLE.contains(&f.state) && CallState::ANSWERABLE.contains(&c.state)
-                            }
-                        };
-                        if better {
-                            found = Some(c);
-                        }
-                    }
+                // The hot path above found no call with this code for this number.
+                if !first(self).await? {
+                    return Ok(ReplyOutcome::Duplicate);
                 }
-                match found {
-                    Some(c) => c,
-                    None => {
-                        if !first(self).await? {
-                            return Ok(ReplyOutcome::Duplicate);
-                        }
-                        self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::UnknownCode { code }), now)
-                            .await?;
-                        return Ok(ReplyOutcome::UnknownCode);
-                    }
-                }
+                self.send_help_reply(channel, &mobile, composer.reply_text(&Reply::UnknownCode { code }), now).await?;
+                return Ok(ReplyOutcome::UnknownCode);
             }
             None => {
                 let mut open = Vec::new();
@@ -429,6 +397,20 @@ impl Tracker {
                 }
             }
         };
+        self.act_on_reply(channel, &mobile, call, &reply, provider_id, now).await
+    }
+
+    /// A reply that names `call`: answer it, report its directive done, or escalate it now.
+    async fn act_on_reply(
+        &self,
+        channel: &str,
+        mobile: &MobileNumber,
+        call: CallRow,
+        reply: &jiaoying_core::reply::Reply,
+        provider_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<ReplyOutcome, TrackerError> {
+        let composer = &self.config.composer;
         let note = match &reply.kind {
             AnswerKind::Done { report } if !report.is_empty() => Some(report.clone()),
             _ => None,
@@ -438,11 +420,15 @@ impl Tracker {
             AnswerKind::Done { .. } => call.directive.is_none(),
             AnswerKind::EscalateNow => false,
         };
-        if !answers_only && !first(self).await? {
-            return Ok(ReplyOutcome::Duplicate);
+        if !answers_only {
+            if let Some(pid) = provider_id {
+                if !self.store.first_sight(channel, pid, now.millis()).await? {
+                    return Ok(ReplyOutcome::Duplicate);
+                }
+            }
         }
         if reply.kind == AnswerKind::EscalateNow {
-            return self.escalate_now(&call, channel, &mobile, now).await;
+            return self.escalate_now(&call, channel, mobile, now).await;
         }
         if let (AnswerKind::Done { report }, Some(_)) = (&reply.kind, &call.directive) {
             let req = AnswerRequest {
@@ -454,18 +440,18 @@ impl Tracker {
             let code = &call.reply_code;
             return Ok(match self.mark_done(&req, report).await? {
                 DoneOutcome::Done { call_id } => {
-                    self.send_reply(channel, &mobile, composer.reply_text(&Reply::Done { code }), now).await?;
+                    self.send_reply(channel, mobile, composer.reply_text(&Reply::Done { code }), now).await?;
                     ReplyOutcome::Done { call_id }
                 }
                 DoneOutcome::AlreadyDone { call_id } => {
-                    self.send_reply(channel, &mobile, composer.reply_text(&Reply::AlreadyDone { code }), now).await?;
+                    self.send_reply(channel, mobile, composer.reply_text(&Reply::AlreadyDone { code }), now).await?;
                     ReplyOutcome::AlreadyAnswered { call_id }
                 }
                 DoneOutcome::Closed { call_id } => ReplyOutcome::Closed { call_id },
             });
         }
         // 收到, or 已落实 on a call without a directive (taken as a confirmation of receipt).
-        self.answer_by_sms(channel, &mobile, &call, note, provider_id).await
+        self.answer_by_sms(channel, mobile, &call, note, provider_id).await
     }
 
     /// Reply `3`: the person asks for their superior to be called now.
@@ -558,4 +544,20 @@ impl Tracker {
         self.outbox_wake.notify_one();
         Ok(())
     }
+}
+
+/// Of the calls a reply code names, the one to act on: one that can still be answered, else the
+/// newest (to say it is answered or closed). `calls` come newest first.
+fn best_call(calls: Vec<CallRow>) -> Option<CallRow> {
+    let mut found: Option<CallRow> = None;
+    for c in calls {
+        let better = match &found {
+            None => true,
+            Some(f) => !CallState::ANSWERABLE.contains(&f.state) && CallState::ANSWERABLE.contains(&c.state),
+        };
+        if better {
+            found = Some(c);
+        }
+    }
+    found
 }

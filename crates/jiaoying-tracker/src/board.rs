@@ -146,19 +146,44 @@ impl StateCounts {
 
     /// The segments of a stacked bar, best first, empty states left out.
     pub fn bar(&self) -> Vec<BarSegment> {
-        BAR_ORDER
-            .iter()
-            .filter_map(|&s| {
-                let n = self.get(s);
-                (n > 0).then(|| BarSegment {
-                    state: s.as_str(),
-                    zh: s.zh(),
-                    n,
-                    pct: if self.total > 0 { n as f64 * 100.0 / self.total as f64 } else { 0.0 },
-                })
-            })
-            .collect()
+        self.bar_with_overdue(&StateCounts::default())
     }
+
+    /// [`Self::bar`] with the overdue calls as a segment of their own (state `overdue`, right
+    /// after the answered ones), taken out of the states they are in (`overdue` counts them by
+    /// state), so the bar's red share is the overdue figure shown beside it.
+    pub fn bar_with_overdue(&self, overdue: &StateCounts) -> Vec<BarSegment> {
+        let pct = |n: i64| if self.total > 0 { n as f64 * 100.0 / self.total as f64 } else { 0.0 };
+        let late = |s: CallState| overdue.get(s).clamp(0, self.get(s));
+        let late_total: i64 = BAR_ORDER.iter().map(|&s| late(s)).sum();
+        let mut out = Vec::new();
+        for &s in &BAR_ORDER {
+            if s == CallState::Delivered && late_total > 0 {
+                out.push(BarSegment { state: "overdue", zh: "超时未应答", n: late_total, pct: pct(late_total) });
+            }
+            let n = self.get(s) - late(s);
+            if n > 0 {
+                out.push(BarSegment { state: s.as_str(), zh: s.zh(), n, pct: pct(n) });
+            }
+        }
+        out
+    }
+}
+
+/// An alert's overdue calls by state when only their number is known (the Now page): escalation
+/// comes after the answer window, so an escalated call has nearly always waited past it and is
+/// counted first; the rest are waiting calls.
+fn overdue_spread(counts: &StateCounts, overdue: i64) -> StateCounts {
+    let mut left = overdue;
+    let mut out = StateCounts::default();
+    for s in [CallState::Escalated, CallState::Sent, CallState::Delivered, CallState::Pending] {
+        let n = left.min(counts.get(s));
+        if n > 0 {
+            out.add(s, n);
+            left -= n;
+        }
+    }
+    out
 }
 
 /// The order of states along a bar: done and answered first, ended-unanswered last.
@@ -282,6 +307,14 @@ fn person_ref(reg: &Lookup<'_>, id: &str, fallback_name: Option<&str>) -> Person
     }
 }
 
+/// The name of the person an actor `person:<id>` stands for: the registry's, else the name the
+/// record kept when it is about the same person (`own_id`, `own_name`); `None` for other actors.
+fn actor_person_name(reg: &Lookup<'_>, actor: &str, own_id: Option<&str>, own_name: Option<&str>) -> Option<String> {
+    let id = actor.strip_prefix("person:")?;
+    let fallback = own_name.filter(|_| own_id == Some(id));
+    Some(person_ref(reg, id, fallback).name)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Now: the active alerts and the health of the feeds and gateways
 // ---------------------------------------------------------------------------------------------
@@ -292,6 +325,9 @@ fn person_ref(reg: &Lookup<'_>, id: &str, fallback_name: Option<&str>) -> Person
 pub struct BoardHealth {
     pub silent_feeds: Vec<FeedWarning>,
     pub backlogs: Vec<ChannelBacklog>,
+    /// Times ahead with nobody on duty in a rostered area (issue 7; the web layer reads them
+    /// through `Duties::roster_gaps`, which knows how far ahead to look).
+    pub roster_gaps: Vec<crate::duties::RosterGapView>,
 }
 
 /// A polled feed that has produced nothing parsable for longer than its `silent_after`.
@@ -330,10 +366,14 @@ pub struct BacklogView {
     pub sending: i64,
     /// How long the oldest queued message has waited.
     pub oldest_wait: Option<Dur>,
-    /// Messages a second recently sent through the channel.
+    /// Messages a second recently sent through the channel (while sending: the speed of the
+    /// recent steps, which the drain estimate uses).
     pub recent_rate: f64,
+    /// Messages this instance sent through the channel in the last minute: what the board shows.
+    pub sent_last_minute: i64,
     pub rate_limit: Option<f64>,
-    /// `None` when nothing was sent lately and no limit says how fast it could go.
+    /// `None` when nothing waits, or when nothing was sent lately and no limit says how fast it
+    /// could go.
     pub drain: Option<Dur>,
     pub breaker_open: bool,
     /// Something waits, or the breaker is open: worth a warning colour.
@@ -348,6 +388,10 @@ pub struct NowView {
     pub alerts: Vec<AlertSummary>,
     pub silent_feeds: Vec<FeedWarning>,
     pub backlogs: Vec<BacklogView>,
+    /// Who is on duty now, per area (the roster, else the `duty_officer` role) (issue 7).
+    pub on_duty: Vec<crate::duties::OnDutyView>,
+    /// A warning: times ahead when a rostered area has nobody on duty (issue 7).
+    pub roster_gaps: Vec<crate::duties::RosterGapView>,
 }
 
 /// An alert as the `Now` page lists it.
@@ -370,7 +414,8 @@ pub struct AlertSummary {
     /// Answered (with or without a directive done).
     pub answered: i64,
     pub total: i64,
-    /// Calls waiting past their deadline now.
+    /// Open calls (waiting or escalated) whose person was first called longer ago than the
+    /// tier's answer window: see [`CallView::overdue`].
     pub overdue: i64,
     pub unreached: i64,
     pub counts: StateCounts,
@@ -513,6 +558,8 @@ pub struct TimelineEntry {
     /// the alert), `call` (a call event).
     pub kind: &'static str,
     pub actor: String,
+    /// The person's name when `actor` is `person:<id>` (someone answering for themselves).
+    pub actor_name: Option<String>,
     /// For `call`: the new state; for `action`: `cancel`/`manual`; for `message`: the CAP
     /// msgType.
     pub what: String,
@@ -582,8 +629,12 @@ pub struct CallView {
     pub state_zh: &'static str,
     pub attempts: i64,
     pub deadline: At,
-    /// Waiting for its person and past its deadline.
+    /// Overdue as a duty officer means it: still unanswered (waiting, or escalated and still
+    /// answerable) and the tier's answer window (`answer_within`) has passed since this person
+    /// was first called in this alert. It stays overdue through repeats and escalation (an
+    /// escalated call is shown as escalated, and overdue) until answered or ended.
     pub overdue: bool,
+    /// How long past the answer window.
     pub overdue_for: Option<Dur>,
     pub next_action_at: Option<At>,
     /// What happens next if nobody answers; `None` when nothing will.
@@ -773,17 +824,22 @@ pub struct AuditPage {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
-    /// `call` (a call event) or `alert` (an officer's action on an alert).
+    /// `call` (a call event), `alert` (an officer's action on an alert) or `admin` (an admin's
+    /// change to a board user; `name` is the user's).
     pub origin: String,
     pub id: i64,
-    pub alert_id: i64,
+    /// `None` for an admin's change.
+    pub alert_id: Option<i64>,
     pub call_id: Option<i64>,
     pub at: At,
     pub from_state: Option<String>,
-    /// The call's new state, or the alert action (`cancel`, `manual`).
+    /// The call's new state, the alert action (`cancel`, `manual`), or the admin's change
+    /// (`user_add`, `user_update`, `user_delete`).
     pub kind: String,
     pub kind_zh: String,
     pub actor: String,
+    /// The person's name when `actor` is `person:<id>`.
+    pub actor_name: Option<String>,
     pub via: Option<String>,
     pub note: Option<String>,
     pub person_id: Option<String>,
@@ -798,6 +854,9 @@ pub fn kind_zh(kind: &str) -> String {
     match kind {
         "cancel" => "值班员解除预警",
         "manual" => "值班员录入预警",
+        "user_add" => "管理员添加用户",
+        "user_update" => "管理员修改用户",
+        "user_delete" => "管理员删除用户",
         "Alert" => "收到预警",
         "Update" => "预警更新",
         "Cancel" => "预警解除",
@@ -820,6 +879,7 @@ impl From<AuditRow> for AuditEntry {
             from_state: r.from_state,
             kind: r.kind,
             actor: r.actor,
+            actor_name: None,
             via: r.via,
             note: r.note,
             person_id: r.person_id,
@@ -843,8 +903,14 @@ fn counts_of(counts: &[StateCount], alert_id: i64) -> StateCounts {
     out
 }
 
-fn overdue_at(state: CallState, deadline: i64, now: i64) -> bool {
-    state.is_waiting() && deadline <= now
+/// How long past the tier's answer window (`within`, ms) a call is at `now`, if it is overdue:
+/// still unanswered (waiting, or escalated) and its person first called (`created_at`: repeats
+/// and re-calls keep the call) longer than `within` ago. Not the current deadline: the timer
+/// acts on that within seconds, so an officer would hardly ever see it.
+fn overdue_by(call: &jiaoying_store::CallRow, within: i64, now: i64) -> Option<i64> {
+    let open = call.state.is_waiting() || call.state == CallState::Escalated;
+    let past = now - call.created_at - within;
+    (open && past > 0).then_some(past)
 }
 
 impl Tracker {
@@ -857,11 +923,23 @@ impl Tracker {
             .store
             .list_alerts(&AlertFilter { state: Some("active".into()), limit: NOW_MAX_ALERTS, offset: 0 })
             .await?;
-        alerts.sort_by(|a, b| b.tier.cmp(&a.tier).then(b.created_at.cmp(&a.created_at)).then(b.id.cmp(&a.id)));
+        // Drills (issue 7) come after every real alert, each marked 演练: their figures are
+        // their own and must not be read as a real warning's.
+        alerts.sort_by(|a, b| {
+            (a.is_drill().cmp(&b.is_drill()))
+                .then(b.tier.cmp(&a.tier))
+                .then(b.created_at.cmp(&a.created_at))
+                .then(b.id.cmp(&a.id))
+        });
         let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
         let counts = self.store.call_counts(&ids).await?;
+        // Overdue: first called before now minus the tier's answer window.
+        let cutoffs: Vec<(i64, i64)> = alerts
+            .iter()
+            .map(|a| (a.id, now.saturating_sub(self.config.policies.for_tier(a.tier).answer_within.millis())))
+            .collect();
         let stats: HashMap<i64, _> =
-            self.store.alert_call_stats(&ids, now).await?.into_iter().map(|s| (s.alert_id, s)).collect();
+            self.store.alert_call_stats(&cutoffs).await?.into_iter().map(|s| (s.alert_id, s)).collect();
         let alerts = alerts
             .iter()
             .map(|a| {
@@ -883,7 +961,7 @@ impl Tracker {
                     total: counts.total,
                     overdue: st.overdue,
                     unreached: st.unreached,
-                    bar: counts.bar(),
+                    bar: counts.bar_with_overdue(&overdue_spread(&counts, st.overdue)),
                     counts,
                 }
             })
@@ -894,16 +972,24 @@ impl Tracker {
             .map(|b| BacklogView {
                 warn: b.queued > 0 || b.breaker_open,
                 oldest_wait: b.oldest_due.filter(|_| b.queued > 0).map(|d| Dur::new(now - d)),
-                drain: b.drain_secs.map(|s| Dur::new((s * 1000.0) as i64)),
+                drain: b.drain_secs.filter(|_| b.queued + b.sending > 0).map(|s| Dur::new((s * 1000.0) as i64)),
                 channel: b.channel,
                 queued: b.queued,
                 sending: b.sending,
                 recent_rate: b.recent_rate,
+                sent_last_minute: b.sent_last_minute,
                 rate_limit: b.rate_limit,
                 breaker_open: b.breaker_open,
             })
             .collect();
-        Ok(NowView { generated_at: At::new(now), alerts, silent_feeds: health.silent_feeds, backlogs })
+        Ok(NowView {
+            generated_at: At::new(now),
+            alerts,
+            silent_feeds: health.silent_feeds,
+            backlogs,
+            on_duty: crate::duties::on_duty_now(&registry, Timestamp(now)),
+            roster_gaps: health.roster_gaps,
+        })
     }
 
     /// The alert page; `None` when there is no such alert. The filter must be normalised
@@ -919,15 +1005,19 @@ impl Tracker {
         let messages = self.store.alert_messages_of(alert_id).await?;
         let actions = self.store.alert_actions_of(alert_id).await?;
         let policy = self.config.policies.for_tier(alert.tier);
+        let within = policy.answer_within.millis();
 
         let mut counts = StateCounts::default();
-        let mut overdue = 0;
+        let mut overdue_counts = StateCounts::default();
         let mut unreached = 0;
         for c in &calls {
             counts.add(c.call.state, 1);
-            overdue += overdue_at(c.call.state, c.call.deadline, now) as i64;
+            if overdue_by(&c.call, within, now).is_some() {
+                overdue_counts.add(c.call.state, 1);
+            }
             unreached += c.call.unreached as i64;
         }
+        let overdue = overdue_counts.total;
 
         let by_id: HashMap<i64, &CallListRow> = calls.iter().map(|c| (c.call.id, c)).collect();
         let called: HashSet<&str> = calls.iter().map(|c| c.call.person_id.as_str()).collect();
@@ -960,10 +1050,10 @@ impl Tracker {
         let mut views: Vec<CallView> = Vec::new();
         for c in &calls {
             let unit = c.call.unit_id.as_deref().and_then(|u| units.get(u)).copied();
-            if !keeps(filter, c, unit, &reg, now) {
+            if !keeps(filter, c, unit, &reg, now, within) {
                 continue;
             }
-            views.push(self.call_view(&alert, c, unit, &reg, &by_id, &called, now));
+            views.push(self.call_view(&alert, c, unit, &reg, &by_id, &called, now, within));
         }
         let shown = views.len();
         let groups = group_calls(views, &reg, &units);
@@ -995,7 +1085,7 @@ impl Tracker {
             },
             answered: counts.answered_any(),
             total: counts.total,
-            bar: counts.bar(),
+            bar: counts.bar_with_overdue(&overdue_counts),
             counts,
             overdue,
             unreached,
@@ -1018,10 +1108,11 @@ impl Tracker {
         by_id: &HashMap<i64, &CallListRow>,
         called: &HashSet<&str>,
         now: i64,
+        within: i64,
     ) -> CallView {
         let call = &c.call;
         let role = call.roles.split(';').next().unwrap_or("").to_string();
-        let overdue = overdue_at(call.state, call.deadline, now);
+        let overdue = overdue_by(call, within, now);
         let link = |id: Option<i64>| {
             id.and_then(|i| by_id.get(&i)).map(|o| CallLink {
                 call_id: o.call.id,
@@ -1058,8 +1149,8 @@ impl Tracker {
             state_zh: call.state.zh(),
             attempts: call.attempts,
             deadline: At::new(call.deadline),
-            overdue,
-            overdue_for: overdue.then(|| Dur::new(now - call.deadline)),
+            overdue: overdue.is_some(),
+            overdue_for: overdue.map(Dur::new),
             next_action_at: At::opt(call.next_action_at),
             next_step: self.next_step(alert, call, registry, called, now),
             escalated_from: link(call.escalated_from),
@@ -1190,14 +1281,12 @@ impl Tracker {
     /// area's answer rate and each unit's calls. `None` when the alert named does not exist.
     pub async fn board_map(&self, alert_id: Option<i64>) -> Result<Option<MapView>, TrackerError> {
         let now = self.clock.now().millis();
-        let calls = match alert_id {
+        let (calls, within) = match alert_id {
             Some(id) => {
-                if self.store.alert(id).await?.is_none() {
-                    return Ok(None);
-                }
-                self.store.calls_of_alert(id).await?
+                let Some(alert) = self.store.alert(id).await? else { return Ok(None) };
+                (self.store.calls_of_alert(id).await?, self.config.policies.for_tier(alert.tier).answer_within.millis())
             }
-            None => Vec::new(),
+            None => (Vec::new(), 0),
         };
         let registry = self.store.load_registry().await?;
         let registry: &Registry = &registry;
@@ -1250,7 +1339,7 @@ impl Tracker {
                     name: person_ref(&reg, &c.call.person_id, c.name.as_deref()).name,
                     role: c.call.roles.split(';').next().unwrap_or("").to_string(),
                     state: c.call.state,
-                    overdue: overdue_at(c.call.state, c.call.deadline, now),
+                    overdue: overdue_by(&c.call, within, now).is_some(),
                     unreached: c.call.unreached,
                 })
                 .collect();
@@ -1271,8 +1360,16 @@ impl Tracker {
     /// A page of the audit log, newest first.
     pub async fn board_audit(&self, filter: &AuditFilter) -> Result<AuditPage, TrackerError> {
         let (rows, total) = self.store.audit(filter).await?;
+        let registry = self.store.load_registry().await?;
+        let reg = Lookup::new(&registry);
         Ok(AuditPage {
-            entries: rows.into_iter().map(AuditEntry::from).collect(),
+            entries: rows
+                .into_iter()
+                .map(|r| {
+                    let actor_name = actor_person_name(&reg, &r.actor, r.person_id.as_deref(), r.name.as_deref());
+                    AuditEntry { actor_name, ..AuditEntry::from(r) }
+                })
+                .collect(),
             total,
             limit: filter.limit,
             offset: filter.offset,
@@ -1310,12 +1407,13 @@ fn keeps(
     unit: Option<&jiaoying_core::Unit>,
     registry: &Lookup<'_>,
     now: i64,
+    within: i64,
 ) -> bool {
     let call = &c.call;
     if let Some(s) = &f.state {
         let ok = match s.as_str() {
             "open" => call.state.is_waiting() || call.state == CallState::Escalated,
-            "overdue" => overdue_at(call.state, call.deadline, now),
+            "overdue" => overdue_by(call, within, now).is_some(),
             "unreached" => call.unreached,
             "late" => call.late,
             other => call.state.as_str() == other,
@@ -1430,6 +1528,7 @@ fn timeline(
                 at: At::new(m.received_at),
                 kind: "message",
                 actor: format!("source:{}", m.sender),
+                actor_name: None,
                 what_zh: kind_zh(&m.msg_type),
                 what: m.msg_type.clone(),
                 call_id: None,
@@ -1448,6 +1547,7 @@ fn timeline(
                 at: At::new(a.at),
                 kind: "action",
                 actor: a.actor.clone(),
+                actor_name: actor_person_name(registry, &a.actor, None, None),
                 what_zh: kind_zh(&a.action),
                 what: a.action.clone(),
                 call_id: None,
@@ -1458,7 +1558,14 @@ fn timeline(
         ));
     }
     for e in events {
-        let person = calls.get(&e.call_id).map(|c| person_ref(registry, &c.call.person_id, c.name.as_deref()).name);
+        let call = calls.get(&e.call_id);
+        let person = call.map(|c| person_ref(registry, &c.call.person_id, c.name.as_deref()).name);
+        let actor_name = actor_person_name(
+            registry,
+            &e.actor,
+            call.map(|c| c.call.person_id.as_str()),
+            call.and_then(|c| c.name.as_deref()),
+        );
         out.push((
             e.at,
             2,
@@ -1467,6 +1574,7 @@ fn timeline(
                 at: At::new(e.at),
                 kind: "call",
                 actor: e.actor.clone(),
+                actor_name,
                 what_zh: kind_zh(&e.to_state),
                 what: e.to_state.clone(),
                 call_id: Some(e.call_id),
@@ -1478,4 +1586,82 @@ fn timeline(
     }
     out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
     out.into_iter().map(|(_, _, _, e)| e).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(state: CallState, created_at: i64) -> jiaoying_store::CallRow {
+        jiaoying_store::CallRow {
+            id: 1,
+            alert_id: 1,
+            person_id: "p".into(),
+            roles: "grid".into(),
+            unit_id: None,
+            area: "500105002".into(),
+            level: 0,
+            state,
+            reply_code: "1".into(),
+            attempts: 2,
+            // The current deadline (a repeat's) is still ahead: it does not matter.
+            deadline: created_at + 20 * 60_000,
+            next_action_at: None,
+            answered_at: None,
+            answered_via: None,
+            answered_by: None,
+            answer_note: None,
+            late: false,
+            unreached: false,
+            escalated_from: None,
+            escalated_to: None,
+            created_at,
+            updated_at: created_at,
+            directive: None,
+            done_within: None,
+            done_at: None,
+            done_report: None,
+        }
+    }
+
+    #[test]
+    fn overdue_counts_from_the_first_call_and_covers_the_escalated() {
+        let within = 5 * 60_000;
+        let t0 = 1_000_000;
+        for (state, at, want) in [
+            (CallState::Sent, t0 + within, None),
+            (CallState::Sent, t0 + within + 1, Some(1)),
+            (CallState::Delivered, t0 + 7 * 60_000, Some(2 * 60_000)),
+            (CallState::Pending, t0 + 6 * 60_000, Some(60_000)),
+            (CallState::Escalated, t0 + 6 * 60_000, Some(60_000)),
+            (CallState::Answered, t0 + 60 * 60_000, None),
+            (CallState::Done, t0 + 60 * 60_000, None),
+            (CallState::Expired, t0 + 60 * 60_000, None),
+            (CallState::Cancelled, t0 + 60 * 60_000, None),
+            (CallState::Failed, t0 + 60 * 60_000, None),
+        ] {
+            assert_eq!(overdue_by(&call(state, t0), within, at), want, "{state:?} at +{}ms", at - t0);
+        }
+    }
+
+    #[test]
+    fn the_bar_shows_the_overdue_as_their_own_segment() {
+        let mut counts = StateCounts::default();
+        for (s, n) in [(CallState::Answered, 2), (CallState::Sent, 3), (CallState::Escalated, 1)] {
+            counts.add(s, n);
+        }
+        let seg = |bar: &[BarSegment]| bar.iter().map(|b| (b.state, b.n)).collect::<Vec<_>>();
+        // Only the number known (Now): the escalated call first, then the waiting ones.
+        let spread = overdue_spread(&counts, 2);
+        assert_eq!((spread.escalated, spread.sent, spread.total), (1, 1, 2));
+        let bar = counts.bar_with_overdue(&spread);
+        assert_eq!(seg(&bar), [("answered", 2), ("overdue", 2), ("sent", 2)]);
+        assert!((bar.iter().map(|b| b.pct).sum::<f64>() - 100.0).abs() < 1e-9);
+        // Nothing overdue: the bar by state, as before.
+        assert_eq!(seg(&counts.bar()), [("answered", 2), ("sent", 3), ("escalated", 1)]);
+        // More overdue than could be: never a negative segment.
+        let mut odd = StateCounts::default();
+        odd.add(CallState::Sent, 9);
+        assert_eq!(seg(&counts.bar_with_overdue(&odd)), [("answered", 2), ("overdue", 3), ("escalated", 1)]);
+    }
 }

@@ -91,14 +91,15 @@ impl Composer {
         }
     }
 
-    fn address(&self, channel: &str, person: &Person) -> Option<String> {
+    /// The address `person` has on `channel`, if the channel can reach them.
+    pub(crate) fn address(&self, channel: &str, person: &Person) -> Option<String> {
         match self.channels.get(channel)? {
             AddressKind::Mobile => Some(person.mobile.as_str().to_string()),
             AddressKind::Email => person.email.clone().filter(|e| !e.trim().is_empty()),
         }
     }
 
-    fn is_email(&self, channel: &str) -> bool {
+    pub(crate) fn is_email(&self, channel: &str) -> bool {
         self.channels.get(channel) == Some(&AddressKind::Email)
     }
 

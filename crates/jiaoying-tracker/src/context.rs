@@ -40,14 +40,17 @@ pub struct Tracker {
     /// Per number: the start of its hour and the help replies sent in it. In memory, per
     /// instance: the cap bounds cost, it need not be exact across instances or restarts.
     pub(crate) useless_replies: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
-    /// Answers share transactions through it: one commit per burst, not per answer.
-    pub(crate) writer: crate::group_commit::GroupCommit,
+    /// SMS answers by code share transactions through it, set-based.
+    pub(crate) answers: crate::answer_batch::AnswerBatcher,
+    /// Set while the planner's statistics are being refreshed after a big fan-out.
+    pub(crate) refreshing_statistics: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Tracker {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: TrackerConfig, outbox_wake: Arc<Notify>) -> Self {
         Tracker {
-            writer: crate::group_commit::GroupCommit::new(store.clone()),
+            answers: Default::default(),
+            refreshing_statistics: Arc::default(),
             store,
             clock,
             config: Arc::new(config),

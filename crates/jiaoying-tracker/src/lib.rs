@@ -4,11 +4,15 @@
 
 mod accept;
 mod answer;
+mod answer_batch;
 pub mod board;
+/// Scheduled duties (issue 7).
+pub mod duties;
 mod calls;
 mod compose;
 mod context;
-mod group_commit;
+/// The after-action report of drills (issue 7).
+pub mod drill_report;
 pub mod officer;
 mod runner;
 pub mod templates;
@@ -20,6 +24,6 @@ pub use answer::{AnswerOutcome, AnswerRequest, DoneOutcome, ReplyOutcome};
 pub use compose::Composer;
 pub use context::{Tracker, TrackerConfig, TrackerError};
 pub use officer::{CancelOutcome, ManualError, RecallOutcome, MANUAL_SOURCE};
-pub use runner::{run_loop, Step};
+pub use runner::{run_loop, Outage, Step};
 pub use templates::{TemplateError, Templates};
 pub use voice::VoiceOutcome;

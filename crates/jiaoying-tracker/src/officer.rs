@@ -8,7 +8,7 @@ use jiaoying_core::{AlertKey, AlertStatus, CallState, MsgType, NewAlert, PersonI
 use jiaoying_store::{NewAlertAction, StoreError};
 use serde::Serialize;
 
-use crate::accept::AcceptError;
+use crate::accept::{AcceptError, CancelledBy};
 use crate::calls::change_call;
 use crate::context::{Tracker, TrackerError};
 
@@ -196,7 +196,9 @@ impl Tracker {
             areas: Vec::new(),
         };
         let body = serde_json::json!({"cancel": alert_id, "by": actor, "reason": reason}).to_string();
-        self.accept(&cancel, MANUAL_SOURCE, &body).await.map_err(|e| match e {
+        // Each call it ends is logged as the officer's, with the reason.
+        let by = CancelledBy { actor, reason: Some(reason) };
+        self.accept_by(&cancel, MANUAL_SOURCE, &body, by).await.map_err(|e| match e {
             AcceptError::Tracker(t) => t,
         })?;
         self.store

@@ -5,9 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use jiaoying_core::message::CallReason;
+use jiaoying_core::metric_names::SCHEDULER_LATENESS_SECONDS;
 use jiaoying_core::planner::{decide, next_up, CallTimer, Decision, Escalating};
 use jiaoying_core::{AreaCode, CallState, PersonId, Registry, TierPolicy, Timestamp};
 use jiaoying_store::{AlertRow, CallRow, StoreError, StoreTx};
+use tracing::Instrument;
 
 use crate::calls::{change_call, open_call, CallSpec};
 use crate::context::{Tracker, TrackerError};
@@ -37,7 +39,11 @@ impl Tracker {
                 slot.insert(tx.alert(call.alert_id).await?.ok_or(StoreError::NotFound)?);
             }
             let alert = &alerts[&call.alert_id];
-            self.handle_due_call(tx.as_mut(), alert, &call, &registry, now).await?;
+            // How late this call is handled (issue 8): a backlog or a stalled loop shows here.
+            let late_ms = (now.millis() - call.next_action_at.unwrap_or(now.millis())).max(0);
+            metrics::histogram!(SCHEDULER_LATENESS_SECONDS).record(late_ms as f64 / 1000.0);
+            let span = tracing::info_span!("timer_step", call_id = call.id, alert_id = call.alert_id);
+            self.handle_due_call(tx.as_mut(), alert, &call, &registry, now).instrument(span).await?;
         }
         tx.commit().await?;
         self.wake_all();
@@ -81,7 +87,11 @@ impl Tracker {
         {
             return self.directive_overdue(tx, alert, call, after, registry, now).await;
         }
-        let decision = if alert.state == "active" { decide(now, timer, policy) } else { Decision::Settled };
+        let decision = match if alert.state == "active" { decide(now, timer, policy) } else { Decision::Settled } {
+            // A scheduled duty's test (通联测试) is never escalated: its unanswered call is unreached.
+            Decision::Escalate if crate::duties::is_duty_alert(alert) => Decision::Expire,
+            d => d,
+        };
         match decision {
             Decision::Settled => {
                 after.next_action_at = None;

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use jiaoying_core::metric_names::ALERTS_TOTAL;
 use jiaoying_core::{CallState, Timestamp};
 use jiaoying_ingest::IngestError;
 use jiaoying_store::{AlertFilter, AlertRow, CallListRow, StateCount};
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 use crate::auth;
 use crate::error::ApiError;
 use crate::session::Viewer;
-use crate::state::AppState;
+use crate::state::{AppState, Source};
 
 /// Reads a body extracted as bytes, turning the limit into 413 and anything else into 400.
 pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
@@ -58,8 +59,35 @@ pub async fn post_alert(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let source = auth::source(&state, &headers)?;
+    take_alert(&state, &source, &headers, raw).await.inspect_err(|e| count_rejected(&source.id, e))
+}
+
+/// Counts a message refused after its source was known (issue 8); failures of ours (5xx) are
+/// not the message's fault and are not counted as refusals.
+fn count_rejected(source: &str, e: &ApiError) {
+    let refused = matches!(
+        e,
+        ApiError::BadRequest(_)
+            | ApiError::Forbidden(_)
+            | ApiError::TooLarge(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::Unprocessable(_)
+    );
+    if refused {
+        metrics::counter!(ALERTS_TOTAL, "source" => source.to_string(), "tier" => "unknown", "result" => "rejected")
+            .increment(1);
+    }
+}
+
+/// [`post_alert`] once the source is known.
+async fn take_alert(
+    state: &AppState,
+    source: &Source,
+    headers: &HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = body(raw, state.body_limit)?;
-    let alert = match media_type(&headers).as_str() {
+    let alert = match media_type(headers).as_str() {
         "application/json" | "" => {
             state.normaliser.json_alert(&bytes).map_err(|e| ingest_error(e, state.body_limit))?
         }

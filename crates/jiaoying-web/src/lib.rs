@@ -8,16 +8,26 @@ mod answer_page;
 mod api;
 mod auth;
 mod board;
+mod drills;
+mod duties;
 mod error;
 mod events;
 mod health;
 mod hooks;
 mod html;
+mod linking;
+mod live;
+mod metrics_route;
 mod officer_api;
+mod registry_pages;
 pub mod session;
 mod state;
+mod users;
 
 pub use error::ApiError;
+pub use health::{Heartbeat, Liveness};
+pub use live::{EventBell, EventSignal};
+pub use metrics_route::MetricsEndpoint;
 pub use state::{AppState, Source, SourceToken};
 
 use axum::extract::DefaultBodyLimit;
@@ -44,10 +54,18 @@ pub fn router(state: AppState) -> Router {
         .route("/a/{token}/done", post(answer_page::done))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics_route::render))
         .merge(access::routes())
         .merge(board::routes())
         .merge(officer_api::routes())
+        .merge(registry_pages::routes())
+        .merge(duties::routes())
+        .merge(drills::routes())
+        .merge(users::routes())
+        .merge(linking::routes())
         .fallback(error::not_found)
+        // Pages answer 404 and 403 with an HTML page; the API keeps its JSON errors.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), board::html_errors))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

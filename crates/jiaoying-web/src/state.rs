@@ -49,6 +49,19 @@ pub struct AppState {
     pub board: Arc<crate::board::State>,
     /// Officer API state (issue 6).
     pub officer_api: Arc<crate::officer_api::State>,
+    /// Scheduled duties and rosters (issue 7).
+    pub duties: jiaoying_tracker::duties::Duties,
+    /// Becomes `true` when the server starts shutting down: long-lived responses (the event
+    /// stream) end, so the graceful shutdown does not wait on them.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The background loops' heartbeats, for `/readyz` and `/metrics` (issue 8).
+    pub liveness: crate::health::Liveness,
+    /// The Prometheus recorder's handle and the scrape token (issue 8).
+    pub metrics: crate::metrics_route::MetricsEndpoint,
+    /// Wakes the event streams when any instance committed call events (issue 8).
+    pub events: crate::live::EventSignal,
+    /// Outgoing links (issue 8): the feed's settings, the subscribers, their loops' wake-ups.
+    pub linking: Arc<jiaoying_linking::Linker>,
 }
 
 impl AppState {

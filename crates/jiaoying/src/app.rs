@@ -10,9 +10,10 @@ use anyhow::Context;
 use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{Clock, Span};
 use jiaoying_dispatch::outbox::Outbox;
-use jiaoying_dispatch::{build_channels_with, AddressKind, BuildContext};
+use jiaoying_dispatch::{build_channels_with, AddressKind, BuildContext, Channels};
 use jiaoying_feeds::{FeedPoller, PollerConfig};
 use jiaoying_store::Store;
+use jiaoying_tracker::duties::Duties;
 use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
 use jiaoying_web::{AppState, Source, SourceToken};
 use secrecy::ExposeSecret;
@@ -22,6 +23,24 @@ use tokio::sync::{watch, Notify};
 use crate::registry_file::read_registry;
 use crate::settings::Settings;
 
+/// The tracker's rules from the settings; `channels` tell which address each channel sends to.
+/// Shared by the service and by commands that accept an alert themselves (`jiaoying drill`).
+pub(crate) fn tracker_config(settings: &Settings, channels: &Channels) -> anyhow::Result<TrackerConfig> {
+    let addressing: BTreeMap<String, AddressKind> =
+        channels.names().filter_map(|n| channels.get(n).map(|c| (n.clone(), c.address_kind()))).collect();
+    let signer = TokenSigner::new(settings.security.secret.expose_secret().as_bytes());
+    let templates = settings.messages.load_templates().context("loading the message templates")?;
+    let composer = Composer::new(signer, &settings.server.public_url, &settings.messages.signature, addressing)
+        .with_templates(templates);
+    Ok(TrackerConfig {
+        policies: settings.policies(),
+        composer,
+        batch: 100,
+        late_answer_closes_escalation: settings.answers.late_answer_closes_escalation,
+        directives: settings.directives.clone(),
+    })
+}
+
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -29,6 +48,12 @@ pub struct Application {
     tracker: Tracker,
     feeds: Option<Arc<FeedPoller>>,
     backstop: Span,
+    /// Set to `true` when shutdown starts: stops the loops, and ends the responses that would
+    /// otherwise stay open (the event stream), which the web layer watches through `AppState`.
+    stop_tx: watch::Sender<bool>,
+    /// Issue 8: the time a stop may take, and the bell that wakes the event streams.
+    shutdown_grace: Span,
+    event_bell: jiaoying_web::EventBell,
 }
 
 /// What tests and the CLI reach into: the store, the tracker, the outbox and their wake-ups.
@@ -37,13 +62,17 @@ pub struct AppHandle {
     pub store: Arc<dyn Store>,
     pub tracker: Tracker,
     pub outbox: Outbox,
+    /// The scheduled duties (issue 7).
+    pub duties: Duties,
 }
 
 impl AppHandle {
-    /// Tells the timer and outbox loops to look at the database now (after moving a test clock).
+    /// Tells the timer, outbox and duty loops to look at the database now (after moving a test
+    /// clock).
     pub fn wake(&self) {
         self.tracker.timers_wake.notify_one();
         self.tracker.outbox_wake.notify_one();
+        self.duties.wake().notify_one();
     }
 }
 
@@ -81,26 +110,11 @@ impl Application {
         let build_context = BuildContext { public_url: settings.server.public_url.trim_end_matches('/').to_string() };
         let channels = build_channels_with(&settings.channels, &build_context)
             .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
-        let addressing: BTreeMap<String, AddressKind> =
-            channels.names().filter_map(|n| channels.get(n).map(|c| (n.clone(), c.address_kind()))).collect();
-        let signer = TokenSigner::new(settings.security.secret.expose_secret().as_bytes());
-        let templates = settings.messages.load_templates().context("loading the message templates")?;
-        let composer = Composer::new(signer, &settings.server.public_url, &settings.messages.signature, addressing)
-            .with_templates(templates);
         let outbox_wake = Arc::new(Notify::new());
-        let tracker = Tracker::new(
-            store.clone(),
-            clock.clone(),
-            TrackerConfig {
-                policies: settings.policies(),
-                composer,
-                batch: 100,
-                late_answer_closes_escalation: settings.answers.late_answer_closes_escalation,
-                directives: settings.directives.clone(),
-            },
-            outbox_wake,
-        );
+        let tracker = Tracker::new(store.clone(), clock.clone(), tracker_config(settings, &channels)?, outbox_wake);
         let outbox = Outbox::new(store.clone(), clock.clone(), channels, settings.outbox.config());
+        let duties_config = settings.duties_config().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let duties = Duties::new(tracker.clone(), duties_config, settings.security.secret.expose_secret().as_bytes());
         let feed_sources = settings.feed_sources().map_err(|e| anyhow::anyhow!("{e}"))?;
         let feeds = if feed_sources.is_empty() {
             None
@@ -120,6 +134,12 @@ impl Application {
                 senders: s.senders.clone(),
             })
             .collect();
+        // Outgoing links (issue 8): every subscriber gets its cursor before anything is served.
+        let link_config = settings.link_config().map_err(|e| anyhow::anyhow!("{}", e.join("; ")))?;
+        let linking = Arc::new(jiaoying_linking::Linker::new(store.clone(), clock.clone(), link_config)?);
+        linking.start().await.context("starting outgoing links")?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (event_bell, events) = jiaoying_web::EventSignal::new(settings.server.events_poll.as_std());
         let state = AppState {
             tracker: tracker.clone(),
             outbox: outbox.clone(),
@@ -131,11 +151,27 @@ impl Application {
             access: Default::default(),
             board: Default::default(),
             officer_api: Default::default(),
+            duties,
+            shutdown: stop_rx,
+            events,
+            liveness: jiaoying_web::Liveness::for_backstop(settings.tracker.poll_backstop.as_std()),
+            metrics: jiaoying_web::MetricsEndpoint::new(settings.metrics.token.as_ref()),
+            linking,
         };
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
-        Ok(Application { listener, state, outbox, tracker, feeds, backstop: settings.tracker.poll_backstop })
+        Ok(Application {
+            listener,
+            state,
+            outbox,
+            tracker,
+            feeds,
+            backstop: settings.tracker.poll_backstop,
+            stop_tx,
+            shutdown_grace: settings.server.shutdown_grace,
+            event_bell,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -143,18 +179,34 @@ impl Application {
     }
 
     pub fn handle(&self) -> AppHandle {
-        AppHandle { store: self.state.store().clone(), tracker: self.tracker.clone(), outbox: self.outbox.clone() }
+        AppHandle {
+            store: self.state.store().clone(),
+            tracker: self.tracker.clone(),
+            outbox: self.outbox.clone(),
+            duties: self.state.duties.clone(),
+        }
     }
 
-    /// Serves until `shutdown` resolves, then stops taking requests, lets the loops finish their
-    /// current step, and closes the database.
+    /// Serves until `shutdown` resolves, then stops taking requests and claims, lets requests
+    /// and the loops' current steps finish within `server.shutdown_grace`, returns what is still
+    /// claimed to the queue, and closes the database.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = self.stop_tx;
+        let stop_rx = self.state.shutdown.clone();
         let clock = self.tracker.clock().clone();
         let backstop = self.backstop.as_std();
 
+        // Histogram samples drained into buckets however rarely Prometheus scrapes (issue 8).
+        tokio::spawn({
+            let metrics = self.state.metrics.clone();
+            let stop = stop_rx.clone();
+            async move { metrics.upkeep(stop).await }
+        });
+
         let tracker = self.tracker.clone();
         let timers_clock = clock.clone();
+        // Each loop beats its heartbeat as a step starts and ends: /readyz (issue 8).
+        let timers_beat = self.state.liveness.register("timers");
         let timers = tokio::spawn({
             let stop = stop_rx.clone();
             async move {
@@ -164,7 +216,13 @@ impl Application {
                     || {
                         let t = tracker.clone();
                         let now = timers_clock.now();
-                        async move { t.timer_step(now).await }
+                        let beat = timers_beat.clone();
+                        async move {
+                            beat.beat();
+                            let step = t.timer_step(now).await;
+                            beat.beat();
+                            step
+                        }
                     },
                     || timers_clock.now().millis(),
                     &wake,
@@ -202,6 +260,7 @@ impl Application {
                 let outbox = self.outbox.clone();
                 let outbox_clock = clock.clone();
                 let stop = stop_rx.clone();
+                let beat = self.state.liveness.register(format!("outbox:{name}"));
                 tokio::spawn(async move {
                     run_loop(
                         "outbox",
@@ -209,7 +268,13 @@ impl Application {
                             let o = outbox.clone();
                             let now = outbox_clock.now();
                             let name = name.clone();
-                            async move { o.step_channel(&name, now).await.map(Step::from) }
+                            let beat = beat.clone();
+                            async move {
+                                beat.beat();
+                                let step = o.step_channel(&name, now).await.map(Step::from);
+                                beat.beat();
+                                step
+                            }
                         },
                         || outbox_clock.now().millis(),
                         &wake,
@@ -226,26 +291,85 @@ impl Application {
             tokio::spawn(async move { poller.run(&Notify::new(), stop).await })
         });
 
+        // Scheduled duties (issue 7): one loop, sleeping until the next scheduled time or
+        // follow-up, woken early by the handle (tests moving the clock).
+        let duty_loop = self.state.duties.config().any_scheduled().then(|| {
+            let duties = self.state.duties.clone();
+            let duties_clock = clock.clone();
+            let stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let wake = duties.wake().clone();
+                run_loop(
+                    "duties",
+                    || {
+                        let d = duties.clone();
+                        let now = duties_clock.now();
+                        async move { d.step(now).await }
+                    },
+                    || duties_clock.now().millis(),
+                    &wake,
+                    backstop,
+                    stop,
+                )
+                .await
+            })
+        });
+
+        // Outgoing links (issue 8): the follow loop and one delivery loop per subscriber.
+        let links = tokio::spawn(self.state.linking.clone().run(stop_rx.clone()));
+
         let store = self.state.store().clone();
+        let relay =
+            tokio::spawn(crate::lifecycle::relay_event_wakeups(store.clone(), self.event_bell, stop_rx.clone()));
+        let outbox = self.outbox.clone();
         let app = jiaoying_web::router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "jiaoying serving");
         // The peer address reaches the hooks, for providers' source allow-lists.
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
+        let mut stopping = stop_rx.clone();
+        let graceful = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        });
+        let mut server = tokio::spawn(async move { graceful.await });
+        let failed = tokio::select! {
+            _ = shutdown => None,
+            r = &mut server => Some(r),
+        };
+        // Stop taking new work (requests, claims, sends not started); then drain within the grace
+        // period (ADR 0017), and past it exit anyway: the lease makes the rest another's.
+        let _ = stop_tx.send(true);
+        outbox.stop();
+        let grace = crate::lifecycle::Grace::start(self.shutdown_grace.as_std());
+        let drained = grace
+            .drain(async move {
+                let served = match failed {
+                    Some(r) => r,
+                    None => server.await,
+                };
+                let _ = timers.await;
+                for sender in senders {
+                    let _ = sender.await;
+                }
+                let _ = fan_out.await;
+                if let Some(f) = feeds {
+                    let _ = f.await;
+                }
+                if let Some(d) = duty_loop {
+                    let _ = d.await;
+                }
+                let _ = relay.await;
+                let _ = links.await;
+                served
             })
             .await;
-        let _ = timers.await;
-        for sender in senders {
-            let _ = sender.await;
+        if drained.is_none() {
+            tracing::warn!("grace period over: exiting with work in flight");
         }
-        let _ = fan_out.await;
-        if let Some(f) = feeds {
-            let _ = f.await;
+        grace.finish(&outbox, &store).await;
+        match drained {
+            Some(Ok(served)) => served.context("HTTP server failed"),
+            Some(Err(e)) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
+            None => Ok(()),
         }
-        store.close().await;
-        served.context("HTTP server failed")
     }
 }

@@ -5,10 +5,11 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use jiaoying_core::{Clock, SystemClock};
 use jiaoying_dispatch::{build_channel, Outgoing};
+use jiaoying_store::{RegistryImport, RegistryRemoval};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::registry_file::read_registry;
+use crate::registry_file::{read_incoming, read_registry, RegistryProblems};
 use crate::settings::Settings;
 
 /// `jiaoying migrate`
@@ -19,23 +20,96 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
     Ok("migrations applied".into())
 }
 
-/// `jiaoying import FILE`: all or nothing.
+/// How `jiaoying import` treats the stored registry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Print what would change; change nothing.
+    pub dry_run: bool,
+    /// Make each table the file has exactly the file's: stored entries it lacks are removed.
+    pub replace: bool,
+}
+
+/// `jiaoying import FILE`: upserts, all or nothing.
 pub async fn import(settings: &Settings, file: &Path) -> anyhow::Result<String> {
-    let registry = read_registry(file)?;
+    import_with(settings, file, ImportOptions::default()).await
+}
+
+/// `jiaoying import FILE [--dry-run] [--replace]`: all or nothing. The file is checked together
+/// with the stored registry it changes (a `persons.csv` alone is checked against the stored
+/// areas); every problem names its file, sheet and row. See docs/adr/0013-registry-import.md.
+pub async fn import_with(settings: &Settings, file: &Path, opts: ImportOptions) -> anyhow::Result<String> {
+    let path = file.to_path_buf();
+    // Spreadsheets are parsed off the runtime.
+    let incoming = tokio::task::spawn_blocking(move || read_incoming(&path)).await.context("reading the file")??;
     let store = jiaoying_store::connect(&settings.database.url).await.context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
-    let changes = store.upsert_registry(&registry, SystemClock.now().millis()).await?;
+    let current = store.load_registry().await?;
+    let plan = match jiaoying_registry_io::plan(&current, &incoming, opts.replace) {
+        Ok(plan) => plan,
+        Err(problems) => {
+            store.close().await;
+            return Err(RegistryProblems { path: file.display().to_string(), problems }.into());
+        }
+    };
+    let lines: Vec<String> = plan.describe(100).into_iter().map(|l| format!("  {l}")).collect();
+    if opts.dry_run {
+        store.close().await;
+        let verdict = if plan.is_noop() { "it would change nothing" } else { "it would change:" };
+        return Ok(format!("dry run of {}: nothing was changed; {verdict}\n{}", file.display(), lines.join("\n")));
+    }
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let added: usize = plan.diff.values().map(|d| d.added.len()).sum();
+    let changed: usize = plan.diff.values().map(|d| d.changed.len()).sum();
+    let r = &plan.remove;
+    let remove = RegistryRemoval {
+        areas: r.areas.clone(),
+        persons: r.persons.clone(),
+        units: r.units.clone(),
+        rosters: r.rosters.clone(),
+    };
+    let note = format!("{name}: {added} added, {changed} changed, {} removed", remove.len());
+    let import = RegistryImport { registry: plan.upsert.clone(), remove, actor: "cli".into(), note };
+    let outcome = store.import_registry(&import, SystemClock.now().millis()).await;
     store.close().await;
+    let outcome = outcome?;
+    let registry = &plan.upsert;
     Ok(format!(
-        "imported {}: {} areas, {} persons, {} units ({} added, {} changed, {} unchanged)",
+        "imported {}: {} areas, {} persons, {} units, {} roster entries ({} added, {} changed, {} unchanged, {} removed)\n{}",
         file.display(),
         registry.areas.len(),
         registry.persons.len(),
         registry.units.len(),
-        changes.added,
-        changes.changed,
-        changes.unchanged
+        registry.rosters.len(),
+        outcome.changes.added,
+        outcome.changes.changed,
+        outcome.changes.unchanged,
+        outcome.removed,
+        lines.join("\n")
     ))
+}
+
+/// `jiaoying export FILE.xlsx`: the stored registry as a workbook in the import's layout.
+pub async fn export(settings: &Settings, file: &Path) -> anyhow::Result<String> {
+    if !file.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) {
+        bail!("{}: the registry is exported as XLSX: name the file *.xlsx", file.display());
+    }
+    let store = jiaoying_store::connect(&settings.database.url).await.context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    let registry = store.load_registry().await;
+    store.close().await;
+    let registry = registry?;
+    let counts = format!(
+        "{} areas, {} persons, {} units, {} roster entries",
+        registry.areas.len(),
+        registry.persons.len(),
+        registry.units.len(),
+        registry.rosters.len()
+    );
+    let bytes = tokio::task::spawn_blocking(move || jiaoying_registry_io::write_xlsx(&registry))
+        .await
+        .context("writing the workbook")??;
+    std::fs::write(file, bytes).with_context(|| format!("writing {}", file.display()))?;
+    Ok(format!("exported the registry to {}: {counts}", file.display()))
 }
 
 /// `jiaoying check-config`: every problem of the config and of the registry it names.
@@ -45,8 +119,14 @@ pub fn check_config(settings: &Settings) -> (String, bool) {
     let mut errors = settings.problems();
     if let Some(path) = &settings.registry {
         if path.exists() {
+            // One line per problem, each naming the unit, person or row it is about.
             if let Err(e) = read_registry(path) {
-                errors.push(format!("{e:#}"));
+                match e.downcast_ref::<RegistryProblems>() {
+                    Some(found) => {
+                        errors.extend(found.problems.iter().map(|p| format!("registry {}: {p}", path.display())))
+                    }
+                    None => errors.push(format!("{e:#}")),
+                }
             }
         } else {
             errors.push(format!("registry file {} does not exist", path.display()));
@@ -57,6 +137,13 @@ pub fn check_config(settings: &Settings) -> (String, bool) {
     }
     for w in settings.warnings() {
         lines.push(format!("warning: {w}"));
+    }
+    // Issue 7: times in the next days with nobody on duty in a rostered area. A warning, not an
+    // error: escalation then calls the area's duty_officer persons.
+    if let Some(Ok(registry)) = settings.registry.as_ref().filter(|p| p.exists()).map(|p| read_registry(p)) {
+        let days = settings.duties.roster_gap_days;
+        let gaps = jiaoying_tracker::duties::gap_warnings(&registry, SystemClock.now(), days);
+        lines.extend(gaps.into_iter().map(|w| format!("warning: {w}")));
     }
     if errors.is_empty() {
         lines.push("config OK".into());

@@ -3,6 +3,10 @@
 
 pub mod app;
 pub mod commands;
+/// `jiaoying drill FILE` (issue 7).
+pub mod drill;
+pub mod lifecycle;
+pub mod duty_settings;
 pub mod registry_file;
 pub mod settings;
 pub mod telemetry;

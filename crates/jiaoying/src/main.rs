@@ -29,8 +29,21 @@ enum Command {
     Serve(ConfigArg),
     /// Apply database migrations and exit.
     Migrate(ConfigArg),
-    /// Load or update the registry from a file.
+    /// Load or update the registry from a TOML or XLSX file, a CSV file named after its table, or
+    /// a folder of CSV files.
     Import {
+        file: PathBuf,
+        /// Print what would be added, changed and removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Make each table in the file exactly the file's: stored entries it lacks are removed.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Write the stored registry as an XLSX workbook in the import's layout.
+    Export {
         file: PathBuf,
         #[command(flatten)]
         config: ConfigArg,
@@ -46,6 +59,13 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Start a drill (演练) from a CAP or JSON alert file: accepted as an Exercise into the
+    /// configured database; the running service makes and follows up its calls.
+    Drill {
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Send one test message through a configured channel.
     SendTest {
@@ -89,13 +109,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = match cli.command {
         Command::Serve(c) => {
             let settings = load(&c)?;
-            telemetry::init(&settings.log.format, &settings.log.level);
+            telemetry::init(settings.log.format, &settings.log.level);
             let app = Application::build(&settings, Arc::new(SystemClock)).await?;
             app.run_until_stopped(shutdown_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Migrate(c) => commands::migrate(&load(&c)?).await?,
-        Command::Import { file, config } => commands::import(&load(&config)?, &file).await?,
+        Command::Import { file, dry_run, replace, config } => {
+            commands::import_with(&load(&config)?, &file, commands::ImportOptions { dry_run, replace }).await?
+        }
+        Command::Export { file, config } => commands::export(&load(&config)?, &file).await?,
         Command::CheckConfig(c) => {
             let settings = match load(&c) {
                 Ok(s) => s,
@@ -115,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load(&config)?;
             commands::user_add(&settings, &name, &role, &commands::password_from_env_or_terminal()?).await?
         }
+        Command::Drill { file, config } => jiaoying::drill::drill(&load(&config)?, &file).await?,
         Command::SendTest { channel, to, config } => commands::send_test(&load(&config)?, &channel, &to).await?,
     };
     println!("{out}");
@@ -140,7 +164,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new work; finishing what is in flight within server.shutdown_grace");
 }
 
 fn main() -> ExitCode {
@@ -152,7 +176,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Whatever is still running past the grace period (a send hung at a gateway) ends here:
+    // waiting for it would break the grace period's promise.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

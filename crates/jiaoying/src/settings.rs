@@ -39,6 +39,9 @@ pub struct Settings {
     pub messages: MessageSettings,
     #[serde(default)]
     pub log: LogSettings,
+    /// `[metrics]`: who may read `/metrics` (issue 8).
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default)]
     pub tracker: TrackerSettings,
     #[serde(default)]
@@ -48,6 +51,15 @@ pub struct Settings {
     /// Tier and event tables (provinces differ); the built-in ones when absent.
     #[serde(default)]
     pub normalise: jiaoying_ingest::Normaliser,
+    /// Scheduled duties (issue 7): reachability tests, inspection reminders, daily summary.
+    #[serde(default)]
+    pub duties: crate::duty_settings::DutiesSettings,
+    /// `[feeds_out]`: the Atom feed of our alerts as CAP 1.2, for neighbours (issue 8).
+    #[serde(default)]
+    pub feeds_out: jiaoying_linking::FeedsOutSpec,
+    /// `[[subscribers]]`: signed webhooks of every state change (issue 8).
+    #[serde(default)]
+    pub subscribers: Vec<jiaoying_linking::SubscriberSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +72,14 @@ pub struct ServerSettings {
     /// Largest request body in bytes.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
+    /// On SIGTERM: how long to finish requests and sends in flight before exiting anyway (what
+    /// is left is returned to the queue for another instance).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Span,
+    /// The longest an open event stream (the boards' live view) waits before reading the log
+    /// again; on PostgreSQL every instance is also woken at once by NOTIFY.
+    #[serde(default = "default_events_poll")]
+    pub events_poll: Span,
 }
 
 fn default_listen() -> String {
@@ -71,10 +91,22 @@ fn default_public_url() -> String {
 fn default_body_limit() -> usize {
     1024 * 1024
 }
+fn default_shutdown_grace() -> Span {
+    Span::from_secs(10)
+}
+fn default_events_poll() -> Span {
+    Span::from_millis(250)
+}
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { listen: default_listen(), public_url: default_public_url(), body_limit: default_body_limit() }
+        ServerSettings {
+            listen: default_listen(),
+            public_url: default_public_url(),
+            body_limit: default_body_limit(),
+            shutdown_grace: default_shutdown_grace(),
+            events_poll: default_events_poll(),
+        }
     }
 }
 
@@ -204,24 +236,32 @@ impl MessageSettings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
-    /// `text` (default) or `json`.
-    #[serde(default = "default_log_format")]
-    pub format: String,
+    /// `text` (default) or `json` (one object per line, with the spans' `alert_id`, `call_id`,
+    /// `message_id`).
+    #[serde(default)]
+    pub format: crate::telemetry::LogFormat,
     /// A tracing filter, e.g. `info,jiaoying=debug`. `RUST_LOG` wins when set.
     #[serde(default = "default_log_level")]
     pub level: String,
 }
 
-fn default_log_format() -> String {
-    "text".into()
-}
 fn default_log_level() -> String {
     "info".into()
 }
 
+/// `[metrics]`: `/metrics` is open unless `token` is set; then Prometheus must send
+/// `Authorization: Bearer <token>` (set it where the listener is reachable from outside, or
+/// through a reverse proxy). The series carry no person, number or secret either way.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    #[serde(default)]
+    pub token: Option<SecretString>,
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { format: default_log_format(), level: default_log_level() }
+        LogSettings { format: Default::default(), level: default_log_level() }
     }
 }
 
@@ -406,13 +446,45 @@ impl Settings {
         if let Err(e) = self.feed_sources() {
             out.push(e.to_string());
         }
+        if self.metrics.token.as_ref().is_some_and(|t| secrecy::ExposeSecret::expose_secret(t).len() < 16) {
+            out.push("metrics.token must be at least 16 characters".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            out.push(format!(
+                "log.level: {:?} is not a tracing filter such as info,jiaoying=debug: {e}",
+                self.log.level
+            ));
+        }
+        out.extend(self.duties.problems(&self.channels.keys().cloned().collect::<Vec<_>>()));
+        for s in self.sources.iter().filter(|s| s.id.starts_with(jiaoying_tracker::duties::DUTY_SOURCE_PREFIX)) {
+            out.push(format!("sources.{}: ids starting with \"duty:\" are kept for scheduled duties", s.id));
+        }
         if url::Url::parse(&self.server.public_url).is_err() {
             out.push(format!("server.public_url: {:?} is not a URL", self.server.public_url));
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             out.push(format!("server.listen: {:?} is not an address such as 127.0.0.1:8080", self.server.listen));
         }
+        if let Err(problems) = self.link_config() {
+            out.extend(problems);
+        }
         out
+    }
+
+    /// `[feeds_out]` and `[[subscribers]]`, checked (issue 8).
+    pub fn link_config(&self) -> Result<jiaoying_linking::LinkConfig, Vec<String>> {
+        jiaoying_linking::LinkConfig::from_specs(
+            &self.feeds_out,
+            &self.subscribers,
+            &self.server.public_url,
+            &self.messages.signature,
+        )
+    }
+
+    /// `[duties]`, parsed: every duty sends on the red policy's channels unless it names its own.
+    pub fn duties_config(&self) -> Result<jiaoying_tracker::duties::DutiesConfig, String> {
+        let red = self.policies().for_tier(Tier::Red).channels.clone();
+        self.duties.config(&self.server.public_url, &red)
     }
 
     /// The sources that poll a feed, parsed.

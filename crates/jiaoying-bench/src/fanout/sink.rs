@@ -7,10 +7,13 @@
 //! answers 401 to a bad one as a gateway would, and counts each message id once. `/am` counts each
 //! `person` label once. Every first arrival is time-stamped, so the figures are taken where the
 //! message lands, not where the bench happens to wake up.
+//!
+//! The reliability suite also reads what each message said ([`Sink::messages`]) and takes the
+//! gateway down ([`Sink::set_unavailable`]: every `/sms` is answered 503 until it is back).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -49,6 +52,15 @@ struct Inner {
     sms_invalid: AtomicUsize,
     sms_duplicates: AtomicUsize,
     sms_malformed: AtomicUsize,
+    /// Each distinct SMS as it first arrived, in arrival order.
+    sms_records: Mutex<Vec<SmsRecord>>,
+    /// The ids that arrived more than once (each repeat listed).
+    sms_duplicate_ids: Mutex<Vec<String>>,
+    /// While set, `/sms` answers 503 without looking at the request.
+    unavailable: AtomicBool,
+    sms_refused: AtomicUsize,
+    /// How long `/sms` takes to answer a valid message, in ms (a real gateway's latency).
+    sms_delay_ms: AtomicU64,
     am: Mutex<Log<String>>,
     am_posts: AtomicUsize,
     am_duplicates: AtomicUsize,
@@ -64,6 +76,8 @@ pub struct SinkCounts {
     pub sms_invalid: usize,
     pub sms_duplicates: usize,
     pub sms_malformed: usize,
+    /// Requests answered 503 while the gateway was down.
+    pub sms_refused: usize,
     pub am_persons: usize,
     pub am_posts: usize,
     pub am_duplicates: usize,
@@ -80,6 +94,23 @@ pub struct Sink {
 #[derive(Deserialize)]
 struct SmsBody {
     id: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// One distinct SMS as the gateway first received it.
+#[derive(Debug, Clone)]
+pub struct SmsRecord {
+    pub id: String,
+    pub to: String,
+    pub text: String,
+    /// The call's reply code; absent in a notice or a reply.
+    pub code: Option<String>,
+    pub at: Instant,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +134,10 @@ fn signature_ok(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
 
 async fn sms(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
     let at = Instant::now();
+    if inner.unavailable.load(Ordering::Relaxed) {
+        inner.sms_refused.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::SERVICE_UNAVAILABLE, r#"{"error":"gateway down"}"#.into());
+    }
     let header = headers.get("x-jiaoying-signature").and_then(|v| v.to_str().ok());
     if !signature_ok(&inner.secret, &body, header) {
         inner.sms_invalid.fetch_add(1, Ordering::Relaxed);
@@ -113,11 +148,27 @@ async fn sms(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
         return (StatusCode::BAD_REQUEST, r#"{"error":"no id"}"#.into());
     };
     let reply = format!(r#"{{"id":"gw-{}"}}"#, msg.id);
-    let new = inner.sms.lock().expect("sink lock").record(msg.id, at);
+    let id = msg.id.clone();
+    let new = {
+        let mut log = inner.sms.lock().expect("sink lock");
+        let new = log.record(msg.id.clone(), at);
+        if new {
+            let record = SmsRecord { id: msg.id, to: msg.to, text: msg.text, code: msg.code, at };
+            inner.sms_records.lock().expect("sink lock").push(record);
+        }
+        new
+    };
     if new {
         inner.changed.notify_waiters();
     } else {
         inner.sms_duplicates.fetch_add(1, Ordering::Relaxed);
+        inner.sms_duplicate_ids.lock().expect("sink lock").push(id);
+    }
+    let delay = inner.sms_delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        // Taken (and counted) on arrival, answered after the gateway's latency: a sender that
+        // dies meanwhile has had its SMS delivered all the same.
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     (StatusCode::OK, reply)
 }
@@ -167,6 +218,11 @@ impl Sink {
             sms_invalid: AtomicUsize::new(0),
             sms_duplicates: AtomicUsize::new(0),
             sms_malformed: AtomicUsize::new(0),
+            sms_records: Mutex::default(),
+            sms_duplicate_ids: Mutex::default(),
+            unavailable: AtomicBool::new(false),
+            sms_refused: AtomicUsize::new(0),
+            sms_delay_ms: AtomicU64::new(0),
             am: Mutex::default(),
             am_posts: AtomicUsize::new(0),
             am_duplicates: AtomicUsize::new(0),
@@ -244,6 +300,26 @@ impl Sink {
         }
     }
 
+    /// The distinct SMS from the `from`-th (0-based) on, in arrival order.
+    pub fn messages(&self, from: usize) -> Vec<SmsRecord> {
+        self.inner.sms_records.lock().expect("sink lock").get(from..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
+    /// The ids that arrived more than once, one entry per extra arrival.
+    pub fn duplicate_ids(&self) -> Vec<String> {
+        self.inner.sms_duplicate_ids.lock().expect("sink lock").clone()
+    }
+
+    /// Makes `/sms` answer each valid message only after `delay`, as a real gateway would.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.inner.sms_delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Takes the gateway down (every `/sms` answered 503) or brings it back.
+    pub fn set_unavailable(&self, down: bool) {
+        self.inner.unavailable.store(down, Ordering::Relaxed);
+    }
+
     pub fn counts(&self) -> SinkCounts {
         let i = &self.inner;
         SinkCounts {
@@ -251,6 +327,7 @@ impl Sink {
             sms_invalid: i.sms_invalid.load(Ordering::Relaxed),
             sms_duplicates: i.sms_duplicates.load(Ordering::Relaxed),
             sms_malformed: i.sms_malformed.load(Ordering::Relaxed),
+            sms_refused: i.sms_refused.load(Ordering::Relaxed),
             am_persons: self.count(Route::Alertmanager),
             am_posts: i.am_posts.load(Ordering::Relaxed),
             am_duplicates: i.am_duplicates.load(Ordering::Relaxed),
@@ -316,5 +393,15 @@ mod tests {
         assert!(sink.arrival(Route::Sms, 0).unwrap() <= sink.arrival(Route::Sms, 1).unwrap());
         let short = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
         assert!(sink.wait_for(Route::Sms, 3, short).await.is_err());
+        let m = sink.messages(0);
+        assert_eq!(m.iter().map(|r| (r.id.as_str(), r.to.as_str())).collect::<Vec<_>>(), [("1", "1"), ("3", "1")]);
+        assert_eq!(sink.messages(1).len(), 1);
+        assert!(sink.messages(5).is_empty());
+        assert_eq!(sink.duplicate_ids(), ["1"]);
+        sink.set_unavailable(true);
+        assert_eq!(send("4", b"s").await.unwrap().status(), 503);
+        sink.set_unavailable(false);
+        assert_eq!(send("4", b"s").await.unwrap().status(), 200);
+        assert_eq!(sink.counts().sms_refused, 1);
     }
 }

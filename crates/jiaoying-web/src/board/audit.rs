@@ -12,6 +12,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::i18n::Lang;
 use super::page::{frame, render, PageReq};
 use crate::error::ApiError;
 use crate::session::Viewer;
@@ -57,10 +58,12 @@ fn day_start(day: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{day:?} is not a date"))
 }
 
-/// The kinds an entry can have: a call's new state, or an action on an alert.
+/// The kinds an entry can have: a call's new state, an action on an alert, or an admin's change
+/// to a board user.
 fn kinds() -> Vec<&'static str> {
     let mut k: Vec<&'static str> = CallState::ALL.iter().map(|s| s.as_str()).collect();
     k.extend(["cancel", "manual"]);
+    k.extend(crate::users::AUDIT_KINDS);
     k
 }
 
@@ -108,8 +111,8 @@ impl AuditQuery {
     }
 }
 
-/// The export of the same filter: the API takes times as RFC 3339.
-fn csv_href(f: &AuditFilter) -> String {
+/// The export of the same filter, in the page's language: the API takes times as RFC 3339.
+fn csv_href(f: &AuditFilter, lang: Lang) -> String {
     let time = |ms: i64| jiaoying_core::Timestamp(ms).to_rfc3339();
     let pairs = [
         ("alert", f.alert_id.map(|a| a.to_string())),
@@ -117,6 +120,7 @@ fn csv_href(f: &AuditFilter) -> String {
         ("kind", f.kind.clone()),
         ("from", f.from.map(time)),
         ("to", f.to.map(time)),
+        ("lang", (lang == Lang::En).then(|| "en".to_string())),
     ];
     let qs: Vec<String> =
         pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencoding::encode(v)))).collect();
@@ -155,7 +159,7 @@ pub async fn show(
             page, pages,
             prev_href => (page > 1).then(|| format!("/audit?{qs}{sep}page={}", page - 1)),
             next_href => (page < pages).then(|| format!("/audit?{qs}{sep}page={}", page + 1)),
-            csv_href => csv_href(&filter),
+            csv_href => csv_href(&filter, req.lang),
         },
     };
     render(&app, &req, "audit.html", ctx)
@@ -175,5 +179,10 @@ mod tests {
         let (f, page) = q.filter().unwrap();
         assert_eq!((f.kind.as_deref(), f.to, page), (Some("answered"), Some(1_782_864_000_000 + 16 * 3_600_000), 1));
         assert_eq!(q.query_string(), "kind=answered&to=2026-07-01");
+        assert_eq!(csv_href(&AuditFilter::default(), Lang::Zh), "/api/v1/audit.csv");
+        assert_eq!(
+            csv_href(&AuditFilter { alert_id: Some(3), ..f }, Lang::En),
+            "/api/v1/audit.csv?alert=3&kind=answered&to=2026-07-01T16%3A00%3A00.000Z&lang=en"
+        );
     }
 }

@@ -103,12 +103,30 @@ pub fn state_word(lang: Lang, state: &str) -> String {
     label(lang, "state", state)
 }
 
+/// Who did something, as the event log names them (`actor`), in words: `officer:<name>` as
+/// "值班员 <name>", `person:<id>` as the person's name (`person_name`, from the registry; the id
+/// when unknown), `source:<sender>` as the feed, and the service's own parts (`system`,
+/// `dispatch`, `gateway`, ...) by their word; anything else as written.
+pub fn actor_label(lang: Lang, actor: &str, person_name: Option<&str>) -> String {
+    if let Some(name) = actor.strip_prefix("officer:") {
+        return format!("{}{name}", word(lang, "actor_officer_pre"));
+    }
+    if let Some(id) = actor.strip_prefix("person:") {
+        return person_name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(id).to_string();
+    }
+    if let Some(sender) = actor.strip_prefix("source:") {
+        return format!("{}{sender}", word(lang, "actor_source_pre"));
+    }
+    label(lang, "actor", actor)
+}
+
 /// (key, 中文, English).
 pub const STRINGS: &[(&str, &str, &str)] = &[
     // frame
     ("service", "叫应 · 值班台", "Jiaoying · Duty board"),
     ("nav_now", "当前", "Now"),
     ("nav_audit", "审计", "Audit"),
+    ("nav_registry", "名册管理", "Registry"),
     ("nav_compose", "人工发布预警", "Compose"),
     ("logout", "退出", "Log out"),
     ("other_lang_name", "English", "中文"),
@@ -175,7 +193,9 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("channel", "通道", "Channel"),
     ("queued", "排队", "Queued"),
     ("sending", "发送中", "Sending"),
-    ("rate", "速率（条/秒）", "Rate (msg/s)"),
+    ("rate", "近1分钟发送（条）", "Sent in last min"),
+    ("rate_limit_pre", "上限", "max"),
+    ("rate_limit_post", "/分", "/min"),
     ("drain", "预计清空", "Drains in"),
     ("oldest_wait", "最久等待", "Oldest wait"),
     ("status", "状态", "Status"),
@@ -205,7 +225,7 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("filter_kind", "单位类型", "Unit kind"),
     ("filter_invalid", "筛选条件无效，已显示全部", "Filter not usable, showing all"),
     ("all", "全部", "all"),
-    ("search_placeholder", "搜索姓名或号码", "Search name or number"),
+    ("search_placeholder", "搜索姓名或号码", "Name or number"),
     ("apply", "筛选", "Apply"),
     ("clear", "清除", "Clear"),
     ("shown", "显示", "shown"),
@@ -313,6 +333,13 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("what_Error", "错误", "error"),
     ("source_duty_officer", "值班员", "duty officer"),
     ("actor_system", "系统", "system"),
+    ("actor_dispatch", "发送程序", "dispatcher"),
+    ("actor_gateway", "发送网关", "gateway"),
+    ("actor_cancel", "预警解除", "alert cancel"),
+    ("actor_timer", "计时器", "timer"),
+    ("actor_cli", "命令行", "command line"),
+    ("actor_officer_pre", "值班员 ", "Officer "),
+    ("actor_source_pre", "数据源 ", "feed "),
     ("via_sms", "短信", "SMS"),
     ("via_link", "链接", "link"),
     ("via_voice", "语音", "voice"),
@@ -338,6 +365,51 @@ pub const STRINGS: &[(&str, &str, &str)] = &[
     ("state_overdue", "超时未应答", "overdue"),
     ("state_unreached", "未联系上", "unreached"),
     ("state_late", "迟到应答", "answered late"),
+    // users (admins) and error pages
+    ("nav_users", "用户管理", "Users"),
+    ("users_title", "用户管理", "Board users"),
+    (
+        "users_help",
+        "添加用户，修改角色或密码，删除用户。改密码或删除用户会立即结束其登录；每次修改都记入审计日志。",
+        "Add users, change a role or a password, delete users. A new password or a deletion ends the user's \
+         sessions at once; every change is kept in the audit log.",
+    ),
+    ("user_add", "添加用户", "Add a user"),
+    ("user_name", "用户名", "Name"),
+    ("user_role", "角色", "Role"),
+    ("user_password", "密码（至少10个字符）", "Password (at least 10 characters)"),
+    ("user_add_submit", "添加", "Add"),
+    ("users_list", "现有用户", "Users"),
+    ("user_created", "创建时间", "Created"),
+    ("user_updated", "最近修改", "Last changed"),
+    ("user_sessions", "在线会话", "Sessions"),
+    ("user_change", "修改", "Change"),
+    ("user_new_password", "新密码（可不填）", "New password (optional)"),
+    ("user_save", "保存", "Save"),
+    ("user_delete", "删除", "Delete"),
+    ("user_you", "本人", "you"),
+    ("what_user_add", "管理员添加用户", "user added by an admin"),
+    ("what_user_update", "管理员修改用户", "user changed by an admin"),
+    ("what_user_delete", "管理员删除用户", "user deleted by an admin"),
+    ("what_registry_contact", "管理员修改责任人联系方式", "contacts changed by an admin"),
+    ("what_registry_import", "导入名册", "registry imported"),
+    ("error_not_found_title", "页面不存在", "Page not found"),
+    (
+        "error_not_found_text",
+        "没有这个页面，或者它所指的预警、呼叫已不存在。",
+        "There is no such page, or the alert or call it names does not exist.",
+    ),
+    ("error_forbidden_title", "无权访问", "Forbidden"),
+    (
+        "error_forbidden_text",
+        "您的角色不能打开此页面。如需权限，请联系管理员。",
+        "Your role may not open this page. Ask an admin if you need it.",
+    ),
+    ("error_detail", "详情", "Detail"),
+    ("error_back", "返回值班台", "Back to the board"),
+    ("js_confirm_delete_user", "删除用户并结束其登录", "Delete the user and end their sessions"),
+    ("js_user_nothing", "请选择新角色或填写新密码", "Pick a new role or type a new password"),
+    ("js_user_missing", "请填写用户名和密码", "Give a name and a password"),
     // what the script says
     ("js_network", "网络错误，请重试", "Network error, try again"),
     ("js_signed_out", "登录已失效，请重新登录", "Signed out: log in again"),
@@ -365,6 +437,24 @@ mod tests {
             // A word after a number (`第3次`) may be nothing in English (`attempt 3`).
             assert!(!zh.is_empty() && (!en.is_empty() || k.ends_with("_post")), "{k} lacks a language");
         }
+    }
+
+    #[test]
+    fn actors_read_as_words_and_names() {
+        assert_eq!(actor_label(Lang::Zh, "officer:zhao", None), "值班员 zhao");
+        assert_eq!(actor_label(Lang::En, "officer:zhao", None), "Officer zhao");
+        assert_eq!(actor_label(Lang::Zh, "person:p-grid", Some("王网格")), "王网格");
+        assert_eq!(actor_label(Lang::En, "person:p-grid", None), "p-grid", "unknown person: the id");
+        assert_eq!(actor_label(Lang::En, "source:cma", None), "feed cma");
+        for (code, zh, en) in
+            [("system", "系统", "system"), ("dispatch", "发送程序", "dispatcher"), ("gateway", "发送网关", "gateway")]
+        {
+            assert_eq!(
+                (actor_label(Lang::Zh, code, None).as_str(), actor_label(Lang::En, code, None).as_str()),
+                (zh, en)
+            );
+        }
+        assert_eq!(actor_label(Lang::Zh, "robot-7", None), "robot-7", "unknown actors as written");
     }
 
     #[test]

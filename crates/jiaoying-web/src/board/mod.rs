@@ -6,12 +6,17 @@
 mod alert;
 mod audit;
 mod compose;
+mod error_page;
 mod format;
-mod i18n;
+// The registry pages (issue 7) share the words and the page frame.
+pub(crate) mod i18n;
 mod now;
-mod page;
+pub(crate) mod page;
 mod report;
 mod svg;
+mod users;
+
+pub use error_page::html_errors;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -31,10 +36,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("report.html", include_str!("templates/report.html")),
     ("compose.html", include_str!("templates/compose.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("error.html", include_str!("templates/error.html")),
 ];
 
 const CSS: &str = include_str!("static/board.css");
 const JS: &str = include_str!("static/board.js");
+const USERS_JS: &str = include_str!("static/users.js");
 
 /// Shared state of the board pages, held in [`AppState`].
 pub struct State {
@@ -51,6 +59,7 @@ impl State {
             env.add_template(name, source)?;
         }
         env.add_filter("word", filters::word);
+        env.add_filter("actor", filters::actor);
         env.add_filter("show", filters::show);
         env.add_filter("datetime", filters::datetime);
         env.add_filter("hm", filters::hm);
@@ -74,8 +83,10 @@ pub fn routes() -> Router<AppState> {
         .route("/alerts/{id}/report", get(report::show))
         .route("/compose", get(compose::show))
         .route("/audit", get(audit::show))
+        .route("/admin/users", get(users::show))
         .route("/static/board.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
         .route("/static/board.js", get(|| async { asset(JS, "text/javascript; charset=utf-8") }))
+        .route("/static/users.js", get(|| async { asset(USERS_JS, "text/javascript; charset=utf-8") }))
 }
 
 /// Template filters: the words for codes in the page's language, and how a call looks.
@@ -94,13 +105,23 @@ mod filters {
         i18n::label(lang(state), prefix, &code)
     }
 
+    /// `{{ e.actor | actor(e.actor_name) }}`: who did it, in words ([`i18n::actor_label`]); the
+    /// name is the person's, for a `person:<id>` actor.
+    pub fn actor(state: &State, actor: String, person_name: Option<String>) -> String {
+        i18n::actor_label(lang(state), &actor, person_name.as_deref())
+    }
+
     /// `{{ call | show }}`: the colour class of a call's cell, worst news first: unreached,
-    /// overdue, then by state (answered, done, open, pending, escalated, closed).
+    /// escalated (which may be overdue too: the cell then also carries the `overdue` class and
+    /// says how long), overdue, then by state (answered, done, open, pending, closed).
     pub fn show(call: Value) -> &'static str {
         let flag = |k: &str| call.get_attr(k).map(|v| v.is_true()).unwrap_or(false);
         let state = call.get_attr("state").ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         if flag("unreached") {
             return "unreached";
+        }
+        if state == "escalated" {
+            return "escalated";
         }
         if flag("overdue") {
             return "overdue";
@@ -154,6 +175,7 @@ mod tests {
         use super::filters::show;
         assert_eq!(show(context! { state => "sent", overdue => true, unreached => true }), "unreached");
         assert_eq!(show(context! { state => "sent", overdue => true, unreached => false }), "overdue");
+        assert_eq!(show(context! { state => "escalated", overdue => true, unreached => false }), "escalated");
         assert_eq!(show(context! { state => "delivered", overdue => false, unreached => false }), "open");
         assert_eq!(show(context! { state => "answered", overdue => false, unreached => false }), "answered");
         assert_eq!(show(context! { state => "failed", overdue => false, unreached => false }), "unreached");

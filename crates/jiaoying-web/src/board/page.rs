@@ -101,7 +101,18 @@ pub fn frame(req: &PageReq, actor: &Actor, page: &str, mut board_data: serde_jso
 
 /// Renders a page or fragment into an HTML response.
 pub fn render(app: &AppState, req: &PageReq, template: &str, ctx: Value) -> Result<Response, ApiError> {
-    let html = app.board.env.get_template(template).and_then(|t| t.render(ctx)).map_err(|e| {
+    render_in(&app.board.env, req, template, ctx)
+}
+
+/// [`render`] from another set of templates that extends the same `layout.html` (the registry
+/// pages keep theirs apart).
+pub fn render_in(
+    env: &minijinja::Environment<'_>,
+    req: &PageReq,
+    template: &str,
+    ctx: Value,
+) -> Result<Response, ApiError> {
+    let html = env.get_template(template).and_then(|t| t.render(ctx)).map_err(|e| {
         // minijinja's alternate form names the template, line and variables: what a
         // maintainer needs, and never sent to the client.
         tracing::error!(template, error = format!("{e:#}"), "a board page failed to render");
@@ -117,7 +128,7 @@ pub fn render(app: &AppState, req: &PageReq, template: &str, ctx: Value) -> Resu
     Ok(response)
 }
 
-fn html_response(html: String) -> Response {
+pub(super) fn html_response(html: String) -> Response {
     let mut r = html.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

@@ -164,6 +164,46 @@ pub fn curve(c: &CurveView, lang: Lang) -> String {
     s
 }
 
+/// Where an area's name goes: the centroid of its polygon (the ring without the closing point
+/// that repeats the first), or the mean of its corners when it has no area to speak of.
+fn label_point(ring: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let ring = match ring {
+        [first, .., last] if first == last => &ring[..ring.len() - 1],
+        _ => ring,
+    };
+    if ring.is_empty() {
+        return None;
+    }
+    let (mut a, mut cx, mut cy) = (0.0, 0.0, 0.0);
+    for (i, &(x0, y0)) in ring.iter().enumerate() {
+        let (x1, y1) = ring[(i + 1) % ring.len()];
+        let cross = x0 * y1 - x1 * y0;
+        a += cross;
+        cx += (x0 + x1) * cross;
+        cy += (y0 + y1) * cross;
+    }
+    if a.abs() > 1e-6 {
+        return Some((cx / (3.0 * a), cy / (3.0 * a)));
+    }
+    let n = ring.len() as f64;
+    Some((ring.iter().map(|p| p.0).sum::<f64>() / n, ring.iter().map(|p| p.1).sum::<f64>() / n))
+}
+
+/// About how wide a label is: CJK characters a full em, others a bit over half.
+fn text_width(text: &str, font: f64) -> f64 {
+    text.chars().map(|c| if (c as u32) < 0x2E80 { 0.6 } else { 1.0 }).sum::<f64>() * font
+}
+
+/// The baseline of a label centred on (x, y), moved up or down by a line or two when a unit's dot
+/// would sit under the text, so the label and the dots both stay visible.
+fn label_y(x: f64, y: f64, half: f64, font: f64, dots: &[(f64, f64)]) -> f64 {
+    let clear = |base: f64| {
+        !dots.iter().any(|&(dx, dy)| (dx - x).abs() < half + 8.0 && dy > base - font - 8.0 && dy < base + 8.0)
+    };
+    let base = y + font * 0.35;
+    [0.0, -1.3, 1.3, -2.6, 2.6].iter().map(|k| base + k * font).find(|b| clear(*b)).unwrap_or(base)
+}
+
 /// The map: area polygons (outer areas first, so the inner ones lie on top) coloured by answer
 /// rate, and units as dots coloured by their calls. Equirectangular, corrected for latitude:
 /// true enough at the scale of a district.
@@ -211,22 +251,6 @@ pub fn map(m: &MapView, lang: Lang) -> String {
             rate = escape(&rate)
         );
     }
-    // Names of the innermost areas with calls (an outer area's name would sit on its
-    // children's), at the middle of their polygon, over the fills.
-    let is_parent = |code: &str| areas.iter().any(|c| c.parent.as_deref() == Some(code));
-    for a in areas.iter().filter(|a| a.total > 0 && !is_parent(&a.code)) {
-        let n = a.polygon.len().max(1) as f64;
-        let (cx, cy) = a.polygon.iter().fold((0.0, 0.0), |(x, y), [lon, lat]| (x + px(*lon), y + py(*lat)));
-        let _ = write!(
-            s,
-            r##"<text x="{x:.1}" y="{y:.1}" font-size="12" text-anchor="middle" fill="#111827" stroke="#ffffff" stroke-width="3" paint-order="stroke">{name} {ans}/{tot}</text>"##,
-            x = cx / n,
-            y = cy / n,
-            name = escape(&a.name),
-            ans = a.answered,
-            tot = a.total
-        );
-    }
     for u in &m.units {
         let calls: Vec<String> =
             u.calls.iter().map(|c| format!("{} {}", c.name, i18n::state_word(lang, c.state.as_str()))).collect();
@@ -242,6 +266,27 @@ pub fn map(m: &MapView, lang: Lang) -> String {
             name = escape(&u.name),
             kind = escape(&i18n::kind_label(lang, u.kind)),
             calls = escape(&calls.join(", "))
+        );
+    }
+    // Names of the innermost areas with calls (an outer area's name would sit on its
+    // children's), drawn last so no dot covers them, with a white halo so they read on any fill.
+    // Sized to the map (the picture is scaled to its box): about 16 px on a laptop.
+    let font = (w / 30.0_f64).round();
+    let dots: Vec<(f64, f64)> = m.units.iter().map(|u| (px(u.location[0]), py(u.location[1]))).collect();
+    let is_parent = |code: &str| areas.iter().any(|c| c.parent.as_deref() == Some(code));
+    for a in areas.iter().filter(|a| a.total > 0 && !is_parent(&a.code)) {
+        let ring: Vec<(f64, f64)> = a.polygon.iter().map(|[lon, lat]| (px(*lon), py(*lat))).collect();
+        let Some((cx, cy)) = label_point(&ring) else { continue };
+        let text = format!("{} {}/{}", a.name, a.answered, a.total);
+        let half = text_width(&text, font) / 2.0;
+        let x = cx.clamp(half.min(w / 2.0), (w - half).max(w / 2.0));
+        let y = label_y(x, cy, half, font, &dots).clamp(font, h - font * 0.4);
+        let _ = write!(
+            s,
+            r##"<text class="map-label" data-area-code="{code}" x="{x:.1}" y="{y:.1}" font-size="{font}" font-weight="700" text-anchor="middle" fill="#111827" stroke="#ffffff" stroke-width="{halo:.1}" stroke-linejoin="round" paint-order="stroke">{t}</text>"##,
+            code = escape(&a.code),
+            halo = font / 4.0,
+            t = escape(&text)
         );
     }
     s.push_str("</svg>");
@@ -316,7 +361,32 @@ mod tests {
         assert!(svg.contains(r#"data-area-code="500105002""#) && svg.contains(rate_colour(Some(0.25))));
         assert!(svg.contains(r#"data-status="overdue""#));
         assert!(!svg.contains("<b>") && svg.contains("&lt;b&gt;"));
+        let label = svg.find(r#"class="map-label""#).expect("the area's name");
+        assert!(svg.rfind("<circle").unwrap() < label, "names are drawn over the dots");
+        assert!(svg[label..].contains(r#"paint-order="stroke""#), "with a halo");
         let empty = MapView { bbox: None, areas: vec![], units: vec![], ..m };
         assert!(map(&empty, Lang::Zh).contains("map-empty"));
+    }
+
+    #[test]
+    fn a_label_sits_at_the_centroid_not_counting_the_closing_point() {
+        // A square given closed (first point repeated): the mean of the five points would be
+        // pulled towards the first corner; the centroid is the middle.
+        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0)];
+        let (x, y) = label_point(&square).unwrap();
+        assert!((x - 5.0).abs() < 1e-9 && (y - 5.0).abs() < 1e-9, "({x}, {y})");
+        // An L shape: the centroid weighs the bigger arm, unlike the mean of the corners.
+        let l = [(0.0, 0.0), (30.0, 0.0), (30.0, 10.0), (10.0, 10.0), (10.0, 30.0), (0.0, 30.0)];
+        let (x, y) = label_point(&l).unwrap();
+        assert!((x - 11.0).abs() < 1e-9 && (y - 11.0).abs() < 1e-9, "({x}, {y})");
+        assert_eq!(label_point(&[(3.0, 4.0), (3.0, 4.0)]), Some((3.0, 4.0)), "no area: the point");
+        assert_eq!(label_point(&[]), None);
+    }
+
+    #[test]
+    fn a_label_moves_off_a_dot_under_it() {
+        let y = label_y(100.0, 100.0, 40.0, 20.0, &[(100.0, 95.0)]);
+        assert!((y - 81.0).abs() < 1e-9, "moved a line up, clear of the dot: {y}");
+        assert_eq!(label_y(100.0, 100.0, 40.0, 20.0, &[(300.0, 95.0)]), 107.0, "nothing under it: stays");
     }
 }

@@ -260,7 +260,7 @@ const AUDIT_COLUMNS: [(&str, &str); 11] = [
 fn audit_row(e: &AuditEntry, en: bool) -> Vec<String> {
     vec![
         cst(Some(e.at.ms)),
-        e.alert_id.to_string(),
+        e.alert_id.map(|a| a.to_string()).unwrap_or_default(),
         e.call_id.map(|c| c.to_string()).unwrap_or_default(),
         e.origin.clone(),
         e.from_state.clone().unwrap_or_default(),

@@ -63,7 +63,8 @@ pub async fn board_health(state: &AppState) -> Result<BoardHealth, ApiError> {
             })
             .collect(),
     };
-    Ok(BoardHealth { silent_feeds, backlogs })
+    let roster_gaps = state.duties.roster_gaps(state.tracker.clock().now(), None).await?;
+    Ok(BoardHealth { silent_feeds, backlogs, roster_gaps })
 }
 
 /// A path id; anything not a number names no alert or call.

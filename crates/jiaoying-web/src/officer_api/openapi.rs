@@ -36,6 +36,10 @@ use utoipa::{Modify, OpenApi};
         super::act::recall,
         super::act::cancel,
         super::act::manual,
+        crate::users::list,
+        crate::users::add,
+        crate::users::update,
+        crate::users::remove,
         openapi_json,
     ),
     modifiers(&Security),
@@ -45,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         (name = "actions", description = "Duty officers' actions (officer or admin role)"),
         (name = "exports", description = "Spreadsheets for reports"),
         (name = "events", description = "Live call state changes"),
+        (name = "users", description = "Board users (admin role)"),
         (name = "meta", description = "This document"),
     )
 )]

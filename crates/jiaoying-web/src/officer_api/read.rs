@@ -155,11 +155,15 @@ impl AuditQuery {
         }
         let kind = present(&self.kind).map(str::to_string);
         if let Some(k) = &kind {
-            let known = k.parse::<jiaoying_core::CallState>().is_ok() || k == "cancel" || k == "manual";
+            let known = k.parse::<jiaoying_core::CallState>().is_ok()
+                || k == "cancel"
+                || k == "manual"
+                || crate::users::AUDIT_KINDS.contains(&k.as_str());
             if !known {
                 return Err(ApiError::BadRequest(format!(
                     "kind {k:?} is not a call state (pending, sent, delivered, answered, done, escalated, expired, \
-                     cancelled, failed) nor an alert action (cancel, manual)"
+                     cancelled, failed), an alert action (cancel, manual) nor a user change (user_add, user_update, \
+                     user_delete)"
                 )));
             }
         }

@@ -1,0 +1,247 @@
+//! The delivery step of one subscriber: claim its next deliveries in order under a lease and
+//! commit; POST them one by one outside any transaction, each signed like the SPEC's sms-webhook
+//! (`X-Jiaoying-Signature: sha256=<hex HMAC-SHA256 of the body>`); then record the outcomes in one
+//! transaction, each only if the claim is still ours.
+//!
+//! Order: a subscriber gets its events in the order they happened. A delivery that fails in a way
+//! that may pass (no answer, 5xx, 408, 425, 429) is retried with exponential backoff and jitter,
+//! and the deliveries behind it wait: nothing is sent past it. One the subscriber refuses (any
+//! other 4xx, or a redirect, which is never followed) fails at once and the queue moves on; so
+//! does one still failing `retry_for` after it was queued (after at least [`MIN_ATTEMPTS`] tries).
+//! Failed deliveries stay in the log and can be queued again by an officer.
+
+use std::time::{Duration, Instant};
+
+use jiaoying_core::Span;
+use jiaoying_dispatch::sms_webhook::{sign, SIGNATURE_HEADER};
+use jiaoying_store::{LinkDeliveryRow, LinkResult, StoreResult};
+use jiaoying_tracker::Step;
+use rand::Rng;
+use reqwest::{redirect, StatusCode};
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+
+use crate::config::Subscriber;
+use crate::Linker;
+
+/// Names the event of a delivery.
+pub const EVENT_HEADER: &str = "X-Jiaoying-Event";
+/// The delivery's id: the same on every retry of it, so a receiver can drop a repeat.
+pub const DELIVERY_HEADER: &str = "X-Jiaoying-Delivery";
+/// Deliveries claimed per step.
+pub const DELIVER_BATCH: i64 = 50;
+/// How long a claim is ours; a batch stops taking new sends when less than one timeout is left.
+pub const LEASE: Span = Span::from_secs(120);
+/// First retry after this long, doubling per attempt (±20 % jitter), up to [`MAX_BACKOFF`].
+pub const BASE_BACKOFF: Span = Span::from_secs(1);
+pub const MAX_BACKOFF: Span = Span::from_mins(10);
+/// A delivery is given up for age only after this many tries.
+pub const MIN_ATTEMPTS: i64 = 3;
+/// How much of a refusal's body is kept in the log.
+const ERROR_EXCERPT: usize = 200;
+
+/// One reused client per subscriber: its timeout, no redirects (a signed body goes only where it
+/// was configured to go).
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(redirect::Policy::none())
+        .user_agent(concat!("jiaoying/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The wait before attempt `attempt + 1`, after `attempt` failed ones (1-based), with jitter.
+pub fn backoff(attempt: i64) -> Span {
+    let exp = (attempt - 1).clamp(0, 20) as u32;
+    let base = BASE_BACKOFF.millis().saturating_mul(1i64 << exp).min(MAX_BACKOFF.millis());
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    Span::from_millis((base as f64 * jitter) as i64)
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered(u16),
+    /// May pass later: no answer, or an answer that says "later".
+    Transient {
+        status: Option<u16>,
+        error: String,
+    },
+    /// The subscriber said no.
+    Refused {
+        status: u16,
+        error: String,
+    },
+}
+
+/// Sorts an HTTP answer.
+pub fn classify(status: StatusCode, excerpt: &str) -> Attempt {
+    let code = status.as_u16();
+    if status.is_success() {
+        return Attempt::Delivered(code);
+    }
+    let error = if excerpt.is_empty() { format!("HTTP {code}") } else { format!("HTTP {code}: {excerpt}") };
+    if status.is_server_error() || matches!(code, 408 | 425 | 429) {
+        Attempt::Transient { status: Some(code), error }
+    } else {
+        Attempt::Refused { status: code, error }
+    }
+}
+
+fn describe(target: &str, e: &reqwest::Error) -> String {
+    let head = if e.is_timeout() {
+        format!("{target} did not answer in time")
+    } else if e.is_connect() {
+        format!("could not connect to {target}")
+    } else {
+        format!("request to {target} failed")
+    };
+    // The innermost cause says what happened on the wire; reqwest's own text names the URL.
+    let mut cause = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        cause = Some(err.to_string());
+        source = err.source();
+    }
+    match cause {
+        Some(c) => format!("{head}: {c}"),
+        None => head,
+    }
+}
+
+fn scrub(text: String, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        text
+    } else {
+        text.replace(secret, "[REDACTED]")
+    }
+}
+
+impl Linker {
+    /// POSTs one delivery.
+    async fn post(&self, s: &Subscriber, d: &LinkDeliveryRow) -> Attempt {
+        let Some(client) = self.clients.get(&s.name) else {
+            return Attempt::Transient { status: None, error: "no client for this subscriber".into() };
+        };
+        let secret = s.secret.expose_secret();
+        let sent = client
+            .post(s.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, sign(secret.as_bytes(), d.body.as_bytes()))
+            .header(EVENT_HEADER, d.event.as_str())
+            .header(DELIVERY_HEADER, d.id.to_string())
+            .body(d.body.clone())
+            .send()
+            .await;
+        match sent {
+            Err(e) => Attempt::Transient { status: None, error: scrub(describe(&s.target(), &e), secret) },
+            Ok(mut resp) => {
+                let status = resp.status();
+                let mut excerpt = String::new();
+                if !status.is_success() {
+                    // A capped slice of the answer: enough to see the reason, never the whole body.
+                    while excerpt.len() < ERROR_EXCERPT {
+                        match resp.chunk().await {
+                            Ok(Some(bytes)) => excerpt.push_str(&String::from_utf8_lossy(&bytes)),
+                            _ => break,
+                        }
+                    }
+                    excerpt = excerpt.chars().take(ERROR_EXCERPT).collect::<String>().trim().to_string();
+                }
+                classify(status, &scrub(excerpt, secret))
+            }
+        }
+    }
+
+    /// One step of subscriber `name`'s delivery loop: a batch claimed, sent in order, recorded.
+    pub async fn deliver_step(&self, name: &str, stop: &watch::Receiver<bool>) -> StoreResult<Step> {
+        let Some(s) = self.subscriber(name) else { return Ok(Step::Empty { next_due: None }) };
+        let now = self.clock.now();
+        let lease_until = now.plus(LEASE).millis();
+        let batch = self.store.claim_link_deliveries(name, now.millis(), lease_until, DELIVER_BATCH).await?;
+        if batch.is_empty() {
+            let next = self.store.next_link_delivery_due(name).await?;
+            // Due but not claimed: another instance holds the subscriber. Look again soon.
+            let next = next.map(|t| if t <= now.millis() { now.millis() + 250 } else { t });
+            return Ok(Step::Empty { next_due: next });
+        }
+        let started = Instant::now();
+        let budget = LEASE.as_std().saturating_sub(s.timeout.as_std() + Duration::from_secs(5));
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut held = false;
+        for d in &batch {
+            if held || *stop.borrow() || started.elapsed() > budget {
+                outcomes.push((d.id, LinkResult::Released));
+                continue;
+            }
+            let attempt = self.post(s, d).await;
+            let at = self.clock.now().millis();
+            let tries = d.attempts + 1;
+            let result = match attempt {
+                Attempt::Delivered(status) => LinkResult::Delivered { status: status.into() },
+                Attempt::Refused { status, error } => {
+                    tracing::warn!(subscriber = %s.name, delivery = d.id, status, "subscriber refused a delivery");
+                    LinkResult::Failed { status: Some(status.into()), error: format!("refused: {error}") }
+                }
+                Attempt::Transient { status, error }
+                    if tries >= MIN_ATTEMPTS && at - d.created_at >= s.retry_for.millis() =>
+                {
+                    tracing::warn!(subscriber = %s.name, delivery = d.id, tries, "delivery given up");
+                    LinkResult::Failed {
+                        status: status.map(i64::from),
+                        error: format!("given up after {tries} attempts over {}: {error}", s.retry_for),
+                    }
+                }
+                Attempt::Transient { status, error } => {
+                    // Nothing goes out past a delivery waiting for its retry: order is kept.
+                    held = true;
+                    let retry_at = at + backoff(tries).millis();
+                    tracing::info!(subscriber = %s.name, delivery = d.id, tries, %error, "delivery will be retried");
+                    LinkResult::Retry { status: status.map(i64::from), error, retry_at }
+                }
+            };
+            outcomes.push((d.id, result));
+        }
+        let n = outcomes.iter().filter(|(_, r)| *r != LinkResult::Released).count();
+        self.store.finish_link_deliveries(&outcomes, lease_until, self.clock.now().millis()).await?;
+        Ok(Step::Done(n.max(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_sorted_into_delivered_later_and_refused() {
+        assert_eq!(classify(StatusCode::OK, ""), Attempt::Delivered(200));
+        assert_eq!(classify(StatusCode::NO_CONTENT, ""), Attempt::Delivered(204));
+        for code in [500u16, 502, 503, 408, 425, 429] {
+            let s = StatusCode::from_u16(code).unwrap();
+            assert!(matches!(classify(s, "x"), Attempt::Transient { status: Some(c), .. } if c == code), "{code}");
+        }
+        for code in [301u16, 400, 401, 403, 404, 410, 422] {
+            let s = StatusCode::from_u16(code).unwrap();
+            assert!(matches!(classify(s, ""), Attempt::Refused { status, .. } if status == code), "{code}");
+        }
+        assert_eq!(
+            classify(StatusCode::BAD_REQUEST, "bad body"),
+            Attempt::Refused { status: 400, error: "HTTP 400: bad body".into() }
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        for attempt in 1..30 {
+            let want = (1000i64 << (attempt - 1).min(20)).min(MAX_BACKOFF.millis()) as f64;
+            let got = backoff(attempt).millis() as f64;
+            assert!(got >= want * 0.8 - 1.0 && got <= want * 1.2 + 1.0, "attempt {attempt}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_errors() {
+        assert_eq!(scrub("echo: s3cret!".into(), "s3cret"), "echo: [REDACTED]!");
+        assert_eq!(scrub("fine".into(), ""), "fine");
+    }
+}

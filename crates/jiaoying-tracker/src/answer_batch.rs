@@ -1,0 +1,258 @@
+//! A storm of SMS answers, set-based: answers by reply code that arrive together share one
+//! transaction, and the common case — an open call answered in time — is written in a handful of
+//! statements for the whole burst (dedupe rows, the calls' compare-and-set, their events, the
+//! withdrawn repeats, the confirmations), not six statements per answer. Anything less common (a
+//! late answer after escalation, a directive call, a compare-and-set lost to another writer, two
+//! answers to one call in the same burst) goes through the one-by-one path inside the same
+//! transaction, so the rules live in one place. Each sender gets its own outcome, and only after
+//! the burst committed: durability is unchanged.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use jiaoying_core::message::Reply;
+use jiaoying_core::{CallState, Timestamp};
+use jiaoying_store::{CallAnswer, CallRow, NewEvent, NewMessage, StoreError, StoreTx};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::answer::{AnswerOutcome, AnswerRequest, ReplyOutcome};
+use crate::context::Tracker;
+
+/// The most answers one transaction takes: enough to amortise the commit, few enough that the
+/// first sender in a burst does not wait long for the last.
+const MAX_BATCH: usize = 256;
+
+/// Bursts in flight at once on PostgreSQL.
+const POSTGRES_WRITERS: usize = 4;
+
+/// One SMS answer by code to a known call.
+#[derive(Clone)]
+pub(crate) struct SmsAnswer {
+    pub channel: String,
+    /// The sender, who gets the confirmation.
+    pub to: String,
+    pub code: String,
+    /// The gateway's id of the inbound SMS, to take its retries once.
+    pub dedupe: Option<String>,
+    pub req: AnswerRequest,
+}
+
+struct Job {
+    answer: SmsAnswer,
+    reply: oneshot::Sender<Result<ReplyOutcome, StoreError>>,
+}
+
+/// The handle answers are submitted through. The writer task starts on first use.
+#[derive(Clone, Default)]
+pub(crate) struct AnswerBatcher {
+    sender: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
+}
+
+impl AnswerBatcher {
+    pub(crate) async fn submit(&self, tracker: &Tracker, answer: SmsAnswer) -> Result<ReplyOutcome, StoreError> {
+        let sender = self.sender.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            // SQLite has one writer: one task. PostgreSQL commits concurrent transactions
+            // side by side, and a burst there costs round trips and per-row work more than
+            // commits: a few tasks, each with its own burst.
+            let writers = match tracker.store.backend() {
+                jiaoying_store::Backend::Sqlite => 1,
+                jiaoying_store::Backend::Postgres => POSTGRES_WRITERS,
+            };
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..writers {
+                tokio::spawn(writer(tracker.clone(), rx.clone()));
+            }
+            tx
+        });
+        let (reply, outcome) = oneshot::channel();
+        sender.send(Job { answer, reply }).map_err(|_| StoreError::WriterStopped)?;
+        outcome.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn writer(tracker: Tracker, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let answers: Vec<SmsAnswer> = jobs.iter().map(|j| j.answer.clone()).collect();
+        match tracker.answer_sms_burst(&answers).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                // One bad answer must not fail the others: each again, alone.
+                tracing::warn!(error = %e, answers = jobs.len(), "answer burst failed; taking its answers one by one");
+                for job in jobs {
+                    let alone = tracker.answer_sms_burst(std::slice::from_ref(&job.answer)).await;
+                    let _ = job.reply.send(alone.map(|mut o| o.remove(0)));
+                }
+            }
+        }
+    }
+}
+
+impl Tracker {
+    /// Takes a burst of SMS answers in one transaction; one outcome per answer, in order.
+    pub(crate) async fn answer_sms_burst(&self, answers: &[SmsAnswer]) -> Result<Vec<ReplyOutcome>, StoreError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut outcomes: Vec<Option<ReplyOutcome>> = vec![None; answers.len()];
+        let mut replies: Vec<NewMessage> = Vec::new();
+
+        // A gateway's retry, within the burst or of an earlier one, is taken once.
+        let mut keys = Vec::new();
+        let mut keyed = Vec::new();
+        let mut in_burst = HashSet::new();
+        for (i, a) in answers.iter().enumerate() {
+            if let Some(pid) = &a.dedupe {
+                let key = (a.channel.clone(), pid.clone());
+                if in_burst.insert(key.clone()) {
+                    keys.push(key);
+                    keyed.push(i);
+                } else {
+                    outcomes[i] = Some(ReplyOutcome::Duplicate);
+                }
+            }
+        }
+        // Rows are locked in a fixed order, so two bursts on PostgreSQL cannot deadlock.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let keys: Vec<(String, String)> = order.iter().map(|&k| keys[k].clone()).collect();
+        let keyed: Vec<usize> = order.iter().map(|&k| keyed[k]).collect();
+        for (i, new) in keyed.into_iter().zip(tx.first_sights(&keys, now.millis()).await?) {
+            if !new {
+                outcomes[i] = Some(ReplyOutcome::Duplicate);
+            }
+        }
+
+        let ids: Vec<i64> = {
+            let mut ids: Vec<i64> =
+                answers.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(a, _)| a.req.call_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let calls: HashMap<i64, CallRow> = tx.calls_by_ids(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
+
+        // The common case goes set-based; the rest one by one below.
+        let mut simple: Vec<(usize, CallAnswer)> = Vec::new();
+        let mut one_by_one: Vec<usize> = Vec::new();
+        let mut taken = HashSet::new();
+        for (i, a) in answers.iter().enumerate() {
+            if outcomes[i].is_some() {
+                continue;
+            }
+            let Some(call) = calls.get(&a.req.call_id) else {
+                outcomes[i] = Some(ReplyOutcome::UnknownCode);
+                continue;
+            };
+            let in_time = matches!(call.state, CallState::Pending | CallState::Sent | CallState::Delivered);
+            if in_time && call.directive.is_none() && taken.insert(call.id) {
+                simple.push((
+                    i,
+                    CallAnswer {
+                        call_id: call.id,
+                        state: call.state.as_str().to_string(),
+                        attempts: call.attempts,
+                        via: a.req.via.clone(),
+                        actor: a.req.actor.clone(),
+                        note: a.req.note.clone(),
+                    },
+                ));
+            } else {
+                one_by_one.push(i);
+            }
+        }
+        simple.sort_by_key(|(_, c)| c.call_id);
+        let rows: Vec<CallAnswer> = simple.iter().map(|(_, c)| c.clone()).collect();
+        let answered: HashSet<i64> = tx.answer_calls(&rows, now.millis()).await?.into_iter().collect();
+        let mut events = Vec::new();
+        let mut withdrawn = Vec::new();
+        for (i, row) in simple {
+            if !answered.contains(&row.call_id) {
+                // Another writer changed the call since it was read: the careful path decides.
+                one_by_one.push(i);
+                continue;
+            }
+            let call = &calls[&row.call_id];
+            events.push(NewEvent {
+                alert_id: call.alert_id,
+                call_id: call.id,
+                at: now.millis(),
+                from_state: Some(call.state),
+                to_state: CallState::Answered,
+                actor: row.actor,
+                via: Some(row.via),
+                note: row.note,
+            });
+            withdrawn.push(call.id);
+            let a = &answers[i];
+            let text = self.config.composer.reply_text(&Reply::Answered { code: &a.code });
+            replies.push(self.config.composer.reply_message(&a.channel, &a.to, text, now));
+            outcomes[i] = Some(ReplyOutcome::Answered { call_id: call.id, late: false });
+        }
+        tx.insert_events(&events).await?;
+        // Repeats not yet sent are no longer needed.
+        tx.cancel_queued_messages_of(&withdrawn).await?;
+
+        one_by_one.sort_unstable();
+        for i in one_by_one {
+            let (outcome, reply) = self.answer_sms_alone(tx.as_mut(), &answers[i], now).await?;
+            outcomes[i] = Some(outcome);
+            replies.extend(reply);
+        }
+        tx.insert_messages(&replies).await?;
+        tx.commit().await?;
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(ReplyOutcome::UnknownCode)).collect())
+    }
+
+    /// One SMS answer the careful way, inside `tx`: the outcome and the confirmation to send.
+    async fn answer_sms_alone(
+        &self,
+        tx: &mut dyn StoreTx,
+        a: &SmsAnswer,
+        now: Timestamp,
+    ) -> Result<(ReplyOutcome, Option<NewMessage>), StoreError> {
+        let mut answered = None;
+        // Inside one transaction a lost compare-and-set means another instance changed the call
+        // in between: read it again.
+        for _ in 0..5 {
+            answered = self.answer_in_tx(tx, &a.req, now).await?;
+            if answered.is_some() {
+                break;
+            }
+        }
+        let composer = &self.config.composer;
+        let code = &a.code;
+        let (outcome, text) = match answered {
+            Some(AnswerOutcome::Answered { call_id, late, .. }) => {
+                (ReplyOutcome::Answered { call_id, late }, composer.reply_text(&Reply::Answered { code }))
+            }
+            Some(AnswerOutcome::AlreadyAnswered { call_id, at }) => {
+                let when = Timestamp(at).to_cst_display();
+                (
+                    ReplyOutcome::AlreadyAnswered { call_id },
+                    composer.reply_text(&Reply::AlreadyAnswered { code, when: &when }),
+                )
+            }
+            Some(AnswerOutcome::NotFound { .. }) => return Ok((ReplyOutcome::UnknownCode, None)),
+            Some(AnswerOutcome::Closed { .. }) | None => {
+                (ReplyOutcome::Closed { call_id: a.req.call_id }, composer.reply_text(&Reply::Closed { code }))
+            }
+        };
+        Ok((outcome, Some(composer.reply_message(&a.channel, &a.to, text, now))))
+    }
+}
