@@ -6,13 +6,13 @@ mod accept;
 mod answer;
 mod answer_batch;
 pub mod board;
-/// Scheduled duties (issue 7).
-pub mod duties;
 mod calls;
 mod compose;
 mod context;
 /// The after-action report of drills (issue 7).
 pub mod drill_report;
+/// Scheduled duties (issue 7).
+pub mod duties;
 pub mod officer;
 mod runner;
 pub mod templates;

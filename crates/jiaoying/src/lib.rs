@@ -5,8 +5,8 @@ pub mod app;
 pub mod commands;
 /// `jiaoying drill FILE` (issue 7).
 pub mod drill;
-pub mod lifecycle;
 pub mod duty_settings;
+pub mod lifecycle;
 pub mod registry_file;
 pub mod settings;
 pub mod telemetry;
