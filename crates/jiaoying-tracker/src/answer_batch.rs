@@ -146,6 +146,14 @@ impl Tracker {
             ids
         };
         let calls: HashMap<i64, CallRow> = tx.calls_by_ids(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        // A drill's confirmations say so, as every message of a drill does.
+        let mut drills: HashMap<i64, bool> = HashMap::new();
+        for call in calls.values() {
+            if let std::collections::hash_map::Entry::Vacant(e) = drills.entry(call.alert_id) {
+                e.insert(tx.alert(call.alert_id).await?.is_some_and(|a| a.is_drill()));
+            }
+        }
+        let drill_of = |call_id: i64| calls.get(&call_id).is_some_and(|c| drills.get(&c.alert_id) == Some(&true));
 
         // The common case goes set-based; the rest one by one below.
         let mut simple: Vec<(usize, CallAnswer)> = Vec::new();
@@ -200,7 +208,7 @@ impl Tracker {
             });
             withdrawn.push(call.id);
             let a = &answers[i];
-            let text = self.config.composer.reply_text(&Reply::Answered { code: &a.code });
+            let text = marked(self.config.composer.reply_text(&Reply::Answered { code: &a.code }), drill_of(call.id));
             replies.push(self.config.composer.reply_message(&a.channel, &a.to, text, now));
             outcomes[i] = Some(ReplyOutcome::Answered { call_id: call.id, late: false });
         }
@@ -212,7 +220,14 @@ impl Tracker {
         for i in one_by_one {
             let (outcome, reply) = self.answer_sms_alone(tx.as_mut(), &answers[i], now).await?;
             outcomes[i] = Some(outcome);
-            replies.extend(reply);
+            let drill = drill_of(answers[i].req.call_id);
+            replies.extend(reply.map(|mut m| {
+                if drill {
+                    m.body = marked(m.body, true);
+                    m.subject = m.body.clone();
+                }
+                m
+            }));
         }
         tx.insert_messages(&replies).await?;
         tx.commit().await?;
@@ -254,5 +269,14 @@ impl Tracker {
             }
         };
         Ok((outcome, Some(composer.reply_message(&a.channel, &a.to, text, now))))
+    }
+}
+
+/// `text` with the drill mark in front when `drill`.
+fn marked(text: String, drill: bool) -> String {
+    if drill && !text.starts_with(jiaoying_core::message::DRILL_MARK) {
+        format!("{}{text}", jiaoying_core::message::DRILL_MARK)
+    } else {
+        text
     }
 }
