@@ -1,7 +1,7 @@
 //! Crashes: `kill -9` of one of three instances during a fan-out, `kill -9` of a single instance
 //! mid fan-out and again mid escalation, and PostgreSQL restarted under a running instance.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::proc::{free_port, Instance};
@@ -214,7 +214,7 @@ pub async fn single(ctx: &Ctx, backend: Backend, how: Disturbance) -> anyhow::Re
         Disturbance::PostgresRestart => format!(
             "1 instance, a red alert to {n} grid workers under {s} superiors (answer within 2 s, 1 repeat, then \
              the superior); `pg_ctlcluster restart` of the machine's PostgreSQL when a third had their first SMS; \
-             then a second alert ({extra} persons) POSTed until it is taken"
+             from then on an alert to {extra} other persons POSTed every 250 ms until one is taken after the restart"
         ),
     };
     println!("\n## {name} ({})\ntried: {tried}", backend.name());
@@ -262,13 +262,12 @@ pub async fn single(ctx: &Ctx, backend: Backend, how: Disturbance) -> anyhow::Re
                 println!("  {}", found.last().map(String::as_str).unwrap_or(""));
             }
             Disturbance::PostgresRestart => {
-                let (line, second, recovered) = restart_postgres(&client, &inst, &sink, n).await?;
+                let (line, taken, recovered) = restart_postgres(&client, &inst, &sink, n).await?;
                 found.push(line);
                 println!("  {}", found.last().map(String::as_str).unwrap_or(""));
                 ok &= recovered;
-                if let Some(id) = second {
-                    alerts.push(id);
-                }
+                found.push(format!("{} alerts taken during and after the restart; all must be kept", taken.len()));
+                alerts.extend(taken);
             }
         }
         let store = db.store().await?;
@@ -284,7 +283,11 @@ pub async fn single(ctx: &Ctx, backend: Backend, how: Disturbance) -> anyhow::Re
         found.push(format!(
             "{grid}/{n} grid workers and {sups}/{s} superiors reached{}; {} duplicate deliveries of one message \
              (at-least-once resends), {} bad signatures",
-            if alerts.len() > 1 { format!(", {extras}/{extra} persons of the second alert") } else { String::new() },
+            if alerts.len() > 1 {
+                format!(", {extras}/{extra} persons of the alerts POSTed during the restart")
+            } else {
+                String::new()
+            },
             c.sms_duplicates,
             c.sms_invalid
         ));
@@ -355,71 +358,99 @@ pub async fn single(ctx: &Ctx, backend: Backend, how: Disturbance) -> anyhow::Re
     result
 }
 
-/// Restarts the machine's PostgreSQL cluster while the instance works, watches `/readyz`, and
-/// POSTs a second alert until it is taken. The line for the report, the second alert's id, and
-/// whether the service came back by itself within a minute.
+/// Restarts the machine's PostgreSQL cluster while the instance works, watching `/readyz` and
+/// POSTing new alerts (each to the same few persons) every 250 ms from the moment the restart
+/// begins until one is taken after it has finished. The line for the report, the ids of the
+/// alerts taken, and whether the service came back by itself.
 async fn restart_postgres(
     client: &reqwest::Client,
     inst: &Instance,
     sink: &Sink,
     n: usize,
-) -> anyhow::Result<(String, Option<i64>, bool)> {
+) -> anyhow::Result<(String, Vec<i64>, bool)> {
     let version = std::fs::read_dir("/etc/postgresql")?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
         .next()
         .ok_or_else(|| anyhow::anyhow!("no cluster under /etc/postgresql"))?;
     let base = inst.base();
     let at = sink.count(Route::Sms);
-    // Readiness as an orchestrator would see it, every 100 ms from just before the restart.
+    // Readiness as an orchestrator would see it, every 100 ms, each probe given 1 s.
     let watch_client = client.clone();
     let watch_base = base.clone();
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let watcher = tokio::spawn(async move {
         let started = Instant::now();
-        let mut first_bad: Option<Duration> = None;
-        let mut last_bad: Option<Duration> = None;
-        let mut bad = 0usize;
+        let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut not_ready: Option<(Duration, Duration)> = None;
         loop {
-            let ok = matches!(
-                watch_client.get(format!("{watch_base}/readyz")).timeout(Duration::from_secs(2)).send().await,
-                Ok(r) if r.status().is_success()
-            );
-            if !ok {
-                bad += 1;
-                first_bad.get_or_insert(started.elapsed());
-                last_bad = Some(started.elapsed());
+            let probe_at = started.elapsed();
+            let r = watch_client.get(format!("{watch_base}/readyz")).timeout(Duration::from_secs(1)).send().await;
+            let outcome = match r {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(e) if e.is_timeout() => "timeout".into(),
+                Err(_) => "refused".into(),
+            };
+            if outcome != "200" {
+                let (first, _) = not_ready.unwrap_or((probe_at, probe_at));
+                not_ready = Some((first, started.elapsed()));
             }
+            *outcomes.entry(outcome).or_default() += 1;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 _ = &mut stop_rx => break,
             }
         }
-        (bad, first_bad, last_bad)
+        (outcomes, not_ready)
     });
     let t = Instant::now();
-    let out = tokio::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
-        .output()
-        .await?;
-    let restart = t.elapsed();
-    anyhow::ensure!(out.status.success(), "pg_ctlcluster restart failed: {}", String::from_utf8_lossy(&out.stderr));
-    // A new alert, retried until the service takes it again.
-    let mut refused = Vec::new();
-    let mut second = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let restart = tokio::spawn(
+        tokio::process::Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+            .output(),
+    );
+    // Alerts from the moment the restart begins: refused (503) or slow while the database is
+    // away, taken again when it is back. Every one taken must be kept.
+    let mut posts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut taken = Vec::new();
+    let mut restart_took = None;
+    let mut first_taken_after = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut k = 0;
     while Instant::now() < deadline {
-        match world::post_alert(client, &base, world::alert_json("after-restart", "red", SECOND_STREET)).await {
-            Ok((201, v)) => {
-                second = v["id"].as_i64();
-                break;
+        if restart_took.is_none() && restart.is_finished() {
+            restart_took = Some(t.elapsed());
+        }
+        let body = world::alert_json(&format!("during-restart-{k}"), "red", SECOND_STREET);
+        k += 1;
+        let r = client
+            .post(format!("{base}/api/v1/alerts"))
+            .bearer_auth(world::SOURCE_TOKEN)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(5))
+            .body(body)
+            .send()
+            .await;
+        let outcome = match r {
+            Ok(r) if r.status().as_u16() == 201 => {
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                taken.extend(v["id"].as_i64());
+                "201".to_string()
             }
-            Ok((status, _)) => refused.push(status.to_string()),
-            Err(e) => refused.push(format!("{e}")),
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(e) if e.is_timeout() => "timeout".into(),
+            Err(e) => format!("error: {e}"),
+        };
+        let ok = outcome == "201";
+        *posts.entry(outcome).or_default() += 1;
+        if ok && restart_took.is_some() {
+            first_taken_after = Some(t.elapsed());
+            break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let taken_after = t.elapsed();
-    // Give readiness a moment to be seen green again before the watcher stops.
+    let out = restart.await??;
+    let restart_took = restart_took.unwrap_or_else(|| t.elapsed());
+    anyhow::ensure!(out.status.success(), "pg_ctlcluster restart failed: {}", String::from_utf8_lossy(&out.stderr));
     let ready_again = {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -433,21 +464,17 @@ async fn restart_postgres(
         }
     };
     let _ = stop_tx.send(());
-    let (bad, first_bad, last_bad) = watcher.await?;
-    let mut refused_kinds: Vec<String> = refused.clone();
-    refused_kinds.dedup();
+    let (probes, not_ready) = watcher.await?;
     let line = format!(
-        "PostgreSQL {version} restarted at {at}/{n} first SMS out (the restart command took {}); /readyz not ready \
-         {bad} times ({}); second alert taken {} after the restart began, after {} refused POSTs ({}); ready again: {}",
-        secs(restart),
-        match (first_bad, last_bad) {
-            (Some(f), Some(l)) => format!("from {} to {} after the restart began", secs(f), secs(l)),
-            _ => "never seen".into(),
+        "PostgreSQL {version} restarted at {at}/{n} first SMS out (the restart command took {}); /readyz probes {probes:?}, \
+         not ready {}; alerts POSTed every 250 ms from the restart on: {posts:?}, the first taken after the restart \
+         {}; ready again: {ready_again}",
+        secs(restart_took),
+        match not_ready {
+            Some((f, l)) => format!("from {} to {} after the restart began", secs(f), secs(l)),
+            None => "never seen".into(),
         },
-        secs(taken_after),
-        refused.len(),
-        refused_kinds.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
-        ready_again
+        first_taken_after.map(|d| format!("{} after it began", secs(d))).unwrap_or_else(|| "NEVER".into()),
     );
-    Ok((line, second, second.is_some() && ready_again))
+    Ok((line, taken, first_taken_after.is_some() && ready_again))
 }

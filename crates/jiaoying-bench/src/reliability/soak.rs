@@ -60,7 +60,8 @@ impl Tallies {
     }
 }
 
-/// Answers the call of a message, or leaves it to repeat and escalate: one in ten is left.
+/// Answers the call of a message, or leaves it to repeat and escalate: one message in ten is left
+/// (by a hash of its id, so a run is repeatable).
 fn answer_it(id: &str) -> bool {
     id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 10 != 0
 }
@@ -69,8 +70,9 @@ pub async fn sustained(ctx: &Ctx, backend: Backend) -> anyhow::Result<Finding> {
     let duration = ctx.soak;
     let tried = format!(
         "{} s of load on one instance: a red alert every {} s to one of {COMMUNITIES} communities ({PER_COMMUNITY} \
-         grid workers each; 20 s to answer, 1 repeat, then the community head); 9 in 10 calls answered by signed SMS \
-         reply to /hooks/sms/sms; {READERS} board readers (viewer API token from `jiaoying token add`) reading \
+         grid workers each; 20 s to answer, 1 repeat, then the community head); 9 in 10 messages with a reply code \
+         answered by signed SMS reply to /hooks/sms/sms (a call skipped at its first message may be answered at \
+         its repeat); {READERS} board readers (viewer API token from `jiaoying token add`) reading \
          /, /alerts/ID, /api/v1/board/now, /api/v1/alerts, /api/v1/alerts/ID/calls; VmRSS every 5 s",
         duration.as_secs(),
         ALERT_EVERY.as_secs()

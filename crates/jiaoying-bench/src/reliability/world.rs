@@ -204,11 +204,15 @@ pub enum Quiet {
 pub async fn settle(store: &dyn Store, alerts: &[i64], quiet: Quiet, within: Duration) -> anyhow::Result<Settled> {
     let started = Instant::now();
     loop {
-        let mut calls = Vec::new();
+        // Messages first: a send recorded between the two reads then shows as a call ahead of
+        // its message (the next poll sees both), never as a sent message with its call behind.
         let mut messages = Vec::new();
         for &a in alerts {
-            calls.extend(store.calls_of_alert(a).await?.into_iter().map(|c| c.call));
             messages.extend(store.messages_of_alert(a).await?);
+        }
+        let mut calls = Vec::new();
+        for &a in alerts {
+            calls.extend(store.calls_of_alert(a).await?.into_iter().map(|c| c.call));
         }
         let waiting = calls.iter().filter(|c| c.state.is_waiting()).count();
         let busy = messages.iter().filter(|m| m.state == "queued" || m.state == "sending").count();
