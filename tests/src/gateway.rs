@@ -54,6 +54,10 @@ struct Inner {
     hang: AtomicBool,
     /// Fault: answer every request this many milliseconds late (a slow gateway).
     delay_ms: AtomicU64,
+    /// Requests whose text is this are held (taken, not answered) until released.
+    hold_text: Mutex<Option<String>>,
+    held: AtomicUsize,
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Clone)]
@@ -64,6 +68,14 @@ pub struct Gateway {
 
 async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
     let n = inner.requests.fetch_add(1, Ordering::SeqCst);
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let hold = inner.hold_text.lock().unwrap().as_deref().is_some_and(|t| json["text"] == t);
+    if hold {
+        let mut released = inner.released.subscribe();
+        inner.held.fetch_add(1, Ordering::SeqCst);
+        inner.arrived.notify_waiters();
+        let _ = released.wait_for(|r| *r).await;
+    }
     if inner.hang.load(Ordering::SeqCst) {
         std::future::pending::<()>().await;
     }
@@ -78,7 +90,6 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
     let mut mac = Hmac::<Sha256>::new_from_slice(inner.secret.as_bytes()).expect("any key");
     mac.update(&body);
     let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let status = StatusCode::from_u16(inner.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK);
     if status.is_success() {
         inner.received.lock().unwrap().push(GatewaySms { body: json.clone(), signature_ok: sig == want });
@@ -98,6 +109,9 @@ impl Gateway {
             flaky: AtomicBool::new(false),
             hang: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
+            hold_text: Mutex::new(None),
+            held: AtomicUsize::new(0),
+            released: tokio::sync::watch::Sender::new(false),
         });
         let app = Router::new().route("/sms", post(receive)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
@@ -127,6 +141,33 @@ impl Gateway {
     /// Every request is answered `delay` late (and recorded only then).
     pub fn set_delay(&self, delay: Duration) {
         self.inner.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Requests whose text is `text` are taken and answered only after [`Gateway::release_held`]
+    /// (a gateway slow for one message, to see what the sender does meanwhile).
+    pub fn hold_text(&self, text: &str) {
+        *self.inner.hold_text.lock().unwrap() = Some(text.to_string());
+    }
+
+    /// Answers the held requests, and any that come later.
+    pub fn release_held(&self) {
+        self.inner.released.send_replace(true);
+    }
+
+    /// Waits until `n` requests are being held.
+    pub async fn wait_held(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let arrived = self.inner.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if self.inner.held.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!("gateway: waited for {n} held requests");
+            }
+        }
     }
 
     /// Requests seen, whatever the answer.

@@ -1,6 +1,7 @@
 //! The order and pace of the outbox, on both backends: the most urgent messages go first (red
-//! before blue, a first call before a repeat), a channel's rate limit holds, and the backlog with
-//! its drain estimate is there for duty officers.
+//! before blue, a first call before a repeat), a channel's rate limit holds, the backlog with
+//! its drain estimate is there for duty officers, outcomes are recorded as requests return (so a
+//! crash can repeat only the sends in flight), and no send starts that could outlive its claim.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,24 +40,26 @@ async fn setup(
     (store, outbox, clock)
 }
 
-async fn queue(store: &dyn Store, label: &str, priority: i64, now: i64) {
+async fn queue(store: &dyn Store, label: &str, priority: i64, now: i64) -> i64 {
     let mut tx = store.begin().await.unwrap();
-    tx.insert_message(&NewMessage {
-        alert_id: None,
-        call_id: None,
-        channel: "sms".into(),
-        recipient: "13900000009".into(),
-        purpose: Purpose::Test,
-        subject: label.into(),
-        body: label.into(),
-        code: None,
-        link: None,
-        now,
-        priority,
-    })
-    .await
-    .unwrap();
+    let id = tx
+        .insert_message(&NewMessage {
+            alert_id: None,
+            call_id: None,
+            channel: "sms".into(),
+            recipient: "13900000009".into(),
+            purpose: Purpose::Test,
+            subject: label.into(),
+            body: label.into(),
+            code: None,
+            link: None,
+            now,
+            priority,
+        })
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
+    id
 }
 
 async fn the_most_urgent_messages_go_first(db: &TestDb) {
@@ -106,5 +109,82 @@ async fn a_channel_rate_limit_holds_and_the_backlog_shows_the_drain_time(db: &Te
     assert_eq!(gateway.received().len(), 5);
 }
 
+/// The states of these messages, in order.
+async fn states(store: &dyn Store, ids: &[i64]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &id in ids {
+        out.push(store.message(id).await.unwrap().expect("message").state);
+    }
+    out
+}
+
+async fn outcomes_are_recorded_as_requests_return(db: &TestDb) {
+    let gateway = Gateway::start(jiaoying_tests::app::SMS_SECRET).await;
+    let (store, outbox, clock) = setup(db, &gateway, serde_json::json!({"concurrency": 2}), 10).await;
+    let now = clock.now().millis();
+    // The slow one first, so it holds one of the two request slots for the whole step.
+    let slow = queue(store.as_ref(), "slow", 1, now).await;
+    let mut quick = Vec::new();
+    for i in 0..9 {
+        quick.push(queue(store.as_ref(), &format!("quick-{i}"), 0, now).await);
+    }
+    gateway.hold_text("slow");
+    let step = tokio::spawn({
+        let outbox = outbox.clone();
+        let now = clock.now();
+        async move { outbox.step(now).await.unwrap() }
+    });
+    gateway.wait_held(1).await;
+    gateway.wait_for(9).await;
+    // The step is still waiting for the slow request, yet the nine that came back are recorded
+    // sent: killed now, this instance would leave only the slow one to be sent again.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while states(store.as_ref(), &quick).await.iter().any(|s| s != "sent") {
+        assert!(tokio::time::Instant::now() < deadline, "quick messages not recorded while one is in flight");
+        tokio::task::yield_now().await;
+    }
+    assert!(!step.is_finished(), "the step waits for its slow request");
+    assert_eq!(states(store.as_ref(), &[slow]).await, ["sending"]);
+    gateway.release_held();
+    assert_eq!(step.await.unwrap(), OutboxStep::Sent(10));
+    assert_eq!(states(store.as_ref(), &[slow]).await, ["sent"]);
+    assert_eq!(gateway.received().len(), 10, "each sent once");
+}
+
+async fn no_send_starts_that_could_outlive_its_claim(db: &TestDb) {
+    let gateway = Gateway::start(jiaoying_tests::app::SMS_SECRET).await;
+    // One request at a time, 10 s timeout, the default 30 s lease: a send may start up to 20 s
+    // after the claim.
+    let (store, outbox, clock) =
+        setup(db, &gateway, serde_json::json!({"concurrency": 1, "timeout_secs": 10}), 10).await;
+    let now = clock.now().millis();
+    let first = queue(store.as_ref(), "first", 2, now).await;
+    let rest = [queue(store.as_ref(), "second", 1, now).await, queue(store.as_ref(), "third", 0, now).await];
+    gateway.hold_text("first");
+    let step = tokio::spawn({
+        let outbox = outbox.clone();
+        let now = clock.now();
+        async move { outbox.step(now).await.unwrap() }
+    });
+    gateway.wait_held(1).await;
+    // The first request took 25 s: starting another now could run past the lease, into a
+    // second instance sending the same message.
+    clock.advance(Span::from_secs(25));
+    gateway.release_held();
+    assert_eq!(step.await.unwrap(), OutboxStep::Sent(3));
+    assert_eq!(states(store.as_ref(), &[first]).await, ["sent"]);
+    assert_eq!(states(store.as_ref(), &rest).await, ["queued", "queued"], "returned to the queue, not left claimed");
+    for id in rest {
+        assert_eq!(store.message(id).await.unwrap().unwrap().attempts, 0, "an unstarted claim is no attempt");
+    }
+    assert_eq!(gateway.received().len(), 1);
+    // The next step sends them at once.
+    assert_eq!(outbox.step(clock.now()).await.unwrap(), OutboxStep::Sent(2));
+    let texts: Vec<String> = gateway.received().iter().map(|s| s.text().to_string()).collect();
+    assert_eq!(texts, ["first", "second", "third"]);
+}
+
 both_backends!(the_most_urgent_messages_go_first);
+both_backends!(outcomes_are_recorded_as_requests_return);
+both_backends!(no_send_starts_that_could_outlive_its_claim);
 both_backends!(a_channel_rate_limit_holds_and_the_backlog_shows_the_drain_time);

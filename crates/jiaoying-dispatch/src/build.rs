@@ -170,7 +170,8 @@ fn limits(name: &str, spec: &ChannelSpec) -> Result<ChannelLimits, ChannelConfig
         Some(c) => c,
         None => crate::channel::DEFAULT_CONCURRENCY,
     };
-    Ok(ChannelLimits { rate_per_sec, concurrency, fallback: spec.fallback.clone() })
+    let request_timeout = timeout(spec, crate::channel::DEFAULT_REQUEST_TIMEOUT).map_err(err)?;
+    Ok(ChannelLimits { rate_per_sec, concurrency, request_timeout, fallback: spec.fallback.clone() })
 }
 
 pub(crate) fn missing(kind: &str, key: &str) -> String {

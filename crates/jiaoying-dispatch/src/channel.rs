@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -225,8 +226,14 @@ pub struct ChannelConfigError {
 pub struct ChannelLimits {
     /// Requests per second; `None` is unlimited.
     pub rate_per_sec: Option<f64>,
-    /// Requests in flight at once.
+    /// Requests in flight at once. Also the most one instance can send twice after a crash: an
+    /// outcome is recorded as soon as its request returns, so only requests in flight at the
+    /// moment of a crash have an unknown outcome and are sent again (docs/reliability.md).
     pub concurrency: usize,
+    /// The longest one request may take (the channel's `timeout_secs`). The outbox starts a send
+    /// only while its claim outlives this, so a slow send never runs past its lease into another
+    /// instance's re-send.
+    pub request_timeout: Duration,
     /// Channels to send through instead, in order, when this one fails a message for good, the
     /// provider limits this number, or this channel's circuit breaker is open.
     pub fallback: Vec<String>,
@@ -235,9 +242,17 @@ pub struct ChannelLimits {
 /// In-flight requests per channel when the config does not say.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
+/// A request's timeout when the channel's config does not say (every adapter's default).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Default for ChannelLimits {
     fn default() -> Self {
-        ChannelLimits { rate_per_sec: None, concurrency: DEFAULT_CONCURRENCY, fallback: Vec::new() }
+        ChannelLimits {
+            rate_per_sec: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            fallback: Vec::new(),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The outbox worker. Per channel: claim due messages (most urgent first) under a lease and
 //! commit; send them outside any transaction, within the channel's rate and concurrency limits;
-//! then record every outcome of the batch, and the call steps they cause, in one transaction with
-//! compare-and-set on the lease. A message whose sender died mid-send is claimed again when its
+//! then record the outcomes as the requests return, with the call steps they cause, a group per
+//! transaction with compare-and-set on the lease. A message whose sender died mid-send is claimed again when its
 //! lease runs out (at-least-once; our message id goes to the provider so it can deduplicate, and
 //! the provider is asked first where it can be).
 //!
@@ -10,6 +10,7 @@
 //! breaker and, while open, its messages move to the fallback at once (or wait, without one).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -45,7 +46,7 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig {
-            lease: Span::from_secs(60),
+            lease: Span::from_secs(30),
             batch: 256,
             max_attempts: 8,
             base_backoff: Span::from_secs(2),
@@ -55,6 +56,9 @@ impl Default for OutboxConfig {
         }
     }
 }
+
+/// A send task's messages and their results (`None`: not started).
+type SendTask = (Vec<MessageRow>, Option<Vec<Result<Sent, SendError>>>);
 
 /// What one step did: messages handled, or nothing due (with the next due time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,41 +271,51 @@ impl Outbox {
         }
         let n = claimed.len();
         let _held = self.claims.hold(claimed.iter().map(|m| m.id).collect(), lease_until);
-        let mut unsent = Vec::new();
         let started = Instant::now();
         self.take_tokens(name, n);
-        let outcomes = match (adapter, breaker_open) {
-            (None, _) => claimed
-                .into_iter()
-                .map(|msg| Outcome {
-                    result: SendResult::Failed { error: format!("no channel named {name:?} is configured") },
-                    msg,
-                    failover_to: None,
-                })
-                .collect(),
-            (Some(_), Some(_)) => claimed
-                .into_iter()
-                .map(|msg| {
-                    let failover_to = self.fallback_for(name, &msg);
-                    Outcome {
-                        result: SendResult::Failed { error: format!("channel {name} is failing (circuit open)") },
+        let (sent, unsent) = match (adapter, breaker_open) {
+            (None, _) => {
+                let mut outcomes: Vec<Outcome> = claimed
+                    .into_iter()
+                    .map(|msg| Outcome {
+                        result: SendResult::Failed { error: format!("no channel named {name:?} is configured") },
                         msg,
-                        failover_to,
-                    }
-                })
-                .collect(),
-            (Some(channel), None) => {
-                let (outcomes, not_started) = self.send_all(name, channel, &limits, claimed).await;
-                unsent = not_started;
-                outcomes
+                        failover_to: None,
+                    })
+                    .collect();
+                self.record_outcomes(name, &outcomes);
+                self.finish(&mut outcomes, lease_until).await?;
+                (0, Vec::new())
             }
+            (Some(_), Some(_)) => {
+                let mut outcomes: Vec<Outcome> = claimed
+                    .into_iter()
+                    .map(|msg| {
+                        let failover_to = self.fallback_for(name, &msg);
+                        Outcome {
+                            result: SendResult::Failed { error: format!("channel {name} is failing (circuit open)") },
+                            msg,
+                            failover_to,
+                        }
+                    })
+                    .collect();
+                self.record_outcomes(name, &outcomes);
+                self.finish(&mut outcomes, lease_until).await?;
+                (0, Vec::new())
+            }
+            (Some(channel), None) => self.send_all(name, channel, &limits, claimed, lease_until).await?,
         };
-        self.record(name, &outcomes, started);
-        self.finish(outcomes, lease_until).await?;
+        self.record_rate(name, sent, started);
         if !unsent.is_empty() {
-            // Stopping: what was claimed and never sent goes back to the queue now.
+            // Stopping, or the claim would not outlive another request: what was claimed and
+            // never sent goes back to the queue now, its attempt not counted.
             let released = self.store.release_messages(&unsent, lease_until, false, self.clock.now().millis()).await?;
-            tracing::info!(channel = name, released, "stopping: unsent messages returned to the queue");
+            tracing::info!(
+                channel = name,
+                released,
+                stopping = self.claims.is_stopping(),
+                "claimed messages not sent in this step returned to the queue"
+            );
         }
         Ok(OutboxStep::Sent(n))
     }
@@ -336,8 +350,8 @@ impl Outbox {
         }
     }
 
-    /// Updates the breaker and the rate estimate from a step's outcomes.
-    fn record(&self, name: &str, outcomes: &[Outcome], started: Instant) {
+    /// Counts outcomes as they are recorded and updates the breaker and the last minute's sends.
+    fn record_outcomes(&self, name: &str, outcomes: &[Outcome]) {
         count_outcomes(name, outcomes);
         let now = self.clock.now();
         let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -360,10 +374,6 @@ impl Outbox {
                 st.breaker.open_until = Some(until);
             }
         }
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        let rate = sent as f64 / secs;
-        st.recent_rate = if st.last_step.is_some() { 0.7 * st.recent_rate + 0.3 * rate } else { rate };
-        st.last_step = Some(Instant::now());
         if sent > 0 {
             st.sent_window.push_back((now.millis(), sent));
         }
@@ -372,65 +382,118 @@ impl Outbox {
         }
     }
 
+    /// Updates the channel's recent send rate from a whole step.
+    fn record_rate(&self, name: &str, sent: usize, started: Instant) {
+        let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(st) = states.get_mut(name) else { return };
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let rate = sent as f64 / secs;
+        st.recent_rate = if st.last_step.is_some() { 0.7 * st.recent_rate + 0.3 * rate } else { rate };
+        st.last_step = Some(Instant::now());
+    }
+
     /// Sends the claimed messages, `limits.concurrency` requests at a time, in provider batches
-    /// where the channel has them. Once the outbox is stopping, sends not yet started are not
-    /// started: their ids come back second.
+    /// where the channel has them, and records outcomes as their requests return: whatever has
+    /// come back while the previous group was being written goes in the next transaction (group
+    /// commit). So a crash leaves unrecorded only the requests in flight at that moment, not the
+    /// whole claim, and the database write overlaps the sends.
+    ///
+    /// A send is not started once the outbox is stopping, once recording has failed, or when the
+    /// claim would end before the request's timeout; those messages come back second, to be
+    /// returned to the queue. First: how many were recorded sent.
     async fn send_all(
         &self,
         name: &str,
         channel: Arc<dyn Channel>,
         limits: &ChannelLimits,
         claimed: Vec<MessageRow>,
-    ) -> (Vec<Outcome>, Vec<i64>) {
+        lease_until: i64,
+    ) -> Result<(usize, Vec<i64>), StoreError> {
         let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
         let chunk = channel.max_batch().max(1);
+        let last_start = lease_until - i64::try_from(limits.request_timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        let halted = Arc::new(AtomicBool::new(false));
         let mut sends = JoinSet::new();
         let mut rows = claimed.into_iter().peekable();
-        let mut index = 0usize;
         while rows.peek().is_some() {
             let batch: Vec<MessageRow> = rows.by_ref().take(chunk).collect();
             let channel = channel.clone();
             let permits = permits.clone();
-            let first = index;
-            index += batch.len();
             let claims = self.claims.clone();
+            let clock = self.clock.clone();
+            let halted = halted.clone();
             let span = send_span(name, &batch);
             let latency = metrics::histogram!(GATEWAY_REQUEST_SECONDS, "channel" => name.to_string());
             sends.spawn(
                 async move {
                     let _permit = permits.acquire_owned().await;
-                    if claims.is_stopping() {
-                        return (first, batch, None);
+                    if claims.is_stopping() || halted.load(Ordering::SeqCst) || clock.now().millis() > last_start {
+                        return (batch, None);
                     }
                     claims.started(batch.iter().map(|m| m.id));
                     let request = Instant::now();
                     let results = send_batch(channel.as_ref(), &batch).await;
                     latency.record(request.elapsed().as_secs_f64());
-                    (first, batch, Some(results))
+                    (batch, Some(results))
                 }
                 .instrument(span),
             );
         }
-        let mut outcomes: Vec<(usize, Outcome)> = Vec::with_capacity(index);
-        let mut not_started = Vec::new();
+        let mut ready: Vec<Outcome> = Vec::new();
+        let mut unsent = Vec::new();
+        let mut sent = 0;
+        let mut failure = None;
         while let Some(joined) = sends.join_next().await {
-            let Ok((first, batch, results)) = joined else {
-                // A panicking adapter: its messages stay `sending` and are retried when the
-                // lease runs out.
-                tracing::error!(channel = name, "send task panicked");
+            self.collect(name, joined, &mut ready, &mut unsent);
+            while let Some(joined) = sends.try_join_next() {
+                self.collect(name, joined, &mut ready, &mut unsent);
+            }
+            if failure.is_some() {
+                // Recording failed: keep what comes back for one last try below.
                 continue;
-            };
-            let Some(results) = results else {
-                not_started.extend(batch.iter().map(|m| m.id));
-                continue;
-            };
-            for (i, (msg, result)) in batch.into_iter().zip(results).enumerate() {
-                let outcome = self.outcome(name, msg, result);
-                outcomes.push((first + i, outcome));
+            }
+            match self.finish(&mut ready, lease_until).await {
+                Ok(n) => {
+                    self.record_outcomes(name, &ready);
+                    sent += n;
+                    ready.clear();
+                }
+                Err(e) => {
+                    tracing::warn!(channel = name, error = %e, "cannot record send outcomes; no more sends this step");
+                    halted.store(true, Ordering::SeqCst);
+                    failure = Some(e);
+                }
             }
         }
-        outcomes.sort_by_key(|(i, _)| *i);
-        (outcomes.into_iter().map(|(_, o)| o).collect(), not_started)
+        if let Some(e) = failure {
+            // The sends in flight have returned; one more try before their outcomes are left
+            // to the lease (the database may be back, as after a restart). Those not started
+            // because of the failure are returned by the caller.
+            sent += self.finish(&mut ready, lease_until).await.map_err(|_| e)?;
+            self.record_outcomes(name, &ready);
+        }
+        Ok((sent, unsent))
+    }
+
+    /// Turns one finished send task into outcomes (or, not started, into ids to return).
+    fn collect(
+        &self,
+        name: &str,
+        joined: Result<SendTask, tokio::task::JoinError>,
+        ready: &mut Vec<Outcome>,
+        unsent: &mut Vec<i64>,
+    ) {
+        match joined {
+            // A panicking adapter: its messages stay `sending` and are retried when the lease
+            // runs out.
+            Err(_) => tracing::error!(channel = name, "send task panicked"),
+            Ok((batch, None)) => unsent.extend(batch.iter().map(|m| m.id)),
+            Ok((batch, Some(results))) => {
+                for (msg, result) in batch.into_iter().zip(results) {
+                    ready.push(self.outcome(name, msg, result));
+                }
+            }
+        }
     }
 
     /// Classifies one send's result.
@@ -491,7 +554,11 @@ impl Outbox {
 
     /// Records a step's outcomes, moves the calls they sent forward and queues failovers, all in
     /// one transaction: one commit (one fsync on SQLite) per batch instead of per message.
-    async fn finish(&self, mut outcomes: Vec<Outcome>, lease_until: i64) -> Result<(), StoreError> {
+    /// Returns how many were recorded sent.
+    async fn finish(&self, outcomes: &mut [Outcome], lease_until: i64) -> Result<usize, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
         // Calls in a fixed order, so two instances finishing overlapping batches cannot deadlock.
         outcomes.sort_by_key(|o| (o.msg.call_id.unwrap_or(0), o.msg.id));
         let now = self.clock.now();
@@ -507,7 +574,7 @@ impl Outbox {
         let ours: std::collections::HashSet<i64> =
             tx.finish_sent(&sent, lease_until, now.millis()).await?.into_iter().collect();
         let mut sent_calls = Vec::new();
-        for o in &outcomes {
+        for o in outcomes.iter() {
             let recorded = match &o.result {
                 SendResult::Sent { .. } => ours.contains(&o.msg.id),
                 _ => tx.finish_message(o.msg.id, lease_until, &o.result, now.millis()).await?,
@@ -529,7 +596,8 @@ impl Outbox {
         // Calls still pending are now sent: one statement for the batch, and one for the events.
         sent_calls.dedup();
         tx.advance_calls(&sent_calls, CallState::Pending, CallState::Sent, "dispatch", now.millis()).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(ours.len())
     }
 
     /// A delivery receipt from a gateway for our message `id`.

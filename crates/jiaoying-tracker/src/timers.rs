@@ -33,6 +33,7 @@ impl Tracker {
             return Ok(Step::Empty { next_due: self.store.next_call_due().await? });
         }
         let mut alerts: HashMap<i64, AlertRow> = HashMap::new();
+        let mut step = DueStep { registry: &registry, called: CalledPersons::default(), now };
         let n = due.len();
         for call in due {
             if let std::collections::hash_map::Entry::Vacant(slot) = alerts.entry(call.alert_id) {
@@ -43,7 +44,7 @@ impl Tracker {
             let late_ms = (now.millis() - call.next_action_at.unwrap_or(now.millis())).max(0);
             metrics::histogram!(SCHEDULER_LATENESS_SECONDS).record(late_ms as f64 / 1000.0);
             let span = tracing::info_span!("timer_step", call_id = call.id, alert_id = call.alert_id);
-            self.handle_due_call(tx.as_mut(), alert, &call, &registry, now).instrument(span).await?;
+            self.handle_due_call(tx.as_mut(), alert, &call, &mut step).instrument(span).await?;
         }
         tx.commit().await?;
         self.wake_all();
@@ -55,9 +56,9 @@ impl Tracker {
         tx: &mut dyn StoreTx,
         alert: &AlertRow,
         call: &CallRow,
-        registry: &Registry,
-        now: Timestamp,
+        step: &mut DueStep<'_>,
     ) -> Result<(), StoreError> {
+        let (registry, now) = (step.registry, step.now);
         let policy = self.config.policies.for_tier(alert.tier);
         let mut after = call.clone();
         after.updated_at = now.millis();
@@ -137,7 +138,7 @@ impl Tracker {
                     }
                 }
             }
-            Decision::Escalate => self.escalate(tx, alert, call, after, registry, now).await?,
+            Decision::Escalate => self.escalate(tx, alert, call, after, step).await?,
             Decision::Expire => {
                 after.state = CallState::Expired;
                 after.unreached = true;
@@ -191,12 +192,12 @@ impl Tracker {
         alert: &AlertRow,
         call: &CallRow,
         mut after: CallRow,
-        registry: &Registry,
-        now: Timestamp,
+        step: &mut DueStep<'_>,
     ) -> Result<(), StoreError> {
+        let (registry, now) = (step.registry, step.now);
         let policy = self.config.policies.for_tier(alert.tier);
         after.next_action_at = None;
-        let called: HashSet<String> = tx.calls_of_alert(alert.id).await?.into_iter().map(|c| c.person_id).collect();
+        let called = step.called.of_alert(tx, alert.id).await?;
         let next = match (PersonId::parse(&call.person_id), AreaCode::parse(&call.area)) {
             (Ok(pid), Ok(area)) => {
                 let level = call.level.max(0) as u32;
@@ -266,7 +267,9 @@ impl Tracker {
                         actor: "system",
                         directive: None,
                     };
-                    open_call(tx, &self.config.composer, alert, policy, spec, now, None).await?
+                    let opened = open_call(tx, &self.config.composer, alert, policy, spec, now, None).await?;
+                    called.insert(pid.as_str().to_string());
+                    opened
                 }
             };
             first_target.get_or_insert(target.id);
@@ -278,6 +281,30 @@ impl Tracker {
         linked.unreached = call.unreached || !chain_alive(tx, &reached).await?;
         tx.update_call(&after, &linked).await?;
         Ok(())
+    }
+}
+
+/// What the calls of one timer step share.
+struct DueStep<'r> {
+    registry: &'r Registry,
+    called: CalledPersons,
+    now: Timestamp,
+}
+
+/// The persons already called in each alert, read once per alert and timer step rather than once
+/// per escalation (a storm of escalations in one big alert would otherwise read the alert's every
+/// call for each one), and kept up to date with the calls the step opens.
+#[derive(Default)]
+struct CalledPersons(HashMap<i64, HashSet<String>>);
+
+impl CalledPersons {
+    async fn of_alert(&mut self, tx: &mut dyn StoreTx, alert_id: i64) -> Result<&mut HashSet<String>, StoreError> {
+        Ok(match self.0.entry(alert_id) {
+            std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(tx.calls_of_alert(alert_id).await?.into_iter().map(|c| c.person_id).collect())
+            }
+        })
     }
 }
 

@@ -325,7 +325,7 @@ pub struct OutboxSettings {
 }
 
 fn default_lease() -> Span {
-    Span::from_secs(60)
+    Span::from_secs(30)
 }
 fn default_outbox_batch() -> i64 {
     256
@@ -410,8 +410,22 @@ impl Settings {
     /// Problems that make the config unusable, each naming its key.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Err(errors) = jiaoying_dispatch::build_channels(&self.channels) {
-            out.extend(errors.into_iter().map(|e| e.to_string()));
+        match jiaoying_dispatch::build_channels(&self.channels) {
+            Err(errors) => out.extend(errors.into_iter().map(|e| e.to_string())),
+            Ok(channels) => {
+                // A send starts only while its claim outlives the request's timeout.
+                for name in channels.names() {
+                    let timeout = channels.limits(name).request_timeout;
+                    if self.outbox.lease.millis() <= i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX) {
+                        out.push(format!(
+                            "outbox.lease ({} s) must be longer than channels.{name} timeout_secs ({} s): \
+                             a message is sent only while its claim outlasts the request",
+                            self.outbox.lease.millis() / 1000,
+                            timeout.as_secs()
+                        ));
+                    }
+                }
+            }
         }
         for (tier, p) in &self.policy {
             for ch in p.all_channels() {

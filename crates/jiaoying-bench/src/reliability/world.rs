@@ -136,11 +136,13 @@ token = "{SOURCE_TOKEN}"
     Ok(path)
 }
 
-/// An `sms-webhook` channel table.
+/// An `sms-webhook` channel table. Its request timeout is 2 s: the outbox starts a send only
+/// while the claim (5 s here) outlives the timeout.
 pub fn sms_channel(name: &str, url: &str, fallback: &[&str]) -> String {
     let fb = fallback.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ");
     format!(
-        "[channels.{name}]\nkind = \"sms-webhook\"\nurl = \"{url}\"\nsecret = \"{SMS_SECRET}\"\nfallback = [{fb}]\n"
+        "[channels.{name}]\nkind = \"sms-webhook\"\nurl = \"{url}\"\nsecret = \"{SMS_SECRET}\"\n\
+         timeout_secs = 2\nfallback = [{fb}]\n"
     )
 }
 
