@@ -412,26 +412,55 @@ pub fn red_alert(identifier: &str) -> Value {
 #[macro_export]
 macro_rules! app_story {
     ($story:ident) => {
+        $crate::app_story_with!("", $story);
+    };
+}
+
+/// [`app_story!`] with extra TOML appended to the test config (as [`spawn_app_with`] takes it):
+///
+/// - `app_story_with!(CONFIG, story)` runs `async fn story(app: &mut TestApp)`;
+/// - `app_story_with!(let hook = Hook::start().await; link_config(&hook), story)` first makes a
+///   fixture for each run (a receiver on loopback, say), builds the config from it, and runs
+///   `async fn story(app: &mut TestApp, hook: &Hook)`.
+///
+/// Each story becomes a module of its name with the tests `on_sqlite` and `on_postgres`.
+#[macro_export]
+macro_rules! app_story_with {
+    // The story's module (first: `@` begins no expression, so the arms below never see it).
+    (@story $story:ident, $config:expr $(, $fixture:ident = $make:expr)?) => {
         mod $story {
             use super::*;
 
+            /// `false` when the backend is not available (PostgreSQL without its URL).
+            async fn run(backend: $crate::Backend) -> bool {
+                $(let $fixture = $make;)?
+                let Some(mut app) = $crate::spawn_app_with(backend, &$config).await else {
+                    return false;
+                };
+                super::$story(&mut app $(, &$fixture)?).await;
+                app.finish().await;
+                true
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
-                let mut app = $crate::spawn_app($crate::Backend::Sqlite).await.unwrap();
-                super::$story(&mut app).await;
-                app.finish().await;
+                assert!(run($crate::Backend::Sqlite).await, "SQLite is always available");
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
-                let Some(mut app) = $crate::spawn_app($crate::Backend::Postgres).await else {
+                if !run($crate::Backend::Postgres).await {
                     eprintln!("SKIPPED {}::on_postgres: set JIAOYING_TEST_PG_URL to run it", stringify!($story));
                     return;
-                };
-                super::$story(&mut app).await;
-                app.finish().await;
+                }
                 $crate::db::pg_ran(concat!(module_path!(), "::on_postgres"));
             }
         }
+    };
+    (let $fixture:ident = $make:expr; $config:expr, $story:ident) => {
+        $crate::app_story_with!(@story $story, $config, $fixture = $make);
+    };
+    ($config:expr, $story:ident) => {
+        $crate::app_story_with!(@story $story, $config);
     };
 }

@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use jiaoying_core::Span;
 use jiaoying_tests::app::{API_TOKEN, GRID, HEAD, START, UNIT};
-use jiaoying_tests::{red_alert, TestApp};
+use jiaoying_tests::{app_story_with, red_alert, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -18,36 +18,6 @@ const VIEWER_TOKEN: &str = "jy_board_viewer_token";
 /// on a short backstop: a test that moves the clock past a deadline without waking it sees the
 /// calls overdue, as a duty officer would in the seconds before the timer acts.
 const SLOW_TIMERS: &str = "[tracker]\npoll_backstop = \"1h\"\n";
-
-/// `app_story!` with [`SLOW_TIMERS`].
-macro_rules! board_story {
-    ($story:ident) => {
-        mod $story {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let mut app =
-                    jiaoying_tests::spawn_app_with(jiaoying_tests::Backend::Sqlite, SLOW_TIMERS).await.unwrap();
-                super::$story(&mut app).await;
-                app.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                let Some(mut app) =
-                    jiaoying_tests::spawn_app_with(jiaoying_tests::Backend::Postgres, SLOW_TIMERS).await
-                else {
-                    eprintln!("SKIPPED {}::on_postgres: set JIAOYING_TEST_PG_URL to run it", stringify!($story));
-                    return;
-                };
-                super::$story(&mut app).await;
-                app.finish().await;
-                jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
-            }
-        }
-    };
-}
 
 async fn add_viewer(app: &TestApp) {
     let hash = hex::encode(sha2::Sha256::digest(VIEWER_TOKEN.as_bytes()));
@@ -267,7 +237,7 @@ async fn board_when(app: &TestApp, id: i64, ready: impl Fn(&Value) -> bool) -> V
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
-board_story!(the_board_shows_answers_open_calls_and_overdue);
+app_story_with!(SLOW_TIMERS, the_board_shows_answers_open_calls_and_overdue);
 
 async fn re_call_now_sends_again_and_refuses_answered_calls(app: &mut TestApp) {
     add_viewer(app).await;
@@ -313,7 +283,7 @@ async fn re_call_now_sends_again_and_refuses_answered_calls(app: &mut TestApp) {
     assert_eq!(post(app, Some(API_TOKEN), "/api/v1/calls/999999/recall", "").await.0, StatusCode::NOT_FOUND);
     assert_eq!(post(app, Some(API_TOKEN), "/api/v1/calls/abc/recall", "").await.0, StatusCode::NOT_FOUND);
 }
-board_story!(re_call_now_sends_again_and_refuses_answered_calls);
+app_story_with!(SLOW_TIMERS, re_call_now_sends_again_and_refuses_answered_calls);
 
 async fn cancelling_ends_open_calls_and_tells_those_called(app: &mut TestApp) {
     add_viewer(app).await;
@@ -381,7 +351,7 @@ async fn cancelling_ends_open_calls_and_tells_those_called(app: &mut TestApp) {
         StatusCode::NOT_FOUND
     );
 }
-board_story!(cancelling_ends_open_calls_and_tells_those_called);
+app_story_with!(SLOW_TIMERS, cancelling_ends_open_calls_and_tells_those_called);
 
 async fn a_manual_warning_becomes_an_alert_from_the_duty_officer(app: &mut TestApp) {
     add_viewer(app).await;
@@ -443,7 +413,7 @@ async fn a_manual_warning_becomes_an_alert_from_the_duty_officer(app: &mut TestA
     let order: Vec<&Value> = now["alerts"].as_array().unwrap().iter().map(|a| &a["id"]).collect();
     assert_eq!(order, vec![&second["id"], &json!(id), &blue["id"]], "{now}");
 }
-board_story!(a_manual_warning_becomes_an_alert_from_the_duty_officer);
+app_story_with!(SLOW_TIMERS, a_manual_warning_becomes_an_alert_from_the_duty_officer);
 
 /// Cells of a CSV body (BOM stripped; RFC 4180 quoting).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
@@ -530,7 +500,7 @@ async fn exports_download_and_parse_back(app: &mut TestApp) {
     let r = app.client.get(format!("{}/api/v1/alerts/{id}/calls.xlsx", app.address)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
-board_story!(exports_download_and_parse_back);
+app_story_with!(SLOW_TIMERS, exports_download_and_parse_back);
 
 async fn the_audit_log_filters_and_pages(app: &mut TestApp) {
     let (first, _) = alert_with_sms(app, "cq-audit-1").await;
@@ -599,7 +569,7 @@ async fn the_audit_log_filters_and_pages(app: &mut TestApp) {
     let r = app.client.get(format!("{}/api/v1/audit", app.address)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
-board_story!(the_audit_log_filters_and_pages);
+app_story_with!(SLOW_TIMERS, the_audit_log_filters_and_pages);
 
 async fn the_openapi_document_lists_the_api(app: &mut TestApp) {
     let r = app.client.get(format!("{}/api/v1/openapi.json", app.address)).send().await.unwrap();
@@ -650,7 +620,7 @@ async fn the_openapi_document_lists_the_api(app: &mut TestApp) {
         assert!(names.contains(&n), "{names:?}");
     }
 }
-board_story!(the_openapi_document_lists_the_api);
+app_story_with!(SLOW_TIMERS, the_openapi_document_lists_the_api);
 
 async fn an_open_event_stream_does_not_hold_up_shutdown(app: &mut TestApp) {
     // A board page's live connection, as the browser holds it open.
@@ -674,4 +644,4 @@ async fn an_open_event_stream_does_not_hold_up_shutdown(app: &mut TestApp) {
     .await;
     assert!(rest.is_ok(), "the stream was ended");
 }
-board_story!(an_open_event_stream_does_not_hold_up_shutdown);
+app_story_with!(SLOW_TIMERS, an_open_event_stream_does_not_hold_up_shutdown);

@@ -5,8 +5,8 @@
 
 use jiaoying::commands;
 use jiaoying_core::Span;
-use jiaoying_tests::app::{API_TOKEN, GRID, HEAD, REG, UNIT};
-use jiaoying_tests::{app_story, red_alert, TestApp};
+use jiaoying_tests::app::{API_TOKEN, DUTY, GRID, HEAD, REG, UNIT};
+use jiaoying_tests::{app_story, app_story_with, red_alert, TestApp};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -18,36 +18,6 @@ const VIEWER_TOKEN: &str = "jy_board_viewer_token";
 /// minutes) unless woken: moving the clock without waking it leaves the calls waiting past their
 /// deadline (overdue) for as long as the test looks at them.
 const SLEEPY_TIMERS: &str = "[tracker]\npoll_backstop = \"1h\"\n";
-
-/// `app_story!` with the timer loop left asleep (see [`SLEEPY_TIMERS`]).
-macro_rules! sleepy_story {
-    ($story:ident) => {
-        mod $story {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let mut app =
-                    jiaoying_tests::spawn_app_with(jiaoying_tests::Backend::Sqlite, SLEEPY_TIMERS).await.unwrap();
-                super::$story(&mut app).await;
-                app.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                let Some(mut app) =
-                    jiaoying_tests::spawn_app_with(jiaoying_tests::Backend::Postgres, SLEEPY_TIMERS).await
-                else {
-                    eprintln!("SKIPPED {}::on_postgres: set JIAOYING_TEST_PG_URL to run it", stringify!($story));
-                    return;
-                };
-                super::$story(&mut app).await;
-                app.finish().await;
-                jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
-            }
-        }
-    };
-}
 
 struct Page {
     status: StatusCode,
@@ -74,6 +44,14 @@ impl Page {
         let rest = &self.body[at..];
         let end = rest.find("class=\"cell ").unwrap_or(rest.len().min(4000));
         &self.body[open..at + end]
+    }
+
+    /// The element with this id, from its opening tag to the first `close` after it (`</table>`).
+    fn block(&self, id: &str, close: &str) -> &str {
+        let at = self.body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no element #{id}"));
+        let open = self.body[..at].rfind('<').unwrap();
+        let end = self.body[at..].find(close).unwrap_or_else(|| panic!("#{id} has no {close}"));
+        &self.body[open..at + end + close.len()]
     }
 }
 
@@ -198,8 +176,7 @@ async fn every_page_shows_the_answered_and_the_overdue(app: &mut TestApp) {
     assert!(r.contains("预警叫应处置报告") && r.contains("江北区气象台发布暴雨红色预警"));
     assert!(r.contains("1 / 4") && r.contains("(25%)"), "the overall rate");
     assert!(r.contains("按区域") && r.contains("按单位") && r.contains("按角色") && r.contains("某小学"));
-    let unreached = &r[r.find("id=\"unreached\"").unwrap()..];
-    let unreached = &unreached[..unreached.find("</table>").unwrap()];
+    let unreached = report.block("unreached", "</table>");
     assert!(
         unreached.contains("校长") && unreached.contains("社区书记") && !unreached.contains("网格员"),
         "{unreached}"
@@ -229,7 +206,7 @@ async fn every_page_shows_the_answered_and_the_overdue(app: &mut TestApp) {
     assert_eq!(get(app, "/alerts/abc", Some(API_TOKEN)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(app, "/alerts/999999/report", Some(API_TOKEN)).await.status, StatusCode::NOT_FOUND);
 }
-sleepy_story!(every_page_shows_the_answered_and_the_overdue);
+app_story_with!(SLEEPY_TIMERS, every_page_shows_the_answered_and_the_overdue);
 
 async fn viewers_see_no_action_buttons(app: &mut TestApp) {
     add_viewer(app).await;
@@ -460,3 +437,117 @@ async fn pages_answer_errors_with_an_html_page_and_the_api_with_json(app: &mut T
     }
 }
 app_story!(pages_answer_errors_with_an_html_page_and_the_api_with_json);
+
+// --- the duty roster on Now (issue 7) ---
+
+/// Imports `[[rosters]]` of the street (`500105002`) as a clerk would: (person, date, shift).
+async fn import_street_roster(app: &TestApp, shifts: &[(&str, &str, &str)]) {
+    let toml: String = shifts
+        .iter()
+        .map(|(person, date, shift)| {
+            format!(
+                "[[rosters]]\narea = \"500105002\"\nperson = \"{person}\"\ndate = \"{date}\"\nshift = \"{shift}\"\n\n"
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("roster.toml");
+    std::fs::write(&path, toml).unwrap();
+    commands::import(&app.settings(), &path).await.expect("roster import");
+}
+
+/// The row of the on-duty table for this person.
+fn on_duty_row<'p>(now: &'p Page, person: &str) -> &'p str {
+    let b = &now.body;
+    let at = b.find(&format!("data-person-id=\"{person}\"")).unwrap_or_else(|| panic!("{person} not on duty: {b}"));
+    let open = b[..at].rfind("<tr").unwrap();
+    &b[open..at + b[at..].find("</tr>").unwrap()]
+}
+
+/// Gaps are looked for two days ahead: July 1 08:00 to July 3 08:00, China time.
+const TWO_DAYS_OF_GAPS: &str = "[duties]\nroster_gap_days = 2\n";
+
+async fn now_shows_who_is_on_duty_and_warns_of_a_roster_gap(app: &mut TestApp) {
+    // No roster yet: the street's duty officer by role, and nothing to warn of.
+    let now = officer_page(app, "/").await;
+    let row = on_duty_row(&now, "p-duty");
+    assert!(row.contains("data-source=\"role\"") && row.contains("街道值班员"), "{row}");
+    assert!(row.contains("按值班员角色"), "{row}");
+    assert!(!now.body.contains("id=\"roster-gaps\"") && !now.body.contains("值班表空档"), "no roster, no gap");
+
+    // July 1 day and night, then July 2 only 08:00-14:00 and from 20:00: nobody 14:00-20:00.
+    import_street_roster(
+        app,
+        &[
+            ("p-duty", "2026-07-01", "08:00-20:00"),
+            ("p-head", "2026-07-01", "20:00-08:00"),
+            ("p-leader", "2026-07-02", "08:00-14:00"),
+            ("p-leader", "2026-07-02", "20:00-08:00"),
+        ],
+    )
+    .await;
+    let now = officer_page(app, "/").await;
+    let gaps = now.block("roster-gaps", "</ul>");
+    assert!(gaps.contains("class=\"notice warn\"") && gaps.contains("值班表空档"), "a warning: {gaps}");
+    assert_eq!(gaps.matches("class=\"roster-gap\"").count(), 1, "one gap: {gaps}");
+    assert!(
+        gaps.contains(
+            "data-area=\"500105002\" data-from=\"2026-07-02T06:00:00.000Z\" data-until=\"2026-07-02T12:00:00.000Z\""
+        ),
+        "{gaps}"
+    );
+    assert!(
+        gaps.contains("观音桥街道 — 07-02 14:00 – 07-02 20:00") && gaps.contains("6小时"),
+        "area and times: {gaps}"
+    );
+    // The roster's person now, with the shift and its end; the number masked as on every page.
+    let row = on_duty_row(&now, "p-duty");
+    assert!(row.contains("data-area=\"500105002\" data-source=\"roster\"") && row.contains("观音桥街道"), "{row}");
+    assert!(row.contains("街道值班员") && row.contains("08:00-20:00") && row.contains("07-01 20:00"), "{row}");
+    assert!(row.contains("+86139****0002"), "{row}");
+    assert!(!now.body.contains(DUTY.1) && !now.body.contains("13900000002"), "no full number on the page");
+    assert!(!now.body.contains("data-person-id=\"p-head\""), "the night shift is not on duty yet");
+
+    // The same in English.
+    let en = officer_page(app, "/?lang=en").await;
+    let gaps = en.block("roster-gaps", "</ul>");
+    assert!(
+        gaps.contains("Roster gaps") && gaps.contains("07-02 14:00 – 07-02 20:00") && gaps.contains("6 h"),
+        "{gaps}"
+    );
+    assert!(en.body.contains("On duty now") && !en.body.contains("值班表空档") && !en.body.contains("当前值班"));
+
+    // Everyone signed in may open the drills; the nav leads there, for viewers too.
+    add_viewer(app).await;
+    for token in [API_TOKEN, VIEWER_TOKEN] {
+        let now = get(app, "/", Some(token)).await;
+        assert_eq!(now.status, StatusCode::OK);
+        assert!(now.body.contains("<a href=\"/drills\" id=\"nav-drills\">演练</a>"), "the nav leads to the drills");
+        assert!(now.body.contains("id=\"roster-gaps\""), "viewers are warned too");
+        assert_eq!(get(app, "/drills", Some(token)).await.status, StatusCode::OK);
+    }
+    let drills = officer_page(app, "/drills").await;
+    assert!(drills.body.contains("id=\"nav-drills\" class=\"current\""), "the drills page is the current one");
+}
+app_story_with!(TWO_DAYS_OF_GAPS, now_shows_who_is_on_duty_and_warns_of_a_roster_gap);
+
+/// Gaps are looked for one day ahead: July 1 08:00 to July 2 08:00, China time.
+const ONE_DAY_OF_GAPS: &str = "[duties]\nroster_gap_days = 1\n";
+
+async fn a_roster_that_covers_every_hour_shows_no_gap(app: &mut TestApp) {
+    import_street_roster(app, &[("p-duty", "2026-07-01", "08:00-20:00"), ("p-head", "2026-07-01", "20:00-08:00")])
+        .await;
+    let now = officer_page(app, "/").await;
+    assert!(!now.body.contains("id=\"roster-gaps\"") && !now.body.contains("值班表空档"), "covered: no warning");
+    assert!(on_duty_row(&now, "p-duty").contains("data-source=\"roster\""));
+
+    // At 20:30 the night shift is on, until 08:00; the day ahead now runs past the roster's end.
+    app.clock.advance(Span::from_mins(12 * 60 + 30));
+    let now = officer_page(app, "/").await;
+    let row = on_duty_row(&now, "p-head");
+    assert!(row.contains("社区书记") && row.contains("20:00-08:00") && row.contains("07-02 08:00"), "{row}");
+    assert!(!now.body.contains("data-person-id=\"p-duty\""), "the day shift is over");
+    let gaps = now.block("roster-gaps", "</ul>");
+    assert!(gaps.contains("观音桥街道 — 07-02 08:00 – 07-02 20:30"), "the roster runs out: {gaps}");
+}
+app_story_with!(ONE_DAY_OF_GAPS, a_roster_that_covers_every_hour_shows_no_gap);

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use jiaoying_core::{Clock, Span};
 use jiaoying_tests::app::{API_TOKEN, GRID, HEAD, REG, UNIT};
 use jiaoying_tests::browser::{eventually, Browser, LAPTOP, PHONE, TIMEOUT};
-use jiaoying_tests::{app_story, red_alert, Backend, TestApp};
+use jiaoying_tests::{app_story, app_story_with, red_alert, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -24,36 +24,6 @@ use serde_json::{json, Value};
 /// waiting past their deadline (overdue) for as long as the test looks at them. An answer wakes
 /// the loop, which then acts on every call that is due.
 const SLEEPY_TIMERS: &str = "[tracker]\npoll_backstop = \"1h\"\n";
-
-/// `app_story!` with the timer loop left asleep (see [`SLEEPY_TIMERS`]).
-macro_rules! sleepy_story {
-    ($story:ident) => {
-        mod $story {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let mut app =
-                    jiaoying_tests::spawn_app_with(jiaoying_tests::Backend::Sqlite, SLEEPY_TIMERS).await.unwrap();
-                super::$story(&mut app).await;
-                app.finish().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                let Some(mut app) =
-                    jiaoying_tests::spawn_app_with(jiaoying_tests::Backend::Postgres, SLEEPY_TIMERS).await
-                else {
-                    eprintln!("SKIPPED {}::on_postgres: set JIAOYING_TEST_PG_URL to run it", stringify!($story));
-                    return;
-                };
-                super::$story(&mut app).await;
-                app.finish().await;
-                jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
-            }
-        }
-    };
-}
 
 const PASSWORD: &str = "duty-board-password-2026";
 
@@ -274,7 +244,7 @@ async fn an_officer_follows_an_alert_live_answers_on_behalf_and_exports(app: &mu
     assert!(browser.same_page(mark).await, "a download is not a navigation");
     browser.close().await;
 }
-sleepy_story!(an_officer_follows_an_alert_live_answers_on_behalf_and_exports);
+app_story_with!(SLEEPY_TIMERS, an_officer_follows_an_alert_live_answers_on_behalf_and_exports);
 
 /// A viewer signs in and sees the alert, its calls and the downloads, but no button to act; and
 /// the server refuses an action sent from the viewer's page anyway, token and all.
@@ -462,4 +432,4 @@ async fn the_main_pages_at_laptop_and_phone_size(app: &mut TestApp) {
     browser.full_page_screenshot(&format!("board-{tag}-8-alert-phone-full")).await;
     browser.close().await;
 }
-sleepy_story!(the_main_pages_at_laptop_and_phone_size);
+app_story_with!(SLEEPY_TIMERS, the_main_pages_at_laptop_and_phone_size);

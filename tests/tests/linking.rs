@@ -16,7 +16,7 @@ use axum::Router;
 use hmac::{Hmac, Mac};
 use jiaoying_core::{Clock, MsgType, Span};
 use jiaoying_tests::app::{API_TOKEN, GRID};
-use jiaoying_tests::{red_alert, Backend, TestApp};
+use jiaoying_tests::{app_story_with, red_alert, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -140,6 +140,9 @@ impl Hook {
     }
 }
 
+/// The feed and the subscriber `hook` configured. Each story runs as
+/// `async fn story(app: &mut TestApp, hook: &Hook)` with a fresh subscriber on loopback, through
+/// `app_story_with!(let hook = Hook::start().await; link_config(&hook), story)`.
 fn link_config(hook: &Hook) -> String {
     format!(
         r#"
@@ -156,40 +159,6 @@ secret = "{HOOK_SECRET}"
 "#,
         url = hook.url
     )
-}
-
-/// Runs `async fn story(app: &mut TestApp, hook: &Hook)` on a fresh application of each backend,
-/// with a subscriber on loopback and the feed configured (as `app_story!` does, plus the config).
-macro_rules! linking_story {
-    ($story:ident) => {
-        mod $story {
-            use super::*;
-
-            async fn run(backend: Backend) -> bool {
-                let hook = Hook::start().await;
-                let Some(mut app) = jiaoying_tests::spawn_app_with(backend, &link_config(&hook)).await else {
-                    return false;
-                };
-                super::$story(&mut app, &hook).await;
-                app.finish().await;
-                true
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                assert!(run(Backend::Sqlite).await);
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                if !run(Backend::Postgres).await {
-                    eprintln!("SKIPPED {}::on_postgres: set JIAOYING_TEST_PG_URL to run it", stringify!($story));
-                    return;
-                }
-                jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
-            }
-        }
-    };
 }
 
 // --- helpers ---
@@ -373,7 +342,7 @@ async fn the_feed_lists_alerts_and_manual_warnings_as_cap(app: &mut TestApp, _ho
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
 }
-linking_story!(the_feed_lists_alerts_and_manual_warnings_as_cap);
+app_story_with!(let hook = Hook::start().await; link_config(&hook), the_feed_lists_alerts_and_manual_warnings_as_cap);
 
 // --- webhooks ---
 
@@ -427,7 +396,7 @@ async fn a_subscriber_gets_signed_events_in_order(app: &mut TestApp, hook: &Hook
     let anonymous = get_raw(app, "/api/v1/subscribers", None, &[]).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
-linking_story!(a_subscriber_gets_signed_events_in_order);
+app_story_with!(let hook = Hook::start().await; link_config(&hook), a_subscriber_gets_signed_events_in_order);
 
 async fn a_failing_subscriber_gets_every_event_later_once(app: &mut TestApp, hook: &Hook) {
     hook.set_status(500);
@@ -510,7 +479,7 @@ async fn a_failing_subscriber_gets_every_event_later_once(app: &mut TestApp, hoo
     want.extend(std::iter::repeat_n("call.cancelled", failed as usize - 1));
     hook.wait_for_events(&want).await;
 }
-linking_story!(a_failing_subscriber_gets_every_event_later_once);
+app_story_with!(let hook = Hook::start().await; link_config(&hook), a_failing_subscriber_gets_every_event_later_once);
 
 // --- ids that commit out of order (PostgreSQL) ---
 
@@ -610,4 +579,4 @@ async fn a_hole_in_the_ids_is_waited_for_then_passed(app: &mut TestApp, hook: &H
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-linking_story!(a_hole_in_the_ids_is_waited_for_then_passed);
+app_story_with!(let hook = Hook::start().await; link_config(&hook), a_hole_in_the_ids_is_waited_for_then_passed);

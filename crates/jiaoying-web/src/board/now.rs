@@ -1,5 +1,5 @@
 //! `/`: what needs attention now: the active alerts (most severe, then newest, first) with their
-//! answer figures, the feed-silent warnings and the gateway backlogs.
+//! answer figures, the feed-silent and roster-gap warnings, who is on duty and the gateway backlogs.
 
 use axum::extract::State;
 use axum::response::Response;
