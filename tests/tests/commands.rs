@@ -128,3 +128,19 @@ fn check_config_accepts_the_shipped_config_and_names_each_problem() {
     }
     assert!(!report.contains("do-not-print-this-secret"), "{report}");
 }
+
+/// `serve` starts without a registry file that is not there (it is loaded when present), so
+/// `check-config` warns about it and, nothing else being wrong, passes.
+#[test]
+fn check_config_warns_of_a_missing_registry_file_and_passes() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut settings = Settings::load(Some(&root.join("config/jiaoying.toml"))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("registry.toml");
+    settings.registry = Some(missing.clone());
+    let (report, failed) = commands::check_config(&settings);
+    assert!(!failed, "{report}");
+    let warning = format!("warning: registry file {} does not exist", missing.display());
+    assert!(report.contains(&warning) && report.contains("config OK"), "{report}");
+    assert!(!report.contains("error:"), "{report}");
+}

@@ -23,13 +23,15 @@ use tokio::sync::Mutex;
 /// Held by the stories that compare counters (see the module comment).
 static COUNTERS: Mutex<()> = Mutex::const_new(());
 
-/// Every log line of this process at info and above, as JSON: installed before the first app
-/// starts logging what it sends (each story calls it first).
+/// Every log line of this process at info and above, and the outbox's at debug (where each send
+/// is logged), as JSON: installed before the first app starts logging what it sends (each story
+/// calls it first).
 fn logs() -> CapturedLogs {
     static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = CapturedLogs::default();
-        assert!(telemetry::init_with(LogFormat::Json, "info", logs.clone()), "no other logger in this test binary");
+        let filter = "info,jiaoying_dispatch::outbox=debug";
+        assert!(telemetry::init_with(LogFormat::Json, filter, logs.clone()), "no other logger in this test binary");
         logs
     })
     .clone()
@@ -195,7 +197,8 @@ async fn metrics_count_what_happened(app: &mut TestApp) {
     assert!(delta("jiaoying_scheduler_lateness_seconds_count", &[]) >= 1.0, "the repeat was timed");
     assert!(s.has("jiaoying_scheduler_lateness_seconds_bucket", &[("le", "0.01")]));
 
-    // Gauges read from this app's database: its four calls, three answered.
+    // Gauges read from this app's database: its four calls, three answered (counted afresh: the
+    // clock moved five minutes since the count of the first scrape).
     assert_eq!(s.value("jiaoying_calls", &[("state", "answered")]), 3.0);
     assert_eq!(s.value("jiaoying_calls", &[]), 4.0, "every call counted once, by its state");
     assert!(s.has("jiaoying_calls", &[("state", "escalated")]), "every state is shown, zeros too");
@@ -215,6 +218,27 @@ async fn metrics_count_what_happened(app: &mut TestApp) {
     settle(app).await;
 }
 app_story!(metrics_count_what_happened);
+
+/// The calls by state are a count over every call: a scrape within five seconds (of the
+/// service's clock) of the last count is answered with that count, a later one counts again.
+async fn the_calls_gauge_is_counted_at_most_every_five_seconds(app: &mut TestApp) {
+    let _logs = logs();
+    // It sends too: not while another story counts sends.
+    let _counters = COUNTERS.lock().await;
+    assert_eq!(scrape(app).await.value("jiaoying_calls", &[]), 0.0, "a fresh database");
+    let (status, body) = app.post_alert(&red_alert("obs-calls-count")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let s = scrape(app).await;
+    assert_eq!(s.value("jiaoying_calls", &[]), 0.0, "the count made just before the alert, reused");
+    assert_eq!(s.value("jiaoying_database_up", &[]), 1.0);
+    app.advance(Span::from_secs(4));
+    assert_eq!(scrape(app).await.value("jiaoying_calls", &[]), 0.0, "reused for five seconds");
+    app.advance(Span::from_secs(1));
+    let s = scrape(app).await;
+    assert_eq!(s.value("jiaoying_calls", &[]), 4.0, "counted again after five seconds");
+    settle(app).await;
+}
+app_story!(the_calls_gauge_is_counted_at_most_every_five_seconds);
 
 /// Ready while the database answers and the loops run; 503 once the database is gone, while
 /// the process stays alive and `/metrics` still answers.
@@ -247,8 +271,9 @@ async fn readiness_follows_the_database(app: &mut TestApp) {
 }
 app_story!(readiness_follows_the_database);
 
-/// What a send logs at info names the number masked, with the message's ids, as one JSON object
-/// per line; no log line of this process holds a whole number of the test registry.
+/// What a send logs (at debug: one line per message is too many for info) names the number
+/// masked, with the message's ids, as one JSON object per line; no log line of this process holds
+/// a whole number of the test registry.
 async fn logs_are_json_and_mask_numbers(app: &mut TestApp) {
     let logs = logs();
     // It sends too: not while another story counts sends.
@@ -271,10 +296,10 @@ async fn logs_are_json_and_mask_numbers(app: &mut TestApp) {
         if let Some(line) = found {
             break line;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no info line for the send to {masked}");
+        assert!(tokio::time::Instant::now() < deadline, "no debug line for the send to {masked}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(sent["level"], "INFO");
+    assert_eq!(sent["level"], "DEBUG", "failures are warnings; a send is routine");
     assert_eq!(sent["channel"], "sms");
     assert!(sent["message_id"].as_i64().is_some() && sent["call_id"].as_i64().is_some(), "{sent}");
 

@@ -9,7 +9,13 @@
 //! other 4xx, or a redirect, which is never followed) fails at once and the queue moves on; so
 //! does one still failing `retry_for` after it was queued (after at least [`MIN_ATTEMPTS`] tries).
 //! Failed deliveries stay in the log and can be queued again by an officer.
+//!
+//! Shutdown (issue 8): a stopping linker claims nothing and starts no POST; the step in progress
+//! returns the rest of its batch when its POST ends, and whatever a step still holds when the
+//! grace period runs out is settled by [`Linker::release_held`], so that another instance sends
+//! it at once instead of after the lease.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use jiaoying_core::Span;
@@ -19,10 +25,9 @@ use jiaoying_tracker::Step;
 use rand::Rng;
 use reqwest::{redirect, StatusCode};
 use secrecy::ExposeSecret;
-use tokio::sync::watch;
 
 use crate::config::Subscriber;
-use crate::Linker;
+use crate::{Linker, Pulse};
 
 /// Names the event of a delivery.
 pub const EVENT_HEADER: &str = "X-Jiaoying-Event";
@@ -154,8 +159,14 @@ impl Linker {
     }
 
     /// One step of subscriber `name`'s delivery loop: a batch claimed, sent in order, recorded.
-    pub async fn deliver_step(&self, name: &str, stop: &watch::Receiver<bool>) -> StoreResult<Step> {
+    /// `pulse` is called around each POST (the loop's heartbeat: a batch of slow answers is a
+    /// long step, not a stuck loop). A stopping linker claims nothing, and stops POSTing between
+    /// two deliveries: the rest of the batch goes back to the queue when the step ends.
+    pub async fn deliver_step(&self, name: &str, pulse: &Pulse) -> StoreResult<Step> {
         let Some(s) = self.subscriber(name) else { return Ok(Step::Empty { next_due: None }) };
+        if self.is_stopping() {
+            return Ok(Step::Empty { next_due: None });
+        }
         let now = self.clock.now();
         let lease_until = now.plus(LEASE).millis();
         let batch = self.store.claim_link_deliveries(name, now.millis(), lease_until, DELIVER_BATCH).await?;
@@ -165,16 +176,17 @@ impl Linker {
             let next = next.map(|t| if t <= now.millis() { now.millis() + 250 } else { t });
             return Ok(Step::Empty { next_due: next });
         }
+        let claim = self.hold(name, batch.iter().map(|d| d.id).collect(), lease_until);
         let started = Instant::now();
         let budget = LEASE.as_std().saturating_sub(s.timeout.as_std() + Duration::from_secs(5));
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut held = false;
         for d in &batch {
-            if held || *stop.borrow() || started.elapsed() > budget {
-                outcomes.push((d.id, LinkResult::Released));
-                continue;
+            if self.is_stopping() || started.elapsed() > budget {
+                break;
             }
+            claim.posting(d.id);
+            pulse();
             let attempt = self.post(s, d).await;
+            pulse();
             let at = self.clock.now().millis();
             let tries = d.attempts + 1;
             let result = match attempt {
@@ -193,18 +205,102 @@ impl Linker {
                     }
                 }
                 Attempt::Transient { status, error } => {
-                    // Nothing goes out past a delivery waiting for its retry: order is kept.
-                    held = true;
                     let retry_at = at + backoff(tries).millis();
                     tracing::info!(subscriber = %s.name, delivery = d.id, tries, %error, "delivery will be retried");
-                    LinkResult::Retry { status: status.map(i64::from), error, retry_at }
+                    claim.record(d.id, LinkResult::Retry { status: status.map(i64::from), error, retry_at });
+                    // Nothing goes out past a delivery waiting for its retry: order is kept.
+                    break;
                 }
             };
-            outcomes.push((d.id, result));
+            claim.record(d.id, result);
         }
+        let (_, outcomes) = claim.settled();
         let n = outcomes.iter().filter(|(_, r)| *r != LinkResult::Released).count();
         self.store.finish_link_deliveries(&outcomes, lease_until, self.clock.now().millis()).await?;
         Ok(Step::Done(n.max(1)))
+    }
+
+    /// Remembers a step's claim (for [`Linker::release_held`]) until the returned guard is
+    /// dropped: the step ended, recorded or failed, or was dropped at the end of the grace.
+    fn hold(&self, subscriber: &str, ids: Vec<i64>, lease_until: i64) -> Held<'_> {
+        let claim = Claim { lease_until, ids, outcomes: HashMap::new(), posting: None };
+        self.claims.lock().expect("claim lock").insert(subscriber.to_string(), claim);
+        Held { linker: self, subscriber: subscriber.to_string(), lease_until }
+    }
+}
+
+/// A delivery step's claim as it stands: what each delivery became so far, and which one is
+/// being POSTed. One per subscriber: a subscriber has one claim at a time.
+pub(crate) struct Claim {
+    lease_until: i64,
+    /// In send order.
+    ids: Vec<i64>,
+    outcomes: HashMap<i64, LinkResult>,
+    posting: Option<i64>,
+}
+
+impl Claim {
+    /// `(lease_until, outcome of every claimed delivery)`: those recorded, the one being POSTed
+    /// interrupted, the others released as never tried.
+    pub(crate) fn settled(&self) -> (i64, Vec<(i64, LinkResult)>) {
+        let outcomes = self
+            .ids
+            .iter()
+            .map(|id| {
+                let result = match self.outcomes.get(id) {
+                    Some(r) => r.clone(),
+                    None if self.posting == Some(*id) => LinkResult::Interrupted,
+                    None => LinkResult::Released,
+                };
+                (*id, result)
+            })
+            .collect();
+        (self.lease_until, outcomes)
+    }
+}
+
+/// A step's hold on its claim in [`Linker`]'s table, removed when dropped.
+struct Held<'a> {
+    linker: &'a Linker,
+    subscriber: String,
+    lease_until: i64,
+}
+
+impl Held<'_> {
+    fn with(&self, f: impl FnOnce(&mut Claim)) {
+        let mut claims = self.linker.claims.lock().expect("claim lock");
+        // Only this claim's entry: the subscriber may have been claimed again since.
+        if let Some(c) = claims.get_mut(&self.subscriber).filter(|c| c.lease_until == self.lease_until) {
+            f(c);
+        }
+    }
+
+    fn posting(&self, id: i64) {
+        self.with(|c| c.posting = Some(id));
+    }
+
+    fn record(&self, id: i64, result: LinkResult) {
+        self.with(|c| {
+            c.posting = None;
+            c.outcomes.insert(id, result);
+        });
+    }
+
+    fn settled(&self) -> (i64, Vec<(i64, LinkResult)>) {
+        let claims = self.linker.claims.lock().expect("claim lock");
+        match claims.get(&self.subscriber).filter(|c| c.lease_until == self.lease_until) {
+            Some(c) => c.settled(),
+            None => (self.lease_until, Vec::new()),
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut claims = self.linker.claims.lock().unwrap_or_else(|e| e.into_inner());
+        if claims.get(&self.subscriber).is_some_and(|c| c.lease_until == self.lease_until) {
+            claims.remove(&self.subscriber);
+        }
     }
 }
 
@@ -237,6 +333,20 @@ mod tests {
             let got = backoff(attempt).millis() as f64;
             assert!(got >= want * 0.8 - 1.0 && got <= want * 1.2 + 1.0, "attempt {attempt}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn a_claim_settles_as_recorded_interrupted_and_released() {
+        let delivered = LinkResult::Delivered { status: 200 };
+        let claim = Claim {
+            lease_until: 99,
+            ids: vec![4, 5, 6, 7],
+            outcomes: HashMap::from([(4, delivered.clone())]),
+            posting: Some(5),
+        };
+        let want =
+            vec![(4, delivered), (5, LinkResult::Interrupted), (6, LinkResult::Released), (7, LinkResult::Released)];
+        assert_eq!(claim.settled(), (99, want));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod feed;
 pub mod follow;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ pub const FOLLOW_POLL: Duration = Duration::from_millis(500);
 /// The longest a delivery loop sleeps without looking (retries due, other instances' claims).
 pub const DELIVER_POLL: Duration = Duration::from_millis(500);
 
+/// How a loop shows that it is alive (the service's `/readyz`): called as each step starts and
+/// ends, and around each POST, which may take up to the subscriber's timeout.
+pub type Pulse = Arc<dyn Fn() + Send + Sync>;
+
 /// Outgoing links of one instance: the config, the store, and what each loop remembers between
 /// steps (cursors and id gaps; all of it rebuilt from the database after a restart).
 pub struct Linker {
@@ -45,6 +50,10 @@ pub struct Linker {
     wakes: HashMap<String, Arc<Notify>>,
     cursors: Mutex<HashMap<String, LinkCursor>>,
     gaps: Mutex<HashMap<(String, follow::Log), follow::Gap>>,
+    /// `true` once [`Linker::stop`] was called: the loops end, nothing more is claimed or POSTed.
+    stopping: watch::Sender<bool>,
+    /// The claim each subscriber's delivery step holds now, for [`Linker::release_held`].
+    claims: Mutex<HashMap<String, deliver::Claim>>,
 }
 
 impl Linker {
@@ -63,6 +72,8 @@ impl Linker {
             wakes,
             cursors: Mutex::new(HashMap::new()),
             gaps: Mutex::new(HashMap::new()),
+            stopping: watch::channel(false).0,
+            claims: Mutex::new(HashMap::new()),
         })
     }
 
@@ -101,33 +112,70 @@ impl Linker {
         }
     }
 
-    /// Runs the follow loop and one delivery loop per subscriber until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+    /// Shutdown (issue 8): claim nothing more and start no POST not yet started; the loops end
+    /// after their current step, which returns what it did not send to the queue.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Shutdown, at the end of the grace period: every claim a delivery step still holds is
+    /// settled now rather than when its lease ends: what was delivered (or refused) is recorded,
+    /// the delivery being POSTed goes back to the queue first in line marked interrupted (its
+    /// outcome is unknown), the rest as never tried. Another instance sends them at once, in
+    /// order. Returns how many claimed deliveries were settled.
+    pub async fn release_held(&self) -> StoreResult<usize> {
+        let claims: Vec<_> = self.claims.lock().expect("claim lock").values().map(|c| c.settled()).collect();
+        let now = self.clock.now().millis();
+        let mut settled = 0;
+        for (lease_until, outcomes) in claims {
+            settled += self.store.finish_link_deliveries(&outcomes, lease_until, now).await?;
+        }
+        Ok(settled)
+    }
+
+    /// Runs the follow loop and one delivery loop per subscriber until [`Linker::stop`]. Each
+    /// loop asks `pulse` for its heartbeat by name (`links:follow`, `links:deliver:<subscriber>`)
+    /// and the longest it may rightly stay quiet (one POST, up to the subscriber's timeout).
+    pub async fn run(self: Arc<Self>, pulse: impl Fn(&str, Duration) -> Pulse) {
         if self.config.subscribers.is_empty() {
             return;
         }
         let mut tasks = tokio::task::JoinSet::new();
         {
             let linker = self.clone();
-            let stop = shutdown.clone();
+            let stop = self.stopping.subscribe();
+            let beat = pulse("links:follow", Duration::ZERO);
             tasks.spawn(async move {
                 let idle = Notify::new();
                 let clock = linker.clock.clone();
-                run_loop("links-follow", || linker.follow_step(), || clock.now().millis(), &idle, FOLLOW_POLL, stop)
-                    .await
+                let (linker, beat) = (&linker, &beat);
+                run_loop(
+                    "links-follow",
+                    move || beaten(beat, linker.follow_step()),
+                    || clock.now().millis(),
+                    &idle,
+                    FOLLOW_POLL,
+                    stop,
+                )
+                .await
             });
         }
         for s in &self.config.subscribers {
             let linker = self.clone();
             let name = s.name.clone();
-            let stop = shutdown.clone();
+            let stop = self.stopping.subscribe();
+            let beat = pulse(&format!("links:deliver:{name}"), s.timeout.as_std());
             tasks.spawn(async move {
                 let wake = linker.wakes[&name].clone();
                 let clock = linker.clock.clone();
-                let step_stop = stop.clone();
+                let (linker, name, beat) = (&linker, &name, &beat);
                 run_loop(
                     "links-deliver",
-                    || linker.deliver_step(&name, &step_stop),
+                    move || beaten(beat, linker.deliver_step(name, beat)),
                     || clock.now().millis(),
                     &wake,
                     DELIVER_POLL,
@@ -138,4 +186,12 @@ impl Linker {
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// `step`, with `beat` called as it starts and as it ends.
+async fn beaten<T>(beat: &Pulse, step: impl Future<Output = T>) -> T {
+    beat();
+    let out = step.await;
+    beat();
+    out
 }

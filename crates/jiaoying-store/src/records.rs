@@ -786,6 +786,10 @@ pub struct LinkDeliveryRow {
     pub delivered_at: Option<i64>,
 }
 
+/// `last_error` of a delivery whose sender stopped mid-POST (its lease ran out, or it was
+/// returned at shutdown): sent again, and the subscriber drops a repeat by its delivery id.
+pub const INTERRUPTED_DELIVERY: &str = "interrupted: the sender stopped before the outcome was known; sent again";
+
 /// What became of one claimed delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkResult {
@@ -795,9 +799,13 @@ pub enum LinkResult {
     Retry { status: Option<i64>, error: String, retry_at: i64 },
     /// Given up: refused for good, or retried for too long.
     Failed { status: Option<i64>, error: String },
-    /// Not attempted (an earlier delivery of the batch failed, or time ran out): back to the
-    /// queue as it was.
+    /// Not attempted (an earlier delivery of the batch failed, time ran out, or the instance is
+    /// stopping): back to the queue as it was.
     Released,
+    /// Being POSTed when the instance stopped, the outcome unknown: back to the queue, first in
+    /// line, with [`INTERRUPTED_DELIVERY`] as its error (the subscriber may get it twice, under
+    /// the same delivery id).
+    Interrupted,
 }
 
 /// Per subscriber: its deliveries by state, and its first waiting delivery (the one the others

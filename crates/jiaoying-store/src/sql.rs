@@ -1013,15 +1013,6 @@ macro_rules! impl_sql_store {
                     .await?)
             }
 
-            async fn seen_inbound(&self, channel: &str, provider_id: &str) -> StoreResult<bool> {
-                let row: Option<(String,)> = sqlx::query_as("SELECT channel FROM inbound_seen WHERE channel = $1 AND provider_id = $2")
-                    .bind(channel)
-                    .bind(provider_id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                Ok(row.is_some())
-            }
-
             async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "INSERT INTO inbound_seen (channel, provider_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -1740,7 +1731,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(subscriber)
                 .bind(now)
-                .bind("interrupted: the sender stopped before the outcome was known; sent again")
+                .bind(INTERRUPTED_DELIVERY)
                 .execute(&mut *tx)
                 .await?;
                 let (in_flight,): (i64,) =
@@ -1826,6 +1817,15 @@ macro_rules! impl_sql_store {
                         .bind(*id)
                         .bind(lease_until)
                         .bind(now),
+                        // Like a claim whose lease ran out, without waiting for the lease.
+                        LinkResult::Interrupted => sqlx::query(
+                            "UPDATE link_deliveries SET state = 'queued', lease_until = NULL, last_error = $4, updated_at = $3 \
+                             WHERE id = $1 AND state = 'sending' AND lease_until = $2",
+                        )
+                        .bind(*id)
+                        .bind(lease_until)
+                        .bind(now)
+                        .bind(INTERRUPTED_DELIVERY),
                     };
                     ours += q.execute(&mut *tx).await?.rows_affected() as usize;
                 }

@@ -86,9 +86,8 @@ pub trait Store: Send + Sync + 'static {
     /// Our message on `channel` that the provider knows as `provider_id` (receipts that carry only
     /// the provider's id).
     async fn message_by_provider_id(&self, channel: &str, provider_id: &str) -> StoreResult<Option<MessageRow>>;
-    /// Whether an inbound provider id was seen before (a read; [`Store::first_sight`] settles it).
-    async fn seen_inbound(&self, channel: &str, provider_id: &str) -> StoreResult<bool>;
-    /// Remembers an inbound provider id; false when it was seen before.
+    /// Remembers an inbound provider id; false when it was seen before. The insert is the check:
+    /// two deliveries of one reply racing each other cannot both be new.
     async fn first_sight(&self, channel: &str, provider_id: &str, now: i64) -> StoreResult<bool>;
 
     // --- feeds ---

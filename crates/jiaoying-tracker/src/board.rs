@@ -1594,33 +1594,13 @@ mod tests {
 
     fn call(state: CallState, created_at: i64) -> jiaoying_store::CallRow {
         jiaoying_store::CallRow {
-            id: 1,
-            alert_id: 1,
-            person_id: "p".into(),
-            roles: "grid".into(),
-            unit_id: None,
-            area: "500105002".into(),
-            level: 0,
-            state,
             reply_code: "1".into(),
             attempts: 2,
             // The current deadline (a repeat's) is still ahead: it does not matter.
             deadline: created_at + 20 * 60_000,
-            next_action_at: None,
-            answered_at: None,
-            answered_via: None,
-            answered_by: None,
-            answer_note: None,
-            late: false,
-            unreached: false,
-            escalated_from: None,
-            escalated_to: None,
             created_at,
             updated_at: created_at,
-            directive: None,
-            done_within: None,
-            done_at: None,
-            done_report: None,
+            ..crate::answer_stats::call_row(1, "p", "grid", "500105002", state, None)
         }
     }
 

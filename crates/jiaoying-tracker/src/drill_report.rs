@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 
-use jiaoying_core::{CallState, Registry, Tier};
+use jiaoying_core::{Registry, Tier};
 use jiaoying_store::{AlertRow, CallListRow};
 use serde::Serialize;
 
+use crate::answer_stats::{call_roles, GroupTallies, Outcome, Tally};
 use crate::board::{role_zh, At, Dur, PersonRef};
 use crate::context::{Tracker, TrackerError};
 use crate::duties::{area_name, person_ref};
@@ -109,52 +110,16 @@ pub struct DrillReport {
     pub delta: Option<FiguresDelta>,
 }
 
-/// What a direct call tells: answered (after how long), waiting, or unreached.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Answered(i64),
-    Waiting,
-    Unreached,
-}
-
-fn outcome(c: &CallListRow, drill_running: bool) -> Outcome {
-    let call = &c.call;
-    match call.state {
-        CallState::Answered | CallState::Done => Outcome::Answered(call.answered_at.map_or(0, |a| a - call.created_at)),
-        s if drill_running && s.is_waiting() && !call.unreached => Outcome::Waiting,
-        _ => Outcome::Unreached,
-    }
-}
-
-#[derive(Default)]
-struct Tally {
-    called: usize,
-    waiting: usize,
-    unreached: usize,
-    times: Vec<i64>,
-}
-
-impl Tally {
-    fn add(&mut self, o: Outcome) {
-        self.called += 1;
-        match o {
-            Outcome::Answered(ms) => self.times.push(ms.max(0)),
-            Outcome::Waiting => self.waiting += 1,
-            Outcome::Unreached => self.unreached += 1,
-        }
-    }
-
-    fn figures(mut self) -> DrillFigures {
-        self.times.sort_unstable();
-        let answered = self.times.len();
+impl From<Tally> for DrillFigures {
+    fn from(mut t: Tally) -> Self {
         DrillFigures {
-            called: self.called,
-            answered,
-            waiting: self.waiting,
-            unreached: self.unreached,
-            answer_rate: (self.called > 0).then(|| answered as f64 / self.called as f64),
-            median_answer: (answered > 0).then(|| Dur::new(self.times[answered / 2])),
-            max_answer: self.times.last().map(|m| Dur::new(*m)),
+            median_answer: t.median_answer(),
+            max_answer: t.slowest_answer(),
+            answer_rate: t.answer_rate(),
+            called: t.called,
+            answered: t.answered,
+            waiting: t.waiting,
+            unreached: t.unreached,
         }
     }
 }
@@ -194,9 +159,9 @@ pub fn drill_summary(alert: &AlertRow, calls: &[CallListRow]) -> DrillSummary {
     let running = alert.state == "active";
     let mut all = Tally::default();
     for c in calls.iter().filter(|c| c.call.level == 0) {
-        all.add(outcome(c, running));
+        all.add(Outcome::of(&c.call, running));
     }
-    summary(alert, all.figures())
+    summary(alert, all.into())
 }
 
 /// The report of `alert` from its calls, set against `previous` (the previous drill's report,
@@ -208,33 +173,22 @@ pub fn build_drill_report(
     previous: Option<&DrillReport>,
 ) -> DrillReport {
     let running = alert.state == "active";
-    let mut all = Tally::default();
-    let mut areas: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut units: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut roles: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut tallies = GroupTallies::default();
     let mut unreached = Vec::new();
     for c in calls.iter().filter(|c| c.call.level == 0) {
-        let o = outcome(c, running);
         let call = &c.call;
-        let call_roles: Vec<String> = call.roles.split(';').filter(|r| !r.is_empty()).map(str::to_string).collect();
-        all.add(o);
-        areas.entry(call.area.clone()).or_default().add(o);
-        if let Some(u) = &call.unit_id {
-            units.entry(u.clone()).or_default().add(o);
-        }
-        for r in &call_roles {
-            roles.entry(r.clone()).or_default().add(o);
-        }
+        let o = Outcome::of(call, running);
+        tallies.add(call, o);
         if !matches!(o, Outcome::Answered(_)) {
             unreached.push(UnreachedPerson {
                 person: person_ref(registry, &call.person_id),
                 call_id: call.id,
-                roles: call_roles,
+                roles: call_roles(call),
                 area: call.area.clone(),
                 area_name: area_name(registry, &call.area),
                 unit_id: call.unit_id.clone(),
                 unit_name: call.unit_id.as_deref().and_then(|u| unit_name(registry, u)),
-                status: if o == Outcome::Waiting { "waiting" } else { "unreached" },
+                status: o.status(),
                 state: call.state.as_str().to_string(),
             });
         }
@@ -249,17 +203,20 @@ pub fn build_drill_report(
         tallies
             .into_iter()
             .map(|(key, t)| {
-                let figures = t.figures();
+                let figures = DrillFigures::from(t);
                 let delta = before.and_then(|b| b.iter().find(|g| g.key == key)).map(|g| delta(&figures, &g.figures));
                 DrillGroup { name: name(&key), key, figures, delta }
             })
             .collect()
     };
-    let by_area = groups(areas, &|k| area_name(registry, k), previous.map(|p| &p.by_area));
-    let by_unit =
-        groups(units, &|k| unit_name(registry, k).unwrap_or_else(|| k.to_string()), previous.map(|p| &p.by_unit));
-    let by_role = groups(roles, &role_zh, previous.map(|p| &p.by_role));
-    let drill = summary(alert, all.figures());
+    let by_area = groups(tallies.by_area, &|k| area_name(registry, k), previous.map(|p| &p.by_area));
+    let by_unit = groups(
+        tallies.by_unit,
+        &|k| unit_name(registry, k).unwrap_or_else(|| k.to_string()),
+        previous.map(|p| &p.by_unit),
+    );
+    let by_role = groups(tallies.by_role, &role_zh, previous.map(|p| &p.by_role));
+    let drill = summary(alert, tallies.all.into());
     DrillReport {
         delta: previous.map(|p| delta(&drill.figures, &p.drill.figures)),
         previous: previous.map(|p| p.drill.clone()),
@@ -307,9 +264,11 @@ impl Tracker {
 
 #[cfg(test)]
 mod tests {
+    use jiaoying_core::CallState;
     use jiaoying_store::CallRow;
 
     use super::*;
+    use crate::answer_stats::call_row;
 
     fn alert(id: i64, state: &str) -> AlertRow {
         AlertRow {
@@ -332,7 +291,7 @@ mod tests {
         }
     }
 
-    /// A direct call made at 1 000 ms; `answered_after` in ms when answered.
+    /// A direct call made at 1 000 ms; `after` in ms when answered.
     fn call(
         id: i64,
         person: &str,
@@ -342,37 +301,8 @@ mod tests {
         state: CallState,
         after: Option<i64>,
     ) -> CallListRow {
-        CallListRow {
-            call: CallRow {
-                id,
-                alert_id: 1,
-                person_id: person.into(),
-                roles: roles.into(),
-                unit_id: unit.map(str::to_string),
-                area: area.into(),
-                level: 0,
-                state,
-                reply_code: "1234".into(),
-                attempts: 1,
-                deadline: 301_000,
-                next_action_at: None,
-                answered_at: after.map(|a| 1_000 + a),
-                answered_via: after.map(|_| "sms".into()),
-                answered_by: None,
-                answer_note: None,
-                late: false,
-                unreached: false,
-                escalated_from: None,
-                escalated_to: None,
-                created_at: 1_000,
-                updated_at: 1_000,
-                directive: None,
-                done_within: None,
-                done_at: None,
-                done_report: None,
-            },
-            name: None,
-        }
+        let call = CallRow { unit_id: unit.map(str::to_string), ..call_row(id, person, roles, area, state, after) };
+        CallListRow { call, name: None }
     }
 
     #[test]

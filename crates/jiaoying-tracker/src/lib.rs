@@ -5,6 +5,8 @@
 mod accept;
 mod answer;
 mod answer_batch;
+/// Answer rates and times per area, unit and role, for the drill and reachability reports.
+mod answer_stats;
 pub mod board;
 mod calls;
 mod compose;

@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
-use crate::registry_file::read_registry;
+use crate::registry_file::{missing_registry, read_registry};
 use crate::settings::Settings;
 
 /// The tracker's rules from the settings; `channels` tell which address each channel sends to.
@@ -64,6 +64,8 @@ pub struct AppHandle {
     pub outbox: Outbox,
     /// The scheduled duties (issue 7).
     pub duties: Duties,
+    /// Outgoing links (issue 8).
+    pub linking: Arc<jiaoying_linking::Linker>,
 }
 
 impl AppHandle {
@@ -97,6 +99,8 @@ impl Application {
                     // A bad file must not half-replace a good registry: keep the stored one.
                     Err(e) => tracing::error!("registry not loaded, the stored one stays in use: {e:#}"),
                 }
+            } else {
+                tracing::warn!("{}", missing_registry(path));
             }
         }
         Self::build_with_store(settings, store, clock).await
@@ -184,6 +188,7 @@ impl Application {
             tracker: self.tracker.clone(),
             outbox: self.outbox.clone(),
             duties: self.state.duties.clone(),
+            linking: self.state.linking.clone(),
         }
     }
 
@@ -217,12 +222,7 @@ impl Application {
                         let t = tracker.clone();
                         let now = timers_clock.now();
                         let beat = timers_beat.clone();
-                        async move {
-                            beat.beat();
-                            let step = t.timer_step(now).await;
-                            beat.beat();
-                            step
-                        }
+                        async move { beat.around(t.timer_step(now)).await }
                     },
                     || timers_clock.now().millis(),
                     &wake,
@@ -269,12 +269,7 @@ impl Application {
                             let now = outbox_clock.now();
                             let name = name.clone();
                             let beat = beat.clone();
-                            async move {
-                                beat.beat();
-                                let step = o.step_channel(&name, now).await.map(Step::from);
-                                beat.beat();
-                                step
-                            }
+                            async move { beat.around(o.step_channel(&name, now)).await.map(Step::from) }
                         },
                         || outbox_clock.now().millis(),
                         &wake,
@@ -292,11 +287,14 @@ impl Application {
         });
 
         // Scheduled duties (issue 7): one loop, sleeping until the next scheduled time or
-        // follow-up, woken early by the handle (tests moving the clock).
+        // follow-up, woken early by the handle (tests moving the clock). However far the next
+        // time, `run_loop` looks again every backstop, so the heartbeat stays fresh while the loop
+        // waits as it should.
         let duty_loop = self.state.duties.config().any_scheduled().then(|| {
             let duties = self.state.duties.clone();
             let duties_clock = clock.clone();
             let stop = stop_rx.clone();
+            let beat = self.state.liveness.register("duties");
             tokio::spawn(async move {
                 let wake = duties.wake().clone();
                 run_loop(
@@ -304,7 +302,8 @@ impl Application {
                     || {
                         let d = duties.clone();
                         let now = duties_clock.now();
-                        async move { d.step(now).await }
+                        let beat = beat.clone();
+                        async move { beat.around(d.step(now)).await }
                     },
                     || duties_clock.now().millis(),
                     &wake,
@@ -315,8 +314,16 @@ impl Application {
             })
         });
 
-        // Outgoing links (issue 8): the follow loop and one delivery loop per subscriber.
-        let links = tokio::spawn(self.state.linking.clone().run(stop_rx.clone()));
+        // Outgoing links (issue 8): the follow loop and one delivery loop per subscriber, each
+        // with its heartbeat; a delivery loop's may stay quiet for one POST.
+        let linking = self.state.linking.clone();
+        let links = tokio::spawn({
+            let liveness = self.state.liveness.clone();
+            linking.clone().run(move |name, quiet| {
+                let beat = liveness.register_quiet_up_to(name, quiet);
+                Arc::new(move || beat.beat()) as jiaoying_linking::Pulse
+            })
+        });
 
         let store = self.state.store().clone();
         let relay =
@@ -339,6 +346,7 @@ impl Application {
         // period (ADR 0017), and past it exit anyway: the lease makes the rest another's.
         let _ = stop_tx.send(true);
         outbox.stop();
+        linking.stop();
         let grace = crate::lifecycle::Grace::start(self.shutdown_grace.as_std());
         let drained = grace
             .drain(async move {
@@ -365,7 +373,7 @@ impl Application {
         if drained.is_none() {
             tracing::warn!("grace period over: exiting with work in flight");
         }
-        grace.finish(&outbox, &store).await;
+        grace.finish(&outbox, &linking, &store).await;
         match drained {
             Some(Ok(served)) => served.context("HTTP server failed"),
             Some(Err(e)) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),

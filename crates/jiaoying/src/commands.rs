@@ -9,7 +9,7 @@ use jiaoying_store::{RegistryImport, RegistryRemoval};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::registry_file::{read_incoming, read_registry, RegistryProblems};
+use crate::registry_file::{missing_registry, read_incoming, read_registry, RegistryProblems};
 use crate::settings::Settings;
 
 /// `jiaoying migrate`
@@ -117,32 +117,35 @@ pub async fn export(settings: &Settings, file: &Path) -> anyhow::Result<String> 
 pub fn check_config(settings: &Settings) -> (String, bool) {
     let mut lines = Vec::new();
     let mut errors = settings.problems();
-    if let Some(path) = &settings.registry {
-        if path.exists() {
-            // One line per problem, each naming the unit, person or row it is about.
-            if let Err(e) = read_registry(path) {
-                match e.downcast_ref::<RegistryProblems>() {
-                    Some(found) => {
-                        errors.extend(found.problems.iter().map(|p| format!("registry {}: {p}", path.display())))
-                    }
-                    None => errors.push(format!("{e:#}")),
+    let mut warnings = settings.warnings();
+    let mut registry = None;
+    match &settings.registry {
+        // As `serve` treats it: the file is loaded when present (SPEC), so a missing one is not
+        // an error; the service then runs with the registry its database holds.
+        Some(path) if !path.exists() => warnings.push(missing_registry(path)),
+        // One line per problem, each naming the unit, person or row it is about.
+        Some(path) => match read_registry(path) {
+            Ok(r) => registry = Some(r),
+            Err(e) => match e.downcast_ref::<RegistryProblems>() {
+                Some(found) => {
+                    errors.extend(found.problems.iter().map(|p| format!("registry {}: {p}", path.display())))
                 }
-            }
-        } else {
-            errors.push(format!("registry file {} does not exist", path.display()));
-        }
+                None => errors.push(format!("{e:#}")),
+            },
+        },
+        None => {}
     }
     for e in &errors {
         lines.push(format!("error: {e}"));
     }
-    for w in settings.warnings() {
+    for w in warnings {
         lines.push(format!("warning: {w}"));
     }
     // Issue 7: times in the next days with nobody on duty in a rostered area. A warning, not an
     // error: escalation then calls the area's duty_officer persons.
-    if let Some(Ok(registry)) = settings.registry.as_ref().filter(|p| p.exists()).map(|p| read_registry(p)) {
+    if let Some(registry) = &registry {
         let days = settings.duties.roster_gap_days;
-        let gaps = jiaoying_tracker::duties::gap_warnings(&registry, SystemClock.now(), days);
+        let gaps = jiaoying_tracker::duties::gap_warnings(registry, SystemClock.now(), days);
         lines.extend(gaps.into_iter().map(|w| format!("warning: {w}")));
     }
     if errors.is_empty() {

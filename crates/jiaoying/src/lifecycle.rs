@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiaoying_dispatch::outbox::Outbox;
-use jiaoying_store::{EventWakeups, Store};
+use jiaoying_linking::Linker;
+use jiaoying_store::{EventWakeups, Store, StoreError};
 use jiaoying_tracker::Outage;
 use jiaoying_web::EventBell;
 use tokio::sync::watch;
@@ -34,22 +35,33 @@ impl Grace {
         tokio::time::timeout_at(self.drain_until, work).await.ok()
     }
 
-    /// Returns to the queue every message a step still holds (sends started and not recorded:
-    /// marked interrupted, so the next sender asks the provider first), then closes the
-    /// database; both within the grace period, whatever the database does.
-    pub async fn finish(&self, outbox: &Outbox, store: &Arc<dyn Store>) {
-        match tokio::time::timeout_at(self.deadline, outbox.release_held()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
-                tracing::warn!(released = n, "grace period over: messages still claimed returned to the queue")
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not return claims; they are taken over when their lease ends")
+    /// Returns to the queue every message and webhook delivery a step still holds (sends and
+    /// POSTs started and not recorded: marked interrupted, so the next sender asks the provider
+    /// first, and a subscriber may get the delivery twice under one id), then closes the
+    /// database; all within the grace period, whatever the database does.
+    pub async fn finish(&self, outbox: &Outbox, linking: &Linker, store: &Arc<dyn Store>) {
+        // Each on its own: a failure to return one kind must not keep the other.
+        let released = async { (outbox.release_held().await.map(|n| n as usize), linking.release_held().await) };
+        match tokio::time::timeout_at(self.deadline, released).await {
+            Ok((messages, deliveries)) => {
+                returned("messages", messages);
+                returned("webhook deliveries", deliveries);
             }
             Err(_) => tracing::warn!("no time left to return claims; they are taken over when their lease ends"),
         }
         if tokio::time::timeout_at(self.deadline, store.close()).await.is_err() {
             tracing::warn!("database connections still busy at the end of the grace period");
+        }
+    }
+}
+
+/// Says what [`Grace::finish`] returned of one kind of claim.
+fn returned(what: &str, released: Result<usize, StoreError>) {
+    match released {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(released = n, "grace period over: {what} still claimed returned to the queue"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not return claimed {what}; they are taken over when their lease ends")
         }
     }
 }

@@ -82,3 +82,13 @@ pub fn read_registry(path: &Path) -> anyhow::Result<Registry> {
         Err(problems) => Err(RegistryProblems { path: path.display().to_string(), problems }.into()),
     }
 }
+
+/// What to tell an operator whose configured registry file is not there: `serve` starts without
+/// loading it (the registry is loaded at start only when present), and `check-config` warns.
+pub fn missing_registry(path: &Path) -> String {
+    format!(
+        "registry file {} does not exist: nothing is loaded at start, and the service uses the registry \
+         its database holds (empty until `jiaoying import` or the registry pages fill it)",
+        path.display()
+    )
+}

@@ -4,116 +4,49 @@
 //! message exactly once. And when a send hangs past the grace period, the process exits anyway,
 //! the hung message goes back to the queue marked interrupted, and the restart sends it.
 
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
+use common::{binary_story, free_port, messages_when, post_alert, start, wait_until, write_config};
 use jiaoying_store::INTERRUPTED_SEND;
 use jiaoying_tests::db::{Backend, TestDb};
 use jiaoying_tests::gateway::Gateway;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 
-const SOURCE_TOKEN: &str = "sigterm-source-token-0123456789";
 const PERSONS: usize = 30;
 
 fn mobile(i: usize) -> String {
     format!("+86139000{i:05}")
 }
 
+/// PERSONS grid workers, messaged two at a time, none repeated; `grace` to finish on SIGTERM.
 fn config(db: &TestDb, gateway: &Gateway, port: u16, grace: &str, dir: &std::path::Path) -> std::path::PathBuf {
-    let registry = dir.join("registry.toml");
-    let mut reg = String::from("[[areas]]\ncode = \"500105002\"\nname = \"街道\"\n");
+    let mut registry = String::from("[[areas]]\ncode = \"500105002\"\nname = \"街道\"\n");
     for i in 0..PERSONS {
-        reg.push_str(&format!(
+        registry.push_str(&format!(
             "[[persons]]\nid = \"p-{i}\"\nname = \"网格员{i}\"\nmobile = \"{}\"\nroles = [\"grid\"]\narea = \"500105002\"\n",
             mobile(i)
         ));
     }
-    std::fs::write(&registry, reg).unwrap();
-    let path = dir.join("jiaoying.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-registry = "{registry}"
+    let overrides = format!(
+        r#"
 [server]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
 shutdown_grace = "{grace}"
-[database]
-url = "{db}"
-[security]
-secret = "sigterm-secret-for-answer-links"
-[tracker]
-poll_backstop = "200ms"
 [outbox]
 # Long: a claim left behind would hold its message past the test's patience, so the restart
 # reaching everyone shows the claims were returned, not waited out.
 lease = "5m"
-[[sources]]
-id = "cma"
-token = "{SOURCE_TOKEN}"
 [channels.sms]
-kind = "sms-webhook"
-url = "{gw}"
-secret = "{secret}"
 concurrency = 2
 [policy.red]
-roles = ["grid"]
-channels = ["sms"]
 answer_within = "1h"
 repeats = 0
 escalate = false
-"#,
-            registry = registry.display(),
-            db = db.url,
-            gw = gateway.url(),
-            secret = jiaoying_tests::app::SMS_SECRET,
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start(config: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_jiaoying"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start jiaoying");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
-            if r.status().is_success() {
-                return child;
-            }
-        }
-        assert!(Instant::now() < deadline, "jiaoying did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn post_alert(port: u16) {
-    let alert = serde_json::json!({"identifier": "term-1", "sender": "cma", "sent": "2026-07-01T08:00:00+08:00",
-        "event": "暴雨", "tier": "red", "headline": "暴雨红色预警", "areas": [{"code": "500105002"}]});
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/api/v1/alerts"))
-        .bearer_auth(SOURCE_TOKEN)
-        .json(&alert)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+"#
+    );
+    write_config(dir, db, gateway, port, &registry, &overrides)
 }
 
 /// SIGTERM, then the time until the process is gone and whether it exited 0.
@@ -124,14 +57,6 @@ async fn terminate(child: &mut Child) -> (Duration, bool) {
     assert!(ok, "kill -TERM {pid} failed");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exited").expect("wait");
     (sent.elapsed(), status.success())
-}
-
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Every person got exactly one message.
@@ -152,7 +77,7 @@ async fn slow_gateway_story(backend: Backend) -> Option<TestDb> {
     let port = free_port();
     let cfg = config(&db, &gateway, port, "5s", dir.path());
     let mut child = start(&cfg, port).await;
-    post_alert(port).await;
+    post_alert(port, "term-1").await;
     wait_until("the fan-out is under way", || gateway.received().len() >= 4).await;
 
     let (took, ok) = terminate(&mut child).await;
@@ -173,19 +98,9 @@ async fn slow_gateway_story(backend: Backend) -> Option<TestDb> {
 
     let mut child = start(&cfg, port).await;
     wait_until("every person has a message", || gateway.received().len() >= PERSONS).await;
-    let store = jiaoying_store::connect(&db.url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let messages = store.messages_of_alert(1).await.unwrap();
-        if messages.iter().all(|m| m.state == "sent") {
-            // Returned unsent, a message's claim did not count as an attempt.
-            assert!(messages.iter().all(|m| m.attempts == 1), "{messages:#?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "not all recorded sent: {messages:#?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    store.close().await;
+    let messages = messages_when(&db, "all are recorded sent", |ms| ms.iter().all(|m| m.state == "sent")).await;
+    // Returned unsent, a message's claim did not count as an attempt.
+    assert!(messages.iter().all(|m| m.attempts == 1), "{messages:#?}");
     let (_, ok) = terminate(&mut child).await;
     assert!(ok);
     assert_everyone_once(&gateway);
@@ -201,7 +116,7 @@ async fn hung_gateway_story(backend: Backend) -> Option<TestDb> {
     // The channel's request timeout (10 s) is longer than the grace period.
     let cfg = config(&db, &gateway, port, "2s", dir.path());
     let mut child = start(&cfg, port).await;
-    post_alert(port).await;
+    post_alert(port, "term-1").await;
     wait_until("two sends hang at the gateway", || gateway.requests() >= 2).await;
 
     let (took, ok) = terminate(&mut child).await;
@@ -225,40 +140,5 @@ async fn hung_gateway_story(backend: Backend) -> Option<TestDb> {
     Some(db)
 }
 
-mod sigterm_mid_fan_out_returns_claims_and_loses_nobody {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        slow_gateway_story(Backend::Sqlite).await.unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        let Some(db) = slow_gateway_story(Backend::Postgres).await else {
-            eprintln!("SKIPPED: set JIAOYING_TEST_PG_URL to run it");
-            return;
-        };
-        db.cleanup().await;
-        jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
-    }
-}
-
-mod sigterm_with_a_hung_send_exits_after_the_grace_period {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        hung_gateway_story(Backend::Sqlite).await.unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        let Some(db) = hung_gateway_story(Backend::Postgres).await else {
-            eprintln!("SKIPPED: set JIAOYING_TEST_PG_URL to run it");
-            return;
-        };
-        db.cleanup().await;
-        jiaoying_tests::db::pg_ran(concat!(module_path!(), "::on_postgres"));
-    }
-}
+binary_story!(sigterm_mid_fan_out_returns_claims_and_loses_nobody, slow_gateway_story);
+binary_story!(sigterm_with_a_hung_send_exits_after_the_grace_period, hung_gateway_story);

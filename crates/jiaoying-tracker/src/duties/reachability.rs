@@ -8,7 +8,7 @@
 //! alert's expiry are the window's end): nothing repeats them but the duty's own reminder, and
 //! nothing escalates them (see the timer step's guard for duty alerts).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use jiaoying_core::message::{CallReason, Language};
 use jiaoying_core::{CallState, Person, PersonId, Registry, Role, Tier, TierPolicy, Timestamp};
@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::{
     area_name, person_ref, Duties, DutyText, ReachabilityConfig, RunOutcome, REACHABILITY_EVENT, REACHABILITY_SOURCE,
 };
+use crate::answer_stats::{call_roles, GroupTallies, Outcome, Tally};
 use crate::board::{role_zh, unit_kind_zh, At, Dur, PersonRef};
 use crate::calls::{change_call, open_calls, CallSpec, Deferred};
 use crate::context::TrackerError;
@@ -373,56 +374,18 @@ pub struct UnitPersonResult {
     pub answer_after: Option<Dur>,
 }
 
-fn status_of(call: &CallListRow, open: bool) -> &'static str {
-    match call.call.state {
-        CallState::Answered | CallState::Done => "answered",
-        s if open && s.is_waiting() && !call.call.unreached => "waiting",
-        _ => "unreached",
-    }
-}
-
-fn rate(answered: usize, total: usize) -> Option<f64> {
-    (total > 0).then(|| answered as f64 / total as f64)
-}
-
-/// Collects counts and answer times of a group.
-#[derive(Default)]
-struct Tally {
-    total: usize,
-    answered: usize,
-    waiting: usize,
-    unreached: usize,
-    times: Vec<i64>,
-}
-
-impl Tally {
-    fn add(&mut self, p: &PersonResult) {
-        self.total += 1;
-        match p.status {
-            "answered" => {
-                self.answered += 1;
-                if let Some(d) = &p.answer_after {
-                    self.times.push(d.ms);
-                }
-            }
-            "waiting" => self.waiting += 1,
-            _ => self.unreached += 1,
-        }
-    }
-
-    fn stats(self, key: String, name: String) -> GroupStats {
-        let average =
-            (!self.times.is_empty()).then(|| Dur::new(self.times.iter().sum::<i64>() / self.times.len() as i64));
+impl GroupStats {
+    fn new(key: String, name: String, t: Tally) -> GroupStats {
         GroupStats {
+            answer_rate: t.answer_rate(),
+            average_answer: t.average_answer(),
+            slowest_answer: t.slowest_answer(),
             key,
             name,
-            answer_rate: rate(self.answered, self.total),
-            total: self.total,
-            answered: self.answered,
-            waiting: self.waiting,
-            unreached: self.unreached,
-            average_answer: average,
-            slowest_answer: self.times.iter().max().map(|m| Dur::new(*m)),
+            total: t.called,
+            answered: t.answered,
+            waiting: t.waiting,
+            unreached: t.unreached,
         }
     }
 }
@@ -445,23 +408,29 @@ pub fn build_report(
             }
         }
     }
+    // Units are shown by their responsible persons below, not tallied by the calls' unit.
+    let mut tallies = GroupTallies::default();
     let mut persons: Vec<PersonResult> = calls
         .iter()
         // A test's calls are all direct; an escalated one (none are made) would not be a person tested.
         .filter(|c| c.call.level == 0)
         .map(|c| {
-            let status = status_of(c, open);
-            let answered = status == "answered";
+            let o = Outcome::of(&c.call, open);
+            tallies.add(&c.call, o);
+            let answered = matches!(o, Outcome::Answered(_));
             PersonResult {
                 person: person_ref(registry, &c.call.person_id),
                 call_id: c.call.id,
-                roles: c.call.roles.split(';').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+                roles: call_roles(&c.call),
                 area: c.call.area.clone(),
                 area_name: area_name(registry, &c.call.area),
-                status,
+                status: o.status(),
                 answered_at: if answered { At::opt(c.call.answered_at) } else { None },
                 answered_via: if answered { c.call.answered_via.clone() } else { None },
-                answer_after: if answered { c.call.answered_at.map(|a| Dur::new(a - c.call.created_at)) } else { None },
+                answer_after: match o {
+                    Outcome::Answered(after) => after.map(Dur::new),
+                    _ => None,
+                },
                 // Flagged when opened: its deadline was set to its creation (nobody to wait for).
                 no_contact: c.call.unreached && !answered && c.call.deadline == c.call.created_at,
                 units: units_of.get(c.call.person_id.as_str()).cloned().unwrap_or_default(),
@@ -472,18 +441,13 @@ pub fn build_report(
         a.area.cmp(&b.area).then(a.person.name.cmp(&b.person.name)).then(a.person.id.cmp(&b.person.id))
     });
 
-    let mut all = Tally::default();
-    let mut areas: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut roles: BTreeMap<String, Tally> = BTreeMap::new();
-    for p in &persons {
-        all.add(p);
-        areas.entry(p.area.clone()).or_default().add(p);
-        for r in &p.roles {
-            roles.entry(r.clone()).or_default().add(p);
-        }
-    }
-    let by_area = areas.into_iter().map(|(code, t)| t.stats(code.clone(), area_name(registry, &code))).collect();
-    let by_role = roles.into_iter().map(|(role, t)| t.stats(role.clone(), role_zh(&role))).collect();
+    let by_area = tallies
+        .by_area
+        .into_iter()
+        .map(|(code, t)| GroupStats::new(code.clone(), area_name(registry, &code), t))
+        .collect();
+    let by_role =
+        tallies.by_role.into_iter().map(|(role, t)| GroupStats::new(role.clone(), role_zh(&role), t)).collect();
 
     let by_person: HashMap<&str, &PersonResult> = persons.iter().map(|p| (p.person.id.as_str(), p)).collect();
     let mut by_unit: Vec<UnitResult> = registry
@@ -522,20 +486,18 @@ pub fn build_report(
         .collect();
     by_unit.sort_by(|a, b| a.area.cmp(&b.area).then(a.unit_id.cmp(&b.unit_id)));
 
-    let mut times = all.times.clone();
-    times.sort_unstable();
-    let median = (!times.is_empty()).then(|| Dur::new(times[times.len() / 2]));
+    let mut all = tallies.all;
     let unreached_persons: Vec<PersonResult> = persons.iter().filter(|p| p.status == "unreached").cloned().collect();
     ReachabilityReport {
         run: RunView::new(run),
         open,
-        total: all.total,
+        total: all.called,
         answered: all.answered,
         waiting: all.waiting,
         unreached: all.unreached,
-        answer_rate: rate(all.answered, all.total),
-        median_answer: median,
-        slowest_answer: times.last().map(|m| Dur::new(*m)),
+        answer_rate: all.answer_rate(),
+        median_answer: all.median_answer(),
+        slowest_answer: all.slowest_answer(),
         by_area,
         by_unit,
         by_role,
@@ -601,6 +563,7 @@ fn report_text(r: &ReachabilityReport, signature: &str, lang: Language) -> (Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer_stats::call_row;
     use jiaoying_core::registry::{Area, Unit, UnitKind};
     use jiaoying_core::{AreaCode, MobileNumber, UnitId};
     use jiaoying_store::CallRow;
@@ -654,37 +617,8 @@ mod tests {
         state: CallState,
         answered_after_ms: Option<i64>,
     ) -> CallListRow {
-        CallListRow {
-            call: CallRow {
-                id,
-                alert_id: 1,
-                person_id: person.into(),
-                roles: role.into(),
-                unit_id: None,
-                area: area.into(),
-                level: 0,
-                state,
-                reply_code: "1234".into(),
-                attempts: 1,
-                deadline: 10_000_000,
-                next_action_at: None,
-                answered_at: answered_after_ms.map(|ms| 1_000 + ms),
-                answered_via: answered_after_ms.map(|_| "sms".into()),
-                answered_by: None,
-                answer_note: None,
-                late: false,
-                unreached: false,
-                escalated_from: None,
-                escalated_to: None,
-                created_at: 1_000,
-                updated_at: 1_000,
-                directive: None,
-                done_within: None,
-                done_at: None,
-                done_report: None,
-            },
-            name: None,
-        }
+        let call = CallRow { deadline: 10_000_000, ..call_row(id, person, role, area, state, answered_after_ms) };
+        CallListRow { call, name: None }
     }
 
     fn run(window_ends_at: i64) -> DutyRunRow {
