@@ -97,6 +97,9 @@ token = "{SOURCE_TOKEN}"
 kind = "sms-webhook"
 url = "{sink_url}"
 secret = "{SMS_SECRET}"
+# A deployment built for big fast fan-outs raises the default (12) and accepts that a crash may
+# repeat up to twice this many messages (docs/adr/0018); the figures since 2026-11-28 use 32.
+concurrency = 32
 [policy.red]
 roles = ["grid"]
 channels = ["sms"]

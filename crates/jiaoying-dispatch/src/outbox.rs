@@ -519,7 +519,7 @@ impl Outbox {
         let (id, call_id, alert_id, to) = (msg.id, msg.call_id, msg.alert_id, mask_recipient(&msg.recipient));
         match &result {
             SendResult::Sent { .. } => {
-                tracing::info!(message_id = id, call_id, alert_id, channel = name, to = %to, "message sent")
+                tracing::debug!(message_id = id, call_id, alert_id, channel = name, to = %to, "message sent")
             }
             SendResult::Retry { error, .. } => {
                 tracing::warn!(message_id = id, call_id, alert_id, channel = name, to = %to, error = %mask_numbers_in(error),
