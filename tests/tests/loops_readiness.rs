@@ -1,20 +1,20 @@
 //! Background loops and shutdown (issue 8), on both backends: `/readyz` and `/metrics` name the
-//! scheduled-duty loop and the outgoing-link loops beside the timers and the outbox, and a loop
-//! that has ended makes the instance unready at once; a stopping instance claims no more webhook
-//! deliveries and returns those it holds, so they can be claimed again at once, not after their
-//! lease.
+//! scheduled-duty loop, the outgoing-link loops, the feed poller and (on PostgreSQL) the event
+//! relay beside the timers and the outbox, and a loop that has ended makes the instance unready at
+//! once; a stopping instance claims no more webhook deliveries and returns those it holds, so they
+//! can be claimed again at once, not after their lease.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get as route_get, post};
 use axum::Router;
 use jiaoying::Application;
 use jiaoying_core::{Clock, Span};
 use jiaoying_linking::{deliver::LEASE, LinkConfig, Linker, Pulse, SubscriberSpec};
-use jiaoying_store::{LinkDeliveryFilter, LinkDeliveryRow, NewLinkDelivery, Store, INTERRUPTED_DELIVERY};
+use jiaoying_store::{Backend, LinkDeliveryFilter, LinkDeliveryRow, NewLinkDelivery, Store, INTERRUPTED_DELIVERY};
 use jiaoying_tests::{app_story_with, red_alert, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -24,12 +24,16 @@ use tokio::time::Instant;
 const HOOK_SECRET: &str = "loops-hook-secret-0123456789";
 
 /// A subscriber on loopback that holds every request until [`SlowHook::let_go`]: a POST that
-/// is in flight for as long as a test needs, with its arrival announced.
+/// is in flight for as long as a test needs, with its arrival announced. The same server serves
+/// an empty Atom feed, for a polled source.
 #[derive(Clone)]
 struct SlowHook {
     url: String,
+    feed_url: String,
     inner: Arc<SlowInner>,
 }
+
+const EMPTY_FEED: &str = "<feed xmlns='http://www.w3.org/2005/Atom'><id>urn:loops:empty</id></feed>";
 
 struct SlowInner {
     arrived: AtomicUsize,
@@ -49,11 +53,14 @@ impl SlowHook {
     async fn start() -> SlowHook {
         let inner =
             Arc::new(SlowInner { arrived: AtomicUsize::new(0), bell: Notify::new(), gate: watch::channel(false).0 });
-        let app = Router::new().route("/slow", post(hold)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/slow", post(hold))
+            .route("/feed.atom", route_get(|| async { ([("content-type", "application/atom+xml")], EMPTY_FEED) }))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/slow", listener.local_addr().unwrap());
+        let origin = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        SlowHook { url, inner }
+        SlowHook { url: format!("{origin}/slow"), feed_url: format!("{origin}/feed.atom"), inner }
     }
 
     /// Waits until a request is being held. The timeout is a safety net, not a synchronisation.
@@ -76,10 +83,15 @@ impl SlowHook {
     }
 }
 
-/// A scheduled duty and one subscriber, `district`, whose POSTs may take a minute.
+/// A scheduled duty, one subscriber, `district`, whose POSTs may take a minute, and a polled
+/// source.
 fn config(hook: &SlowHook) -> String {
     format!(
         r#"
+[[sources]]
+id = "feed"
+token = "loops-feed-token-0123456789abcdef"
+poll = {{ url = "{feed}", schedule = "0 */2 * * * *" }}
 [duties.inspection]
 schedule = "0 30 9 * * *"
 channels = ["sms"]
@@ -89,7 +101,8 @@ url = "{url}"
 secret = "{HOOK_SECRET}"
 timeout = "60s"
 "#,
-        url = hook.url
+        url = hook.url,
+        feed = hook.feed_url,
     )
 }
 
@@ -114,36 +127,58 @@ async fn readyz_until(app: &TestApp, want: StatusCode, check: impl Fn(&Value) ->
     }
 }
 
-const LOOPS: [&str; 5] = ["timers", "outbox:sms", "duties", "links:follow", "links:deliver:district"];
+/// The loops of this config: the event relay only on PostgreSQL (SQLite has none).
+fn loops(app: &TestApp) -> Vec<&'static str> {
+    let mut loops =
+        vec!["timers", "outbox:sms", "outbox:email", "duties", "links:follow", "links:deliver:district", "feeds"];
+    if app.handle.store.backend() == Backend::Postgres {
+        loops.push("events:relay");
+    }
+    loops
+}
 
-/// Every loop is named in `/readyz` and `/metrics`; when the link loops end (as they would if
-/// they died) the instance is unready at once, saying which loops, while the others stay fine.
+/// `/readyz` once every loop in `ended` is reported stopped: 503 and not ready, each of them
+/// `running: false`, and every other loop still fine.
+async fn unready_once_ended(app: &TestApp, ended: &[&str]) {
+    let stopped = |r: &Value| ended.iter().all(|name| r["loops"][name]["running"] == false);
+    let unready = readyz_until(app, StatusCode::SERVICE_UNAVAILABLE, stopped).await;
+    assert_eq!(unready["status"], "not ready", "{unready}");
+    assert_eq!(unready["database"], "ok");
+    for name in ended {
+        let l = &unready["loops"][name];
+        assert_eq!((l["ok"].as_bool(), l["running"].as_bool()), (Some(false), Some(false)), "{name}: {unready}");
+    }
+    for name in loops(app).into_iter().filter(|name| !ended.contains(name)) {
+        assert_eq!(unready["loops"][name]["ok"], true, "{name}: {unready}");
+    }
+}
+
+/// Every loop is named in `/readyz` and `/metrics` (the event relay on PostgreSQL only); when the
+/// feed poller ends, and then the link loops (as they would if they died), the instance is
+/// unready at once, saying which loops, while the others stay fine.
 async fn readiness_names_every_loop_and_an_ended_one_makes_it_unready(app: &mut TestApp, _hook: &SlowHook) {
-    let ready = readyz_until(app, StatusCode::OK, |_| true).await;
-    for name in LOOPS {
+    let all_named = |r: &Value| loops(app).iter().all(|name| r["loops"].get(name).is_some());
+    let ready = readyz_until(app, StatusCode::OK, all_named).await;
+    for name in loops(app) {
         let l = &ready["loops"][name];
         assert_eq!((l["ok"].as_bool(), l["running"].as_bool()), (Some(true), Some(true)), "{name}: {ready}");
     }
+    let named: Vec<&str> = ready["loops"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut expected = loops(app);
+    expected.sort();
+    assert_eq!(named, expected, "no other loop, and no relay on SQLite");
     let (status, metrics) = get(app, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    for name in LOOPS {
+    for name in loops(app) {
         let series = format!("jiaoying_loop_last_step_age_seconds{{loop=\"{name}\"}}");
         assert!(metrics.contains(&series), "{series} is not exported:\n{metrics}");
     }
 
+    app.handle.feeds.as_ref().expect("a source is polled").stop();
+    unready_once_ended(app, &["feeds"]).await;
+
     app.handle.linking.stop();
-    let link_loops = ["links:follow", "links:deliver:district"];
-    let ended = |r: &Value| link_loops.iter().all(|name| r["loops"][name]["running"] == false);
-    let unready = readyz_until(app, StatusCode::SERVICE_UNAVAILABLE, ended).await;
-    assert_eq!(unready["status"], "not ready", "{unready}");
-    assert_eq!(unready["database"], "ok");
-    for name in link_loops {
-        let l = &unready["loops"][name];
-        assert_eq!((l["ok"].as_bool(), l["running"].as_bool()), (Some(false), Some(false)), "{name}: {unready}");
-    }
-    for name in ["timers", "outbox:sms", "duties"] {
-        assert_eq!(unready["loops"][name]["ok"], true, "{name}: {unready}");
-    }
+    unready_once_ended(app, &["feeds", "links:follow", "links:deliver:district"]).await;
 }
 app_story_with!(
     let hook = SlowHook::start().await;

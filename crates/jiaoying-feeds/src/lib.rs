@@ -19,6 +19,7 @@ pub use error::FeedError;
 pub use index::{parse_index, FeedEntry, MAX_INDEX_BYTES, MAX_INDEX_DEPTH, MAX_INDEX_ENTRIES, MAX_INDEX_NODES};
 pub use poller::{
     FeedPoller, FeedSource, FeedStats, PollReport, PollerConfig, SilentFeed, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS,
+    POLL_BACKSTOP,
 };
 pub use schedule::{backoff, next_after, parse_schedule, SCHEDULE_OFFSET_SECS};
 

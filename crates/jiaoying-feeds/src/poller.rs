@@ -23,6 +23,9 @@
 //! A source whose last parsable take (`last_taken_at`, or the poller's start when it has none)
 //! is older than its `silent_after` is *silent*: [`FeedPoller::silent_feeds`] lists it, and every
 //! [`FeedPoller::step`] logs a warning for it.
+//!
+//! [`FeedPoller::run`] is the loop, with a heartbeat for the service's `/readyz` (loop `feeds`),
+//! until [`FeedPoller::stop`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,7 +35,7 @@ use cron::Schedule;
 use jiaoying_core::metric_names::{ALERTS_TOTAL, FEED_POLLS_TOTAL, FEED_POLL_FAILURES_TOTAL};
 use jiaoying_core::{Clock, Span, Timestamp};
 use jiaoying_store::{FeedEntryRow, FeedStateRow, Store};
-use jiaoying_tracker::{run_loop, Step, Tracker};
+use jiaoying_tracker::{beaten, run_loop, Pulse, Step, Tracker};
 use reqwest::header::{HeaderMap, ACCEPT, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{Client, Response, StatusCode, Url};
 use tokio::sync::{watch, Notify};
@@ -44,6 +47,11 @@ use crate::FeedError;
 /// Largest linked CAP document read; reading stops beyond it. The CAP parser's own limit (real
 /// NWS alerts reach 1.7 MB).
 pub const MAX_DOCUMENT_BYTES: usize = jiaoying_ingest::MAX_CAP_BYTES;
+
+/// The longest the loop sleeps between two steps, however far the next due poll: a changed
+/// source state (another instance polled it) is seen, and a silent feed warned about, about once
+/// a minute.
+pub const POLL_BACKSTOP: Duration = Duration::from_secs(60);
 
 /// Longest `last_error` and rejection reason stored, in characters.
 pub const MAX_ERROR_CHARS: usize = 300;
@@ -183,6 +191,8 @@ pub struct FeedPoller {
     config: PollerConfig,
     started_at: Timestamp,
     counters: Counters,
+    /// `true` once [`FeedPoller::stop`] was called: the loop ends after its current step.
+    stopping: watch::Sender<bool>,
 }
 
 /// A document's bytes and validators.
@@ -225,7 +235,17 @@ impl FeedPoller {
             .build()
             .map_err(|e| FeedError::Config { source_id: String::new(), message: format!("HTTP client: {e}") })?;
         let started_at = clock.now();
-        Ok(FeedPoller { client, store, tracker, clock, sources, config, started_at, counters: Counters::default() })
+        Ok(FeedPoller {
+            client,
+            store,
+            tracker,
+            clock,
+            sources,
+            config,
+            started_at,
+            counters: Counters::default(),
+            stopping: watch::channel(false).0,
+        })
     }
 
     pub fn sources(&self) -> &[FeedSource] {
@@ -247,6 +267,13 @@ impl FeedPoller {
 
     /// Polls one source now, whatever its schedule, and records the outcome in `feed_state`.
     pub async fn poll_once(&self, source: &FeedSource) -> Result<PollReport, FeedError> {
+        let unwatched: Pulse = Arc::new(|| {});
+        self.poll(source, &unwatched).await
+    }
+
+    /// [`FeedPoller::poll_once`], calling `pulse` before each request (each may take up to the
+    /// timeout).
+    async fn poll(&self, source: &FeedSource, pulse: &Pulse) -> Result<PollReport, FeedError> {
         bump(&self.counters.polls);
         metrics::counter!(FEED_POLLS_TOTAL, "source" => source.id.clone()).increment(1);
         let now = self.clock.now();
@@ -257,7 +284,7 @@ impl FeedPoller {
             .unwrap_or_else(|| FeedStateRow { source: source.id.clone(), ..FeedStateRow::default() });
         state.last_poll_at = Some(now.millis());
         let scheduled = next_after(&source.schedule, now);
-        match self.poll_index(source, &mut state, now).await {
+        match self.poll_index(source, &mut state, now, pulse).await {
             Ok(mut report) => {
                 state.failures = 0;
                 state.last_error = None;
@@ -292,7 +319,9 @@ impl FeedPoller {
         source: &FeedSource,
         state: &mut FeedStateRow,
         now: Timestamp,
+        pulse: &Pulse,
     ) -> Result<PollReport, FeedError> {
+        pulse();
         let mut request = self.client.get(source.url.clone()).header(ACCEPT, INDEX_ACCEPT);
         if let Some(etag) = &state.etag {
             request = request.header(IF_NONE_MATCH, etag);
@@ -331,6 +360,7 @@ impl FeedPoller {
                 continue;
             }
             fetched += 1;
+            pulse();
             let document = if entry.inline {
                 Ok(Document { body: body.clone(), etag: etag.clone(), last_modified: last_modified.clone() })
             } else {
@@ -431,8 +461,10 @@ impl FeedPoller {
 
     /// Polls every source that is due at `now` (a source never polled is due at once), logs a
     /// warning for each silent feed, and reports the earliest next poll. A feed's failure is
-    /// recorded in its state and does not fail the step; a database failure does.
-    pub async fn step(&self, now: Timestamp) -> Result<Step, FeedError> {
+    /// recorded in its state and does not fail the step; a database failure does. `pulse` is
+    /// called before each request (the loop's heartbeat: a poll of many slow documents is a long
+    /// step, not a stuck loop).
+    pub async fn step(&self, now: Timestamp, pulse: &Pulse) -> Result<Step, FeedError> {
         let mut next_due: Option<i64> = None;
         for source in &self.sources {
             let state = self.store.feed_state(&source.id).await?;
@@ -447,7 +479,7 @@ impl FeedPoller {
             let next = if !due {
                 state.and_then(|s| s.next_poll_at)
             } else {
-                match self.poll_once(source).await {
+                match self.poll(source, pulse).await {
                     Ok(report) => report.next_poll_at.map(Timestamp::millis),
                     Err(e) if e.is_internal() => return Err(e),
                     // Already logged and recorded, with its next time.
@@ -489,19 +521,29 @@ impl FeedPoller {
         Ok(out)
     }
 
-    /// Runs [`FeedPoller::step`] in the tracker's loop shape until `shutdown` turns true: it
-    /// sleeps until the next due poll, `wake`, or a minute, whichever comes first.
-    pub async fn run(&self, wake: &Notify, shutdown: watch::Receiver<bool>) {
+    /// Runs [`FeedPoller::step`] in the tracker's loop shape until [`FeedPoller::stop`]: it
+    /// sleeps until the next due poll or [`POLL_BACKSTOP`], whichever comes first. The loop asks
+    /// `pulse` for its heartbeat (as `Linker::run` does) by name, `feeds`, and the longest it may
+    /// rightly stay quiet: a backstop's sleep, however far the next cron time, or one request.
+    pub async fn run(&self, pulse: impl Fn(&str, Duration) -> Pulse) {
+        let beat = pulse("feeds", POLL_BACKSTOP.max(self.config.timeout));
+        let idle = Notify::new();
         let clock = self.clock.clone();
+        let beat = &beat;
         run_loop(
             "feeds",
-            || self.step(self.clock.now()),
+            || beaten(beat, self.step(self.clock.now(), beat)),
             move || clock.now().millis(),
-            wake,
-            Duration::from_secs(60),
-            shutdown,
+            &idle,
+            POLL_BACKSTOP,
+            self.stopping.subscribe(),
         )
         .await;
+    }
+
+    /// Shutdown: the loop ends after its current step; a later [`FeedPoller::run`] returns at once.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 }
 

@@ -1,9 +1,11 @@
 //! The feed poller against a real HTTP server (axum on 127.0.0.1:0) serving an Atom index and CAP
 //! documents, with a real SQLite store and tracker and a manual clock. Nothing sleeps: every poll
-//! is a direct `poll_once` or `step`.
+//! is a direct `poll_once` or `step`, except the loop's, whose heartbeat is awaited.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION};
@@ -14,10 +16,11 @@ use jiaoying_core::token::TokenSigner;
 use jiaoying_core::{Clock, ManualClock, Policies, Span, Timestamp};
 use jiaoying_dispatch::AddressKind;
 use jiaoying_feeds::{
-    parse_index, FeedError, FeedPoller, FeedSource, PollerConfig, Url, MAX_ERROR_CHARS, MAX_INDEX_BYTES,
+    parse_index, FeedError, FeedPoller, FeedSource, PollerConfig, Url, MAX_ERROR_CHARS, MAX_INDEX_BYTES, POLL_BACKSTOP,
 };
 use jiaoying_store::{AlertFilter, Store};
-use jiaoying_tracker::{Composer, Step, Tracker, TrackerConfig};
+use jiaoying_tracker::{Composer, Pulse, Step, Tracker, TrackerConfig};
+use tokio::sync::Notify;
 
 const CN01: &str = include_str!("fixtures/cn-01-rainstorm-red-jiangbei.xml");
 const CN02: &str = include_str!("fixtures/cn-02-geohazard-orange-circle.xml");
@@ -178,6 +181,11 @@ fn cn03() -> String {
         .replace("<sent>2026-07-01T08:00:00+08:00</sent>", "<sent>2026-07-03T08:00:00+08:00</sent>")
 }
 
+/// A heartbeat nobody watches, for steps run by hand.
+fn unwatched() -> Pulse {
+    Arc::new(|| {})
+}
+
 #[tokio::test]
 async fn takes_each_linked_document_once_and_honours_not_modified() {
     let h = Harness::new().await;
@@ -311,14 +319,14 @@ async fn index_failures_count_and_back_off_then_recover() {
     let due = h.store.feed_state("cma").await.unwrap().unwrap().next_poll_at.unwrap();
     let hits = h.hits(INDEX_PATH);
     h.clock.advance(Span::from_secs(239));
-    assert_eq!(poller.step(h.clock.now()).await.unwrap(), Step::Empty { next_due: Some(due) });
+    assert_eq!(poller.step(h.clock.now(), &unwatched()).await.unwrap(), Step::Empty { next_due: Some(due) });
     assert_eq!(h.hits(INDEX_PATH), hits);
 
     // Due and the server is back: taken, failures reset.
     h.set_index_status(200);
     h.clock.advance(Span::from_secs(1));
     let now = h.clock.now();
-    let step = poller.step(now).await.unwrap();
+    let step = poller.step(now, &unwatched()).await.unwrap();
     let state = h.store.feed_state("cma").await.unwrap().unwrap();
     assert_eq!(step, Step::Empty { next_due: state.next_poll_at });
     assert_eq!(state.failures, 0);
@@ -357,7 +365,7 @@ async fn step_polls_what_is_due_and_reports_the_earliest_next_poll() {
     let poller = h.poller(vec![every_two, hourly]);
 
     // Never polled: both due at once.
-    let step = poller.step(h.clock.now()).await.unwrap();
+    let step = poller.step(h.clock.now(), &unwatched()).await.unwrap();
     assert_eq!(step, Step::Empty { next_due: Some(START.millis() + 120_000) });
     assert_eq!(h.hits(INDEX_PATH), 2);
     assert_eq!(h.alerts().await, 2, "the same messages from two sources are one set of alerts");
@@ -365,12 +373,18 @@ async fn step_polls_what_is_due_and_reports_the_earliest_next_poll() {
 
     // Nothing due a minute later.
     h.clock.advance(Span::from_mins(1));
-    assert_eq!(poller.step(h.clock.now()).await.unwrap(), Step::Empty { next_due: Some(START.millis() + 120_000) });
+    assert_eq!(
+        poller.step(h.clock.now(), &unwatched()).await.unwrap(),
+        Step::Empty { next_due: Some(START.millis() + 120_000) }
+    );
     assert_eq!(h.hits(INDEX_PATH), 2);
 
     // At two minutes only the first is due again.
     h.clock.advance(Span::from_mins(1));
-    assert_eq!(poller.step(h.clock.now()).await.unwrap(), Step::Empty { next_due: Some(START.millis() + 240_000) });
+    assert_eq!(
+        poller.step(h.clock.now(), &unwatched()).await.unwrap(),
+        Step::Empty { next_due: Some(START.millis() + 240_000) }
+    );
     assert_eq!(h.hits(INDEX_PATH), 3);
     let hourly = h.store.feed_state("hourly").await.unwrap().unwrap();
     assert_eq!(hourly.next_poll_at, Some(START.millis() + 3_600_000));
@@ -385,12 +399,12 @@ async fn a_feed_that_takes_nothing_for_too_long_is_silent() {
     let quiet = h.source("quiet", "/empty.atom", "0 */2 * * * *", Span::from_mins(30));
     let poller = h.poller(vec![busy, quiet]);
 
-    poller.step(h.clock.now()).await.unwrap();
+    poller.step(h.clock.now(), &unwatched()).await.unwrap();
     assert!(poller.silent_feeds(h.clock.now()).await.unwrap().is_empty());
 
     // After 40 minutes the feed that never gave anything is silent (counted from the start).
     h.clock.advance(Span::from_mins(40));
-    poller.step(h.clock.now()).await.unwrap();
+    poller.step(h.clock.now(), &unwatched()).await.unwrap();
     let silent = poller.silent_feeds(h.clock.now()).await.unwrap();
     assert_eq!(silent.len(), 1);
     assert_eq!(silent[0].source, "quiet");
@@ -399,7 +413,7 @@ async fn a_feed_that_takes_nothing_for_too_long_is_silent() {
 
     // After two hours of 304s the busy feed is silent too, since its last take.
     h.clock.advance(Span::from_mins(80));
-    poller.step(h.clock.now()).await.unwrap();
+    poller.step(h.clock.now(), &unwatched()).await.unwrap();
     let silent = poller.silent_feeds(h.clock.now()).await.unwrap();
     let names: Vec<&str> = silent.iter().map(|s| s.source.as_str()).collect();
     assert_eq!(names, ["cma", "quiet"]);
@@ -411,7 +425,7 @@ async fn a_feed_that_takes_nothing_for_too_long_is_silent() {
     h.set_doc("/feed/cap/cn-03.xml", Reply::Body(200, cn03().into_bytes()));
     h.set_index(&index_with(&["cap/cn-03.xml"]), "\"v2\"");
     h.clock.advance(Span::from_mins(2));
-    poller.step(h.clock.now()).await.unwrap();
+    poller.step(h.clock.now(), &unwatched()).await.unwrap();
     let names: Vec<String> = poller.silent_feeds(h.clock.now()).await.unwrap().into_iter().map(|s| s.source).collect();
     assert_eq!(names, ["quiet"]);
 }
@@ -536,4 +550,54 @@ async fn a_document_of_unknown_length_stops_being_read_past_the_limit() {
     let url = format!("http://127.0.0.1:{raw_port}/endless.xml");
     let result = h.store.feed_entry("cma", &url).await.unwrap().unwrap().result;
     assert!(result.starts_with("rejected: too large"), "{result}");
+}
+
+/// The loop asks for its heartbeat as `feeds`, with room for a backstop's sleep (it waits up to a
+/// minute however far the next cron time); it beats as each step starts and ends and before each
+/// request, so a long poll is not taken for a stuck loop; `stop` ends it, and it does not start
+/// again.
+#[tokio::test]
+async fn the_loop_beats_before_each_request_and_ends_when_stopped() {
+    let h = Harness::new().await;
+    let poller = Arc::new(h.poller(vec![h.index_source()]));
+    let beats = Arc::new(AtomicUsize::new(0));
+    let bell = Arc::new(Notify::new());
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let running = tokio::spawn({
+        let (poller, beats, bell, asked) = (poller.clone(), beats.clone(), bell.clone(), asked.clone());
+        async move {
+            poller
+                .run(move |name: &str, quiet: Duration| {
+                    asked.lock().unwrap().push((name.to_string(), quiet));
+                    let (beats, bell) = (beats.clone(), bell.clone());
+                    Arc::new(move || {
+                        beats.fetch_add(1, Ordering::SeqCst);
+                        bell.notify_waiters();
+                    }) as Pulse
+                })
+                .await
+        }
+    });
+
+    // The first step: a beat as it starts, before the index and each of its two documents, and
+    // as it ends. The deadline is a safety net; the beats are what is awaited.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rang = bell.notified();
+        tokio::pin!(rang);
+        rang.as_mut().enable();
+        if beats.load(Ordering::SeqCst) >= 5 {
+            break;
+        }
+        tokio::time::timeout_at(deadline, rang).await.expect("the loop stopped beating");
+    }
+    assert_eq!(h.alerts().await, 2);
+    assert_eq!(h.hits(INDEX_PATH), 1);
+    assert_eq!(beats.load(Ordering::SeqCst), 5, "the next poll is two minutes away: the loop sleeps");
+    assert_eq!(*asked.lock().unwrap(), vec![("feeds".to_string(), POLL_BACKSTOP)]);
+
+    poller.stop();
+    tokio::time::timeout(Duration::from_secs(30), running).await.expect("the loop ends when stopped").unwrap();
+    poller.run(|_: &str, _: Duration| unwatched()).await;
+    assert_eq!(h.hits(INDEX_PATH), 1, "a stopped poller polls no more");
 }

@@ -18,13 +18,12 @@ pub mod feed;
 pub mod follow;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiaoying_core::Clock;
 use jiaoying_store::{LinkCursor, Store, StoreResult};
-use jiaoying_tracker::run_loop;
+use jiaoying_tracker::{beaten, run_loop};
 use tokio::sync::{watch, Notify};
 
 pub use config::{FeedConfig, FeedsOutSpec, LinkConfig, ReaderSpec, Subscriber, SubscriberSpec};
@@ -35,9 +34,9 @@ pub const FOLLOW_POLL: Duration = Duration::from_millis(500);
 /// The longest a delivery loop sleeps without looking (retries due, other instances' claims).
 pub const DELIVER_POLL: Duration = Duration::from_millis(500);
 
-/// How a loop shows that it is alive (the service's `/readyz`): called as each step starts and
-/// ends, and around each POST, which may take up to the subscriber's timeout.
-pub type Pulse = Arc<dyn Fn() + Send + Sync>;
+/// How a loop shows that it is alive (the service's `/readyz`): here called as each step starts
+/// and ends, and around each POST, which may take up to the subscriber's timeout.
+pub use jiaoying_tracker::Pulse;
 
 /// Outgoing links of one instance: the config, the store, and what each loop remembers between
 /// steps (cursors and id gaps; all of it rebuilt from the database after a restart).
@@ -186,12 +185,4 @@ impl Linker {
         }
         while tasks.join_next().await.is_some() {}
     }
-}
-
-/// `step`, with `beat` called as it starts and as it ends.
-async fn beaten<T>(beat: &Pulse, step: impl Future<Output = T>) -> T {
-    beat();
-    let out = step.await;
-    beat();
-    out
 }

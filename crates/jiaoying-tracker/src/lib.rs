@@ -26,6 +26,6 @@ pub use answer::{AnswerOutcome, AnswerRequest, DoneOutcome, ReplyOutcome};
 pub use compose::Composer;
 pub use context::{Tracker, TrackerConfig, TrackerError};
 pub use officer::{CancelOutcome, ManualError, RecallOutcome, MANUAL_SOURCE};
-pub use runner::{run_loop, Outage, Step};
+pub use runner::{beaten, run_loop, Outage, Pulse, Step};
 pub use templates::{TemplateError, Templates};
 pub use voice::VoiceOutcome;

@@ -2,6 +2,7 @@
 //! and a loop that sleeps until the next due time, a wake-up hint, or a backstop poll.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -23,6 +24,20 @@ impl From<jiaoying_dispatch::outbox::OutboxStep> for Step {
             jiaoying_dispatch::outbox::OutboxStep::Empty { next_due } => Step::Empty { next_due },
         }
     }
+}
+
+/// How a loop shows that it is alive (the service's `/readyz`): called as each step starts and
+/// ends, and within a long step before each slow request (a POST, a feed fetch), so that a step
+/// busy with slow peers is not taken for a stuck loop. A library loop takes it as a callback
+/// rather than the web layer's heartbeat type.
+pub type Pulse = Arc<dyn Fn() + Send + Sync>;
+
+/// `step`, with `pulse` called as it starts and as it ends.
+pub async fn beaten<T>(pulse: &Pulse, step: impl Future<Output = T>) -> T {
+    pulse();
+    let out = step.await;
+    pulse();
+    out
 }
 
 /// The longest wait between two tries while steps keep failing: a loop resumes within this of

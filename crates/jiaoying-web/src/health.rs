@@ -1,7 +1,8 @@
 //! Liveness and readiness for operators and orchestrators. `/healthz`: the process answers.
 //! `/readyz`: the database answers, every migration is applied, and every background loop (the
-//! scheduler, each channel's dispatcher, the scheduled duties, the outgoing links) is running
-//! and has shown life lately, as its [`Heartbeat`] says.
+//! scheduler, each channel's dispatcher, the scheduled duties, the outgoing links, the feed
+//! poller, the PostgreSQL event relay) is running and has shown life lately, as its [`Heartbeat`]
+//! says.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -61,7 +62,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 ///
 /// No loop sleeps longer than its backstop poll between steps, however far its next due time
 /// (the duty loop's next cron time may be a month away): `run_loop` caps every wait, so a loop
-/// that waits correctly keeps beating and is never reported stale for waiting.
+/// that waits correctly keeps beating and is never reported stale for waiting. A loop whose
+/// backstop is longer than the common threshold allows (the feed poller's minute) registers it as
+/// its quiet time; one that waits on events from outside for as long as they take (the relay of
+/// PostgreSQL notifications) beats on a timer meanwhile ([`Heartbeat::throughout`]).
 ///
 /// Times are the process's monotonic clock, never the service clock (tests move that by hours).
 #[derive(Clone)]
@@ -104,6 +108,21 @@ impl Heartbeat {
         let out = step.await;
         self.beat();
         out
+    }
+
+    /// Runs `work`, a loop that has no steps to beat around because it waits on events from
+    /// outside for as long as they take, beating every `every` until it ends: waiting is never
+    /// staleness for it, and its end (the task's) is what `/readyz` can see.
+    pub async fn throughout<T>(&self, work: impl std::future::Future<Output = T>, every: Duration) -> T {
+        tokio::pin!(work);
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = ticks.tick() => self.beat(),
+            }
+        }
     }
 }
 
@@ -235,6 +254,29 @@ mod tests {
         assert_eq!(not_ok(&liveness), vec!["duties".to_string()]);
         drop(links);
         assert_eq!(not_ok(&liveness), vec!["duties".to_string(), "links:follow".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn a_loop_waiting_on_outside_events_keeps_beating_until_it_ends() {
+        let liveness = Liveness::new(Duration::from_secs(60));
+        let beat = liveness.register("events:relay");
+        let last = beat.last.clone();
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
+        let relay = tokio::spawn(async move { beat.throughout(ended, Duration::from_millis(20)).await });
+        // Twice: it last beat two minutes ago (moved back by hand), no event comes, and its timer
+        // beats again. Looked at every few ms: there is no event to await but the beat itself.
+        for _ in 0..2 {
+            last.fetch_sub(120_000, Ordering::Relaxed);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !not_ok(&liveness).is_empty() {
+                assert!(Instant::now() < deadline, "it did not beat while waiting: {:?}", liveness.loops());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        end.send(()).unwrap();
+        relay.await.unwrap().unwrap();
+        let health = liveness.loops();
+        assert!(!health[0].running && !health[0].ok(), "{health:?}");
     }
 
     #[test]

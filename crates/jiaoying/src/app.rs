@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use jiaoying_core::token::TokenSigner;
@@ -12,10 +13,10 @@ use jiaoying_core::{Clock, Span};
 use jiaoying_dispatch::outbox::Outbox;
 use jiaoying_dispatch::{build_channels_with, AddressKind, BuildContext, Channels};
 use jiaoying_feeds::{FeedPoller, PollerConfig};
-use jiaoying_store::Store;
+use jiaoying_store::{Backend, Store};
 use jiaoying_tracker::duties::Duties;
-use jiaoying_tracker::{run_loop, Composer, Step, Tracker, TrackerConfig};
-use jiaoying_web::{AppState, Source, SourceToken};
+use jiaoying_tracker::{run_loop, Composer, Pulse, Step, Tracker, TrackerConfig};
+use jiaoying_web::{AppState, Liveness, Source, SourceToken};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -66,6 +67,8 @@ pub struct AppHandle {
     pub duties: Duties,
     /// Outgoing links (issue 8).
     pub linking: Arc<jiaoying_linking::Linker>,
+    /// The feed poller, when a source is polled.
+    pub feeds: Option<Arc<FeedPoller>>,
 }
 
 impl AppHandle {
@@ -189,6 +192,7 @@ impl Application {
             outbox: self.outbox.clone(),
             duties: self.state.duties.clone(),
             linking: self.state.linking.clone(),
+            feeds: self.feeds.clone(),
         }
     }
 
@@ -281,9 +285,12 @@ impl Application {
             })
             .collect();
 
-        let feeds = self.feeds.map(|poller| {
-            let stop = stop_rx.clone();
-            tokio::spawn(async move { poller.run(&Notify::new(), stop).await })
+        // The feed poller (its heartbeat `feeds`): it sleeps up to a minute between steps,
+        // however far the next cron time, and says so as its quiet time.
+        let feeds = self.feeds.clone();
+        let feed_loop = feeds.clone().map(|poller| {
+            let pulses = pulses(&self.state.liveness);
+            tokio::spawn(async move { poller.run(pulses).await })
         });
 
         // Scheduled duties (issue 7): one loop, sleeping until the next scheduled time or
@@ -317,17 +324,20 @@ impl Application {
         // Outgoing links (issue 8): the follow loop and one delivery loop per subscriber, each
         // with its heartbeat; a delivery loop's may stay quiet for one POST.
         let linking = self.state.linking.clone();
-        let links = tokio::spawn({
-            let liveness = self.state.liveness.clone();
-            linking.clone().run(move |name, quiet| {
-                let beat = liveness.register_quiet_up_to(name, quiet);
-                Arc::new(move || beat.beat()) as jiaoying_linking::Pulse
-            })
-        });
+        let links = tokio::spawn(linking.clone().run(pulses(&self.state.liveness)));
 
+        // The PostgreSQL event relay (heartbeat `events:relay`) waits on NOTIFY for as long as
+        // nothing is committed, rightly: it beats every backstop meanwhile, so only its end shows.
+        // SQLite has no relay (its streams poll): nothing to register.
         let store = self.state.store().clone();
-        let relay =
-            tokio::spawn(crate::lifecycle::relay_event_wakeups(store.clone(), self.event_bell, stop_rx.clone()));
+        let relay_beat = (store.backend() == Backend::Postgres).then(|| self.state.liveness.register("events:relay"));
+        let relayed = crate::lifecycle::relay_event_wakeups(store.clone(), self.event_bell, stop_rx.clone());
+        let relay = tokio::spawn(async move {
+            match relay_beat {
+                Some(beat) => beat.throughout(relayed, backstop).await,
+                None => relayed.await,
+            }
+        });
         let outbox = self.outbox.clone();
         let app = jiaoying_web::router(self.state);
         tracing::info!(address = %self.listener.local_addr()?, "jiaoying serving");
@@ -347,6 +357,9 @@ impl Application {
         let _ = stop_tx.send(true);
         outbox.stop();
         linking.stop();
+        if let Some(poller) = &feeds {
+            poller.stop();
+        }
         let grace = crate::lifecycle::Grace::start(self.shutdown_grace.as_std());
         let drained = grace
             .drain(async move {
@@ -359,7 +372,7 @@ impl Application {
                     let _ = sender.await;
                 }
                 let _ = fan_out.await;
-                if let Some(f) = feeds {
+                if let Some(f) = feed_loop {
                     let _ = f.await;
                 }
                 if let Some(d) = duty_loop {
@@ -379,5 +392,15 @@ impl Application {
             Some(Err(e)) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
             None => Ok(()),
         }
+    }
+}
+
+/// How a library's loop gets its heartbeat (`Linker::run`, `FeedPoller::run`): registered under
+/// the loop's name with the time it may rightly stay quiet, beaten through the [`Pulse`].
+fn pulses(liveness: &Liveness) -> impl Fn(&str, Duration) -> Pulse {
+    let liveness = liveness.clone();
+    move |name: &str, quiet: Duration| {
+        let beat = liveness.register_quiet_up_to(name, quiet);
+        Arc::new(move || beat.beat()) as Pulse
     }
 }
