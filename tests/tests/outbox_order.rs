@@ -184,7 +184,70 @@ async fn no_send_starts_that_could_outlive_its_claim(db: &TestDb) {
     assert_eq!(texts, ["first", "second", "third"]);
 }
 
+/// Another connection that holds the outbox's writes back: SQLite's write lock, or PostgreSQL
+/// row locks on every message. Dropped (rolled back) to let them through.
+enum WriteBlocker {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteBlocker {
+    async fn hold(db: &TestDb) -> WriteBlocker {
+        use sqlx::Connection;
+        match db.backend {
+            jiaoying_tests::Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+                WriteBlocker::Sqlite(conn)
+            }
+            jiaoying_tests::Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql("BEGIN; SELECT id FROM messages FOR UPDATE").execute(&mut conn).await.unwrap();
+                WriteBlocker::Postgres(conn)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            WriteBlocker::Sqlite(mut c) => drop(sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap()),
+            WriteBlocker::Postgres(mut c) => drop(sqlx::raw_sql("ROLLBACK").execute(&mut c).await.unwrap()),
+        }
+    }
+}
+
+async fn sent_and_unrecorded_stays_within_twice_the_requests_in_flight(db: &TestDb) {
+    let gateway = Gateway::start(jiaoying_tests::app::SMS_SECRET).await;
+    let (store, outbox, clock) = setup(db, &gateway, serde_json::json!({"concurrency": 1}), 10).await;
+    let now = clock.now().millis();
+    queue(store.as_ref(), "first", 1, now).await;
+    for i in 0..9 {
+        queue(store.as_ref(), &format!("m{i}"), 0, now).await;
+    }
+    gateway.hold_text("first");
+    let step = tokio::spawn({
+        let outbox = outbox.clone();
+        let now = clock.now();
+        async move { outbox.step(now).await.unwrap() }
+    });
+    // Claimed and sending: now the database stops taking the outbox's writes, as a slow disk
+    // or a busy database would.
+    gateway.wait_held(1).await;
+    let blocker = WriteBlocker::hold(db).await;
+    gateway.release_held();
+    // The gateway answers at once, so only the budget stops the sender: one request in flight,
+    // at most two messages sent and not recorded. Nothing is awaited that could tell us a third
+    // did not come, so the test gives it a generous moment.
+    gateway.wait_for(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(gateway.received().len(), 2, "sent while nothing could be recorded: what a crash would repeat");
+    blocker.release().await;
+    assert_eq!(step.await.unwrap(), OutboxStep::Sent(10));
+    assert_eq!(gateway.received().len(), 10);
+}
+
 both_backends!(the_most_urgent_messages_go_first);
+both_backends!(sent_and_unrecorded_stays_within_twice_the_requests_in_flight);
 both_backends!(outcomes_are_recorded_as_requests_return);
 both_backends!(no_send_starts_that_could_outlive_its_claim);
 both_backends!(a_channel_rate_limit_holds_and_the_backlog_shows_the_drain_time);

@@ -19,7 +19,7 @@ use jiaoying_core::{mask_numbers_in, mask_recipient, CallState, Clock, Span, Tim
 use jiaoying_store::{MessageRow, NewEvent, SendResult, Store, StoreError, StoreTx, INTERRUPTED_SEND};
 use rand::Rng;
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -58,7 +58,9 @@ impl Default for OutboxConfig {
 }
 
 /// A send task's messages and their results (`None`: not started).
-type SendTask = (Vec<MessageRow>, Option<Vec<Result<Sent, SendError>>>);
+/// A send task's messages, their results (`None`: not started), and its share of the budget of
+/// messages sent and not yet recorded, given back once their outcomes are committed.
+type SendTask = (Vec<MessageRow>, Option<Vec<Result<Sent, SendError>>>, Option<OwnedSemaphorePermit>);
 
 /// What one step did: messages handled, or nothing due (with the next due time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,6 +413,10 @@ impl Outbox {
     ) -> Result<(usize, Vec<i64>), StoreError> {
         let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
         let chunk = channel.max_batch().max(1);
+        // What a crash would send again is what has been sent and not yet recorded. Requests in
+        // flight are bounded by `permits`; those returned while a commit is under way (many, with
+        // a fast gateway and a slow disk) by this budget: twice the requests in flight.
+        let unrecorded = Arc::new(Semaphore::new(2 * limits.concurrency.max(1) * chunk));
         let last_start = lease_until - i64::try_from(limits.request_timeout.as_millis()).unwrap_or(i64::MAX / 2);
         let halted = Arc::new(AtomicBool::new(false));
         let mut sends = JoinSet::new();
@@ -419,6 +425,7 @@ impl Outbox {
             let batch: Vec<MessageRow> = rows.by_ref().take(chunk).collect();
             let channel = channel.clone();
             let permits = permits.clone();
+            let unrecorded = unrecorded.clone();
             let claims = self.claims.clone();
             let clock = self.clock.clone();
             let halted = halted.clone();
@@ -426,30 +433,34 @@ impl Outbox {
             let latency = metrics::histogram!(GATEWAY_REQUEST_SECONDS, "channel" => name.to_string());
             sends.spawn(
                 async move {
+                    let budget = unrecorded.acquire_many_owned(batch.len() as u32).await.ok();
                     let _permit = permits.acquire_owned().await;
                     if claims.is_stopping() || halted.load(Ordering::SeqCst) || clock.now().millis() > last_start {
-                        return (batch, None);
+                        return (batch, None, None);
                     }
                     claims.started(batch.iter().map(|m| m.id));
                     let request = Instant::now();
                     let results = send_batch(channel.as_ref(), &batch).await;
                     latency.record(request.elapsed().as_secs_f64());
-                    (batch, Some(results))
+                    (batch, Some(results), budget)
                 }
                 .instrument(span),
             );
         }
         let mut ready: Vec<Outcome> = Vec::new();
+        let mut budget: Vec<OwnedSemaphorePermit> = Vec::new();
         let mut unsent = Vec::new();
         let mut sent = 0;
         let mut failure = None;
         while let Some(joined) = sends.join_next().await {
-            self.collect(name, joined, &mut ready, &mut unsent);
+            budget.extend(self.collect(name, joined, &mut ready, &mut unsent));
             while let Some(joined) = sends.try_join_next() {
-                self.collect(name, joined, &mut ready, &mut unsent);
+                budget.extend(self.collect(name, joined, &mut ready, &mut unsent));
             }
             if failure.is_some() {
-                // Recording failed: keep what comes back for one last try below.
+                // Recording failed: keep what comes back for one last try below; the budget
+                // goes back so that waiting tasks see the halt.
+                budget.clear();
                 continue;
             }
             match self.finish(&mut ready, lease_until).await {
@@ -457,10 +468,13 @@ impl Outbox {
                     self.record_outcomes(name, &ready);
                     sent += n;
                     ready.clear();
+                    budget.clear();
                 }
                 Err(e) => {
                     tracing::warn!(channel = name, error = %e, "cannot record send outcomes; no more sends this step");
                     halted.store(true, Ordering::SeqCst);
+                    // Tasks waiting for budget must get it to see the halt and end.
+                    budget.clear();
                     failure = Some(e);
                 }
             }
@@ -475,23 +489,31 @@ impl Outbox {
         Ok((sent, unsent))
     }
 
-    /// Turns one finished send task into outcomes (or, not started, into ids to return).
+    /// Turns one finished send task into outcomes (or, not started, into ids to return); gives
+    /// back the task's budget permit, to be dropped once the outcomes are committed.
     fn collect(
         &self,
         name: &str,
         joined: Result<SendTask, tokio::task::JoinError>,
         ready: &mut Vec<Outcome>,
         unsent: &mut Vec<i64>,
-    ) {
+    ) -> Option<OwnedSemaphorePermit> {
         match joined {
             // A panicking adapter: its messages stay `sending` and are retried when the lease
             // runs out.
-            Err(_) => tracing::error!(channel = name, "send task panicked"),
-            Ok((batch, None)) => unsent.extend(batch.iter().map(|m| m.id)),
-            Ok((batch, Some(results))) => {
+            Err(_) => {
+                tracing::error!(channel = name, "send task panicked");
+                None
+            }
+            Ok((batch, None, budget)) => {
+                unsent.extend(batch.iter().map(|m| m.id));
+                budget
+            }
+            Ok((batch, Some(results), budget)) => {
                 for (msg, result) in batch.into_iter().zip(results) {
                     ready.push(self.outcome(name, msg, result));
                 }
+                budget
             }
         }
     }
