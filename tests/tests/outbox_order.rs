@@ -109,6 +109,12 @@ async fn a_channel_rate_limit_holds_and_the_backlog_shows_the_drain_time(db: &Te
     assert_eq!(gateway.received().len(), 5);
 }
 
+/// One outbox step at the clock's now, running while the test watches the gateway.
+fn spawn_step(outbox: &Outbox, clock: &ManualClock) -> tokio::task::JoinHandle<OutboxStep> {
+    let (outbox, now) = (outbox.clone(), clock.now());
+    tokio::spawn(async move { outbox.step(now).await.unwrap() })
+}
+
 /// The states of these messages, in order.
 async fn states(store: &dyn Store, ids: &[i64]) -> Vec<String> {
     let mut out = Vec::new();
@@ -129,11 +135,7 @@ async fn outcomes_are_recorded_as_requests_return(db: &TestDb) {
         quick.push(queue(store.as_ref(), &format!("quick-{i}"), 0, now).await);
     }
     gateway.hold_text("slow");
-    let step = tokio::spawn({
-        let outbox = outbox.clone();
-        let now = clock.now();
-        async move { outbox.step(now).await.unwrap() }
-    });
+    let step = spawn_step(&outbox, &clock);
     gateway.wait_held(1).await;
     gateway.wait_for(9).await;
     // The step is still waiting for the slow request, yet the nine that came back are recorded
@@ -161,11 +163,7 @@ async fn no_send_starts_that_could_outlive_its_claim(db: &TestDb) {
     let first = queue(store.as_ref(), "first", 2, now).await;
     let rest = [queue(store.as_ref(), "second", 1, now).await, queue(store.as_ref(), "third", 0, now).await];
     gateway.hold_text("first");
-    let step = tokio::spawn({
-        let outbox = outbox.clone();
-        let now = clock.now();
-        async move { outbox.step(now).await.unwrap() }
-    });
+    let step = spawn_step(&outbox, &clock);
     gateway.wait_held(1).await;
     // The first request took 25 s: starting another now could run past the lease, into a
     // second instance sending the same message.
@@ -225,11 +223,7 @@ async fn sent_and_unrecorded_stays_within_twice_the_requests_in_flight(db: &Test
         queue(store.as_ref(), &format!("m{i}"), 0, now).await;
     }
     gateway.hold_text("first");
-    let step = tokio::spawn({
-        let outbox = outbox.clone();
-        let now = clock.now();
-        async move { outbox.step(now).await.unwrap() }
-    });
+    let step = spawn_step(&outbox, &clock);
     // Claimed and sending: now the database stops taking the outbox's writes, as a slow disk
     // or a busy database would.
     gateway.wait_held(1).await;
