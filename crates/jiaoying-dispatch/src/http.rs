@@ -3,7 +3,7 @@
 /// An operator-readable reason for a request that got no HTTP answer, for `what` (a provider and
 /// host, never the URL: reqwest's own text names the full URL, whose path or query often carries
 /// a key or a signature, and hides the OS reason in its source chain).
-pub(crate) fn describe_request_error(what: &str, e: &reqwest::Error) -> String {
+pub fn describe_request_error(what: &str, e: &reqwest::Error) -> String {
     let head = if e.is_timeout() {
         format!("{what} did not answer in time")
     } else if e.is_connect() {

@@ -20,4 +20,5 @@ pub mod voice_webhook;
 
 pub use build::{build_channel, build_channel_with, build_channels, build_channels_with, BuildContext};
 pub use channel::*;
+pub use http::describe_request_error;
 pub use inbound::*;

@@ -93,27 +93,6 @@ pub fn classify(status: StatusCode, excerpt: &str) -> Attempt {
     }
 }
 
-fn describe(target: &str, e: &reqwest::Error) -> String {
-    let head = if e.is_timeout() {
-        format!("{target} did not answer in time")
-    } else if e.is_connect() {
-        format!("could not connect to {target}")
-    } else {
-        format!("request to {target} failed")
-    };
-    // The innermost cause says what happened on the wire; reqwest's own text names the URL.
-    let mut cause = None;
-    let mut source = std::error::Error::source(e);
-    while let Some(err) = source {
-        cause = Some(err.to_string());
-        source = err.source();
-    }
-    match cause {
-        Some(c) => format!("{head}: {c}"),
-        None => head,
-    }
-}
-
 fn scrub(text: String, secret: &str) -> String {
     if secret.is_empty() || !text.contains(secret) {
         text
@@ -139,7 +118,10 @@ impl Linker {
             .send()
             .await;
         match sent {
-            Err(e) => Attempt::Transient { status: None, error: scrub(describe(&s.target(), &e), secret) },
+            Err(e) => Attempt::Transient {
+                status: None,
+                error: scrub(jiaoying_dispatch::describe_request_error(&s.target(), &e), secret),
+            },
             Ok(mut resp) => {
                 let status = resp.status();
                 let mut excerpt = String::new();
