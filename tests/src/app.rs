@@ -241,7 +241,62 @@ impl Running {
     }
 }
 
+/// A signed-in board session: the session cookie's value and its CSRF token (read from the store by
+/// the cookie's hash, so that tests do not depend on how pages embed it).
+pub struct BoardSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The value of the cookie `name` a response sets (`None` when it is absent or cleared).
+pub fn cookie_set_by(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, v)| k.trim() == name && !v.is_empty())
+        .map(|(_, v)| v.to_string())
+}
+
 impl TestApp {
+    /// Submits the sign-in form as a browser would: opens it for its double-submit cookie and
+    /// token, then posts the name and password, asking to go on to `next`.
+    pub async fn post_sign_in_form(&self, name: &str, password: &str, next: &str) -> reqwest::Response {
+        use reqwest::header::{ACCEPT, COOKIE};
+        let form = self.client.get(format!("{}/login", self.address)).header(ACCEPT, "text/html").send().await.unwrap();
+        let login_cookie = cookie_set_by(form.headers(), "jy_login").expect("the form's cookie");
+        let html = form.text().await.unwrap();
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).expect("the form's token") + marker.len();
+        let token = html[start..].split('"').next().unwrap().to_string();
+        self.client
+            .post(format!("{}/login", self.address))
+            .header(COOKIE, format!("jy_login={login_cookie}"))
+            .header(ACCEPT, "text/html")
+            .form(&[("name", name), ("password", password), ("csrf", &token), ("next", next)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The session behind a session cookie's value, with its CSRF token.
+    pub async fn board_session(&self, cookie: String) -> BoardSession {
+        let hash = hex::encode(Sha256::digest(cookie.as_bytes()));
+        let now = self.clock.advance(Span::ZERO).millis();
+        let info =
+            self.handle.store.live_session(&hash, now).await.unwrap().expect("the session is stored by its hash");
+        BoardSession { cookie, csrf: info.csrf }
+    }
+
+    /// Signs in through the form (see [`TestApp::post_sign_in_form`]); panics unless it succeeds.
+    pub async fn sign_in_form(&self, name: &str, password: &str) -> BoardSession {
+        let r = self.post_sign_in_form(name, password, "/").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name} failed");
+        let cookie = cookie_set_by(r.headers(), "jy_session").expect("a session cookie");
+        self.board_session(cookie).await
+    }
+
     pub fn settings(&self) -> Settings {
         toml::from_str(&self.settings_toml).expect("test settings parse")
     }

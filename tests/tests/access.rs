@@ -6,12 +6,11 @@
 
 use jiaoying::commands;
 use jiaoying_core::Span;
-use jiaoying_tests::app::{GRID, HEAD, UNIT};
+use jiaoying_tests::app::{BoardSession as Session, GRID, HEAD, UNIT};
 use jiaoying_tests::{app_story, red_alert, TestApp};
 use reqwest::header::{HeaderMap, ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sha2::Digest;
 
 const OFFICER: (&str, &str) = ("wang", "暴雨夜值班-correct-horse");
 const VIEWER: (&str, &str) = ("li-viewer", "viewer password 123");
@@ -58,32 +57,14 @@ async fn login_form(app: &TestApp, query: &str) -> (String, String, String) {
 
 /// Submits the sign-in form as a browser would (after opening it).
 async fn post_login(app: &TestApp, name: &str, password: &str, next: &str) -> reqwest::Response {
-    let (cookie, token, _) = login_form(app, "").await;
-    app.client
-        .post(format!("{}/login", app.address))
-        .header(COOKIE, format!("jy_login={cookie}"))
-        .header(ACCEPT, HTML)
-        .form(&[("name", name), ("password", password), ("csrf", &token), ("next", next)])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A signed-in browser: its session cookie value and the session's CSRF token (which pages embed;
-/// read here from the store to keep this test independent of the pages).
-struct Session {
-    cookie: String,
-    csrf: String,
+    app.post_sign_in_form(name, password, next).await
 }
 
 async fn sign_in(app: &TestApp, user: (&str, &str)) -> Session {
     let r = post_login(app, user.0, user.1, "/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {} failed: {}", user.0, r.text().await.unwrap());
     let cookie = cookie_value(r.headers(), "jy_session").expect("session cookie");
-    let hash = hex::encode(sha2::Sha256::digest(cookie.as_bytes()));
-    let now = app.clock.advance(Span::ZERO).millis();
-    let info = app.handle.store.live_session(&hash, now).await.unwrap().expect("the session is stored by its hash");
-    Session { cookie, csrf: info.csrf }
+    app.board_session(cookie).await
 }
 
 async fn api_get(app: &TestApp, session: &Session, path: &str) -> StatusCode {

@@ -4,57 +4,23 @@
 //! once; the last admin stays; every change is in the audit log; no answer shows a password hash.
 
 use jiaoying::commands;
-use jiaoying_core::Span;
-use jiaoying_tests::app::API_TOKEN;
+use jiaoying_tests::app::{cookie_set_by, BoardSession as Session, API_TOKEN};
 use jiaoying_tests::{app_story, TestApp};
-use reqwest::header::{ACCEPT, COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha2::Digest;
 
 const ADMIN: (&str, &str) = ("chen-admin", "admin password 4567");
 const OFFICER: (&str, &str) = ("wang", "暴雨夜值班-correct-horse");
 const VIEWER: (&str, &str) = ("li-viewer", "viewer password 123");
 
 /// A signed-in browser: its session cookie and the session's CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn cookie_of(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next()?.split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_string())
-}
-
 /// Submits the sign-in form as a browser would; the status and, on success, the session.
 async fn try_sign_in(app: &TestApp, (name, password): (&str, &str)) -> (StatusCode, Option<Session>) {
-    let form = app.client.get(format!("{}/login", app.address)).header(ACCEPT, "text/html").send().await.unwrap();
-    let login_cookie = cookie_of(form.headers(), "jy_login").expect("the form's cookie");
-    let html = form.text().await.unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("the form's token") + marker.len();
-    let token = html[start..].split('"').next().unwrap().to_string();
-    let r = app
-        .client
-        .post(format!("{}/login", app.address))
-        .header(COOKIE, format!("jy_login={login_cookie}"))
-        .header(ACCEPT, "text/html")
-        .form(&[("name", name), ("password", password), ("csrf", &token), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_sign_in_form(name, password, "/").await;
     let status = r.status();
-    let Some(cookie) = cookie_of(r.headers(), "jy_session") else { return (status, None) };
-    let hash = hex::encode(sha2::Sha256::digest(cookie.as_bytes()));
-    let now = app.clock.advance(Span::ZERO).millis();
-    let csrf = app.handle.store.live_session(&hash, now).await.unwrap().expect("the session is stored").csrf;
-    (status, Some(Session { cookie, csrf }))
+    let Some(cookie) = cookie_set_by(r.headers(), "jy_session") else { return (status, None) };
+    (status, Some(app.board_session(cookie).await))
 }
 
 async fn sign_in(app: &TestApp, user: (&str, &str)) -> Session {

@@ -325,31 +325,7 @@ app_story!(nobody_unauthenticated_gets_a_page);
 
 /// Signs in through the login form as a browser would; returns the session cookie's value.
 async fn sign_in(app: &TestApp, name: &str, password: &str) -> String {
-    let set_cookie = |h: &reqwest::header::HeaderMap, name: &str| {
-        h.get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next()?.split_once('='))
-            .find(|(k, v)| *k == name && !v.is_empty())
-            .map(|(_, v)| v.to_string())
-    };
-    let form = app.client.get(format!("{}/login", app.address)).header(ACCEPT, "text/html").send().await.unwrap();
-    let login_cookie = set_cookie(form.headers(), "jy_login").expect("the form's cookie");
-    let html = form.text().await.unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("the form's token") + marker.len();
-    let token = html[start..].split('"').next().unwrap().to_string();
-    let r = app
-        .client
-        .post(format!("{}/login", app.address))
-        .header(COOKIE, format!("jy_login={login_cookie}"))
-        .header(ACCEPT, "text/html")
-        .form(&[("name", name), ("password", password), ("csrf", &token), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in failed");
-    set_cookie(r.headers(), "jy_session").expect("a session cookie")
+    app.sign_in_form(name, password).await.cookie
 }
 
 async fn a_signed_in_page_carries_the_csrf_token_for_its_script(app: &mut TestApp) {

@@ -5,9 +5,9 @@
 
 use jiaoying::commands;
 use jiaoying_core::Span;
-use jiaoying_tests::app::{API_TOKEN, GRID, HEAD, REG, UNIT};
+use jiaoying_tests::app::{cookie_set_by, API_TOKEN, GRID, HEAD, REG, UNIT};
 use jiaoying_tests::{app_story, red_alert, TestApp};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -167,34 +167,12 @@ async fn bad_contacts_are_refused_and_nothing_changes(app: &mut TestApp) {
 }
 app_story!(bad_contacts_are_refused_and_nothing_changes);
 
-/// The value of cookie `name` set by a response.
-fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
-        let (k, val) = v.split(';').next()?.split_once('=')?;
-        (k.trim() == name && !val.is_empty()).then(|| val.to_string())
-    })
-}
-
 /// Signs in through the login form as a browser does: the session cookie and its CSRF token (read
 /// from the page it then gets, as the board's script does).
 async fn sign_in(app: &TestApp, (name, password): (&str, &str)) -> (String, String) {
-    let r = app.client.get(format!("{}/login", app.address)).header(ACCEPT, HTML).send().await.unwrap();
-    let form_cookie = set_cookie(r.headers(), "jy_login").expect("login cookie");
-    let html = r.text().await.unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let at = html.find(marker).expect("csrf field") + marker.len();
-    let token = html[at..].split('"').next().unwrap().to_string();
-    let r = app
-        .client
-        .post(format!("{}/login", app.address))
-        .header(COOKIE, format!("jy_login={form_cookie}"))
-        .header(ACCEPT, HTML)
-        .form(&[("name", name), ("password", password), ("csrf", &token), ("next", "/registry")])
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_sign_in_form(name, password, "/registry").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let session = set_cookie(r.headers(), "jy_session").expect("session cookie");
+    let session = cookie_set_by(r.headers(), "jy_session").expect("session cookie");
     let r = app
         .client
         .get(format!("{}/registry/persons/{}", app.address, GRID.0))
