@@ -276,36 +276,26 @@ impl Outbox {
         let started = Instant::now();
         self.take_tokens(name, n);
         let (sent, unsent) = match (adapter, breaker_open) {
-            (None, _) => {
+            (Some(channel), None) => self.send_all(name, channel, &limits, claimed, lease_until).await?,
+            // Nothing to send through: each message fails here, moving to a fallback where the
+            // channel exists and has one.
+            (adapter, _) => {
+                let error = match adapter {
+                    None => format!("no channel named {name:?} is configured"),
+                    Some(_) => format!("channel {name} is failing (circuit open)"),
+                };
                 let mut outcomes: Vec<Outcome> = claimed
                     .into_iter()
                     .map(|msg| Outcome {
-                        result: SendResult::Failed { error: format!("no channel named {name:?} is configured") },
+                        failover_to: if adapter.is_some() { self.fallback_for(name, &msg) } else { None },
+                        result: SendResult::Failed { error: error.clone() },
                         msg,
-                        failover_to: None,
                     })
                     .collect();
-                self.record_outcomes(name, &outcomes);
                 self.finish(&mut outcomes, lease_until).await?;
+                self.record_outcomes(name, &outcomes);
                 (0, Vec::new())
             }
-            (Some(_), Some(_)) => {
-                let mut outcomes: Vec<Outcome> = claimed
-                    .into_iter()
-                    .map(|msg| {
-                        let failover_to = self.fallback_for(name, &msg);
-                        Outcome {
-                            result: SendResult::Failed { error: format!("channel {name} is failing (circuit open)") },
-                            msg,
-                            failover_to,
-                        }
-                    })
-                    .collect();
-                self.record_outcomes(name, &outcomes);
-                self.finish(&mut outcomes, lease_until).await?;
-                (0, Vec::new())
-            }
-            (Some(channel), None) => self.send_all(name, channel, &limits, claimed, lease_until).await?,
         };
         self.record_rate(name, sent, started);
         if !unsent.is_empty() {
