@@ -86,3 +86,24 @@ async fn a_burst_of_answers_is_taken_as_if_one_by_one(app: &mut TestApp) {
     assert_eq!(to, want, "{:?}", confirmations.iter().map(|m| m.text()).collect::<Vec<_>>());
 }
 app_story!(a_burst_of_answers_is_taken_as_if_one_by_one);
+
+/// The burst finds calls by `(number, code)` itself: a code is only its own person's. Another
+/// person's code from a registered number answers nothing and is told so; a lower-case code and
+/// one with spaces around it still answer the sender's own call.
+async fn a_code_answers_only_the_call_of_its_own_number(app: &mut TestApp) {
+    let (_, body) = app.post_alert(&red_alert("cq-codes")).await;
+    let alert_id = body["id"].as_i64().unwrap();
+    let sms = app.gateway.wait_for(4).await;
+    let code_of = |mobile: &str| sms.iter().find(|m| m.to() == mobile).and_then(|m| m.code()).unwrap().to_string();
+    let (grid_code, head_code) = (code_of(GRID.1), code_of(HEAD.1));
+    let (status, stolen) = app.sms_reply_signed(GRID.1, &head_code, "codes-1", SMS_SECRET).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stolen["result"], "unknown_code", "{stolen}");
+    assert_ne!(app.call_of(alert_id, HEAD.0).await["state"], "answered");
+    let (_, own) =
+        app.sms_reply_signed(GRID.1, &format!("  {}  ", grid_code.to_lowercase()), "codes-2", SMS_SECRET).await;
+    assert_eq!(own["result"], "answered", "{own}");
+    assert_eq!(app.call_of(alert_id, GRID.0).await["state"], "answered");
+    assert_ne!(app.call_of(alert_id, HEAD.0).await["state"], "answered");
+}
+app_story!(a_code_answers_only_the_call_of_its_own_number);

@@ -2,7 +2,7 @@
 //! domain types (`CallState`, `Tier`), so a bad value fails at the edge, not deep in the logic.
 
 use jiaoying_core::{CallState, Tier};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AlertRow {
@@ -52,7 +52,7 @@ pub struct NewAlertRow {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct CallRow {
     pub id: i64,
     pub alert_id: i64,
@@ -94,6 +94,15 @@ pub struct CallListRow {
     #[serde(flatten)]
     pub call: CallRow,
     pub name: Option<String>,
+}
+
+/// A call found by a reply's `(mobile, code)`, with the mobile it was asked for.
+#[derive(Debug, Clone, Deserialize, sqlx::FromRow)]
+pub struct CodedCall {
+    pub mobile_in: String,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub call: CallRow,
 }
 
 #[derive(Debug, Clone)]

@@ -647,6 +647,31 @@ macro_rules! impl_sql_store {
             }
 
             async fn first_sights(&mut self, seen: &[(String, String)], now: i64) -> StoreResult<Vec<bool>> {
+                if $backend == Backend::Sqlite {
+                    // One writer: what is not there before the insert is what the insert adds. Read
+                    // as one row (the driver hands rows over one wake-up at a time).
+                    let mut old = std::collections::HashSet::new();
+                    for chunk in seen.chunks(500) {
+                        let mut q = sqlx::QueryBuilder::<$DB>::new(
+                            "SELECT json_group_array(json_array(s.channel, s.provider_id)) FROM inbound_seen s JOIN (",
+                        );
+                        q.push_values(chunk, |mut row, (channel, pid)| {
+                            row.push_bind(channel.clone()).push_bind(pid.clone());
+                        });
+                        q.push(") AS v ON s.channel = v.column1 AND s.provider_id = v.column2");
+                        let (json,): (String,) = q.build_query_as().fetch_one(&mut *self.tx).await?;
+                        let found: Vec<(String, String)> = serde_json::from_str(&json)
+                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("inbound ids seen: {e}")))?;
+                        old.extend(found);
+                        let mut q = sqlx::QueryBuilder::<$DB>::new("INSERT INTO inbound_seen (channel, provider_id, seen_at) ");
+                        q.push_values(chunk, |mut row, (channel, pid)| {
+                            row.push_bind(channel.clone()).push_bind(pid.clone()).push_bind(now);
+                        });
+                        q.push(" ON CONFLICT DO NOTHING");
+                        q.build().execute(&mut *self.tx).await?;
+                    }
+                    return Ok(seen.iter().map(|k| !old.contains(k)).collect());
+                }
                 let mut new = std::collections::HashSet::new();
                 for chunk in seen.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$DB>::new("INSERT INTO inbound_seen (channel, provider_id, seen_at) ");
@@ -674,6 +699,43 @@ macro_rules! impl_sql_store {
                 Ok(out)
             }
 
+            async fn calls_by_mobile_and_codes(&mut self, pairs: &[(String, String)]) -> StoreResult<Vec<(String, CallRow)>> {
+                let sqlite = $backend == Backend::Sqlite;
+                let columns: Vec<String> = CALL_COLUMNS.split(',').map(|c| c.trim()).map(|c| {
+                    match (sqlite, c) {
+                        // SQLite keeps booleans as 0/1; JSON wants true/false.
+                        (true, "late" | "unreached") => format!("'{c}', json(iif(c.{c}, 'true', 'false'))"),
+                        (true, _) => format!("'{c}', c.{c}"),
+                        (false, _) => format!("c.{c}"),
+                    }
+                }).collect();
+                // SQLite's driver hands each row over from its worker thread one at a time (a
+                // wake-up each): there the burst's calls come back as one JSON row.
+                let select = if sqlite {
+                    format!("SELECT json_group_array(json_object('mobile_in', v.column1, {})) FROM (", columns.join(", "))
+                } else {
+                    format!("SELECT v.column1 AS mobile_in, {} FROM (", columns.join(", "))
+                };
+                let mut out = Vec::with_capacity(pairs.len());
+                for chunk in pairs.chunks(500) {
+                    // VALUES columns are `column1`, `column2` on both backends.
+                    let mut q = sqlx::QueryBuilder::<$DB>::new(&select);
+                    q.push_values(chunk, |mut row, (mobile, code)| {
+                        row.push_bind(mobile.clone()).push_bind(code.clone());
+                    });
+                    q.push(") AS v JOIN persons p ON p.mobile = v.column1 JOIN calls c ON c.person_id = p.id AND c.reply_code = v.column2");
+                    let rows: Vec<CodedCall> = if sqlite {
+                        let (json,): (String,) = q.build_query_as().fetch_one(&mut *self.tx).await?;
+                        serde_json::from_str(&json)
+                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("calls of reply codes: {e}")))?
+                    } else {
+                        q.build_query_as::<CodedCall>().fetch_all(&mut *self.tx).await?
+                    };
+                    out.extend(rows.into_iter().map(|r| (r.mobile_in, r.call)));
+                }
+                Ok(out)
+            }
+
             async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>> {
                 let mut done = Vec::with_capacity(answers.len());
                 // VALUES columns are `column1`.. on both backends.
@@ -693,9 +755,23 @@ macro_rules! impl_sql_store {
                             .push_bind(a.actor.clone())
                             .push_bind(a.note.clone());
                     });
-                    q.push(") AS v WHERE calls.id = v.column1 AND calls.state = v.column2 AND calls.attempts = v.column3 RETURNING id");
-                    let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    done.extend(rows.into_iter().map(|r| r.0));
+                    q.push(") AS v WHERE calls.id = v.column1 AND calls.state = v.column2 AND calls.attempts = v.column3");
+                    if $backend == Backend::Sqlite {
+                        // One writer, and the burst read these calls in this transaction: every
+                        // compare-and-set holds, which the count confirms without a row per call
+                        // (the driver hands rows over one wake-up at a time).
+                        let n = q.build().execute(&mut *self.tx).await?.rows_affected();
+                        if n as usize != chunk.len() {
+                            return Err($crate::error::StoreError::Conflict(format!(
+                                "{} of {} answered calls changed under the writer", chunk.len() - n as usize, chunk.len()
+                            )));
+                        }
+                        done.extend(chunk.iter().map(|a| a.call_id));
+                    } else {
+                        q.push(" RETURNING id");
+                        let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                        done.extend(rows.into_iter().map(|r| r.0));
+                    }
                 }
                 Ok(done)
             }

@@ -344,6 +344,9 @@ pub trait StoreTx: Send {
     /// [`StoreTx::first_sight`] for many `(channel, provider id)` pairs (distinct): which were new.
     async fn first_sights(&mut self, seen: &[(String, String)], now: i64) -> StoreResult<Vec<bool>>;
     async fn calls_by_ids(&mut self, ids: &[i64]) -> StoreResult<Vec<CallRow>>;
+    /// The calls each `(mobile, reply code)` pair names (a registered number's persons' calls with
+    /// that code), for a burst of replies in one read: `(mobile, call)` rows, any order.
+    async fn calls_by_mobile_and_codes(&mut self, pairs: &[(String, String)]) -> StoreResult<Vec<(String, CallRow)>>;
     /// Answers many calls in a few statements, each by compare-and-set on its `(state, attempts)`
     /// as read: the ids actually answered.
     async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>>;

@@ -198,9 +198,14 @@ impl Tracker {
             to: mobile.as_str().to_string(),
             code: call.reply_code.clone(),
             dedupe: provider_id.filter(|p| !p.is_empty()).map(str::to_string),
-            req,
+            req: Some(req),
         };
-        let outcome = self.answers.submit(self, answer).await?;
+        let outcome = self.answers.submit(self, answer).await?.unwrap_or(ReplyOutcome::UnknownCode);
+        Ok(self.answered_by_sms(outcome))
+    }
+
+    /// Counts an SMS answer and wakes the loops its burst gave work to.
+    fn answered_by_sms(&self, outcome: ReplyOutcome) -> ReplyOutcome {
         if matches!(outcome, ReplyOutcome::Answered { .. }) {
             count_answer("sms");
             self.timers_wake.notify_one();
@@ -208,7 +213,7 @@ impl Tracker {
         if !matches!(outcome, ReplyOutcome::Duplicate | ReplyOutcome::UnknownCode) {
             self.outbox_wake.notify_one();
         }
-        Ok(outcome)
+        outcome
     }
 
     /// 已落实: the directive of the call was carried out, with the person's short report. A call
@@ -322,10 +327,21 @@ impl Tracker {
         let Ok(mobile) = MobileNumber::parse(from) else {
             return Ok(ReplyOutcome::UnknownSender);
         };
-        // The hot path of a storm: a reply code from a registered number names its call in one
-        // read.
+        // The hot path of a storm: a bare reply code goes straight to the answer burst, which
+        // finds the calls of all the codes it holds in one read.
         if let Some(reply) = parse_reply(text) {
-            if let Some(code) = &reply.code {
+            if let (Some(code), AnswerKind::Received) = (&reply.code, &reply.kind) {
+                let answer = crate::answer_batch::SmsAnswer {
+                    channel: channel.to_string(),
+                    to: mobile.as_str().to_string(),
+                    code: code.clone(),
+                    dedupe: provider_id.map(str::to_string),
+                    req: None,
+                };
+                if let Some(outcome) = self.answers.submit(self, answer).await? {
+                    return Ok(self.answered_by_sms(outcome));
+                }
+            } else if let Some(code) = &reply.code {
                 if let Some(call) = best_call(self.store.calls_by_mobile_and_code(&mobile, code).await?) {
                     return self.act_on_reply(channel, &mobile, call, &reply, provider_id, now).await;
                 }
@@ -548,7 +564,7 @@ impl Tracker {
 
 /// Of the calls a reply code names, the one to act on: one that can still be answered, else the
 /// newest (to say it is answered or closed). `calls` come newest first.
-fn best_call(calls: Vec<CallRow>) -> Option<CallRow> {
+pub(crate) fn best_call(calls: Vec<CallRow>) -> Option<CallRow> {
     let mut found: Option<CallRow> = None;
     for c in calls {
         let better = match &found {

@@ -34,12 +34,14 @@ pub(crate) struct SmsAnswer {
     pub code: String,
     /// The gateway's id of the inbound SMS, to take its retries once.
     pub dedupe: Option<String>,
-    pub req: AnswerRequest,
+    /// The call answered; `None`: the call `(to, code)` names, found inside the burst (one read
+    /// for the burst instead of one per reply).
+    pub req: Option<AnswerRequest>,
 }
 
 struct Job {
     answer: SmsAnswer,
-    reply: oneshot::Sender<Result<ReplyOutcome, StoreError>>,
+    reply: oneshot::Sender<Result<Option<ReplyOutcome>, StoreError>>,
 }
 
 /// The handle answers are submitted through. The writer task starts on first use.
@@ -49,7 +51,13 @@ pub(crate) struct AnswerBatcher {
 }
 
 impl AnswerBatcher {
-    pub(crate) async fn submit(&self, tracker: &Tracker, answer: SmsAnswer) -> Result<ReplyOutcome, StoreError> {
+    /// The answer's outcome once its burst committed; `None` when it names its call by code and
+    /// no call has that code for that number (nothing was written for it).
+    pub(crate) async fn submit(
+        &self,
+        tracker: &Tracker,
+        answer: SmsAnswer,
+    ) -> Result<Option<ReplyOutcome>, StoreError> {
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             // SQLite has one writer: one task. PostgreSQL commits concurrent transactions
@@ -105,18 +113,30 @@ async fn writer(tracker: Tracker, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedRece
 }
 
 impl Tracker {
-    /// Takes a burst of SMS answers in one transaction; one outcome per answer, in order.
-    pub(crate) async fn answer_sms_burst(&self, answers: &[SmsAnswer]) -> Result<Vec<ReplyOutcome>, StoreError> {
+    /// Takes a burst of SMS answers in one transaction; one outcome per answer, in order (`None`:
+    /// named by a code no call of that number has; nothing was written for it).
+    pub(crate) async fn answer_sms_burst(
+        &self,
+        answers: &[SmsAnswer],
+    ) -> Result<Vec<Option<ReplyOutcome>>, StoreError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let mut outcomes: Vec<Option<ReplyOutcome>> = vec![None; answers.len()];
         let mut replies: Vec<NewMessage> = Vec::new();
+
+        // Answers by code find their calls first, all in one read; those that find none are left
+        // untouched (not even their dedupe row) for the caller's careful path.
+        let (reqs, mut calls) = resolve_codes(tx.as_mut(), answers).await?;
+        let unresolved: Vec<bool> = reqs.iter().map(Option::is_none).collect();
 
         // A gateway's retry, within the burst or of an earlier one, is taken once.
         let mut keys = Vec::new();
         let mut keyed = Vec::new();
         let mut in_burst = HashSet::new();
         for (i, a) in answers.iter().enumerate() {
+            if unresolved[i] {
+                continue;
+            }
             if let Some(pid) = &a.dedupe {
                 let key = (a.channel.clone(), pid.clone());
                 if in_burst.insert(key.clone()) {
@@ -139,13 +159,17 @@ impl Tracker {
         }
 
         let ids: Vec<i64> = {
-            let mut ids: Vec<i64> =
-                answers.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(a, _)| a.req.call_id).collect();
+            let mut ids: Vec<i64> = reqs
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(r, o)| r.as_ref().filter(|_| o.is_none()).map(|r| r.call_id))
+                .filter(|id| !calls.contains_key(id))
+                .collect();
             ids.sort_unstable();
             ids.dedup();
             ids
         };
-        let calls: HashMap<i64, CallRow> = tx.calls_by_ids(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        calls.extend(tx.calls_by_ids(&ids).await?.into_iter().map(|c| (c.id, c)));
         // A drill's confirmations say so, as every message of a drill does.
         let mut drills: HashMap<i64, bool> = HashMap::new();
         for call in calls.values() {
@@ -159,11 +183,9 @@ impl Tracker {
         let mut simple: Vec<(usize, CallAnswer)> = Vec::new();
         let mut one_by_one: Vec<usize> = Vec::new();
         let mut taken = HashSet::new();
-        for (i, a) in answers.iter().enumerate() {
-            if outcomes[i].is_some() {
-                continue;
-            }
-            let Some(call) = calls.get(&a.req.call_id) else {
+        for (i, req) in reqs.iter().enumerate() {
+            let Some(req) = req.as_ref().filter(|_| outcomes[i].is_none()) else { continue };
+            let Some(call) = calls.get(&req.call_id) else {
                 outcomes[i] = Some(ReplyOutcome::UnknownCode);
                 continue;
             };
@@ -175,9 +197,9 @@ impl Tracker {
                         call_id: call.id,
                         state: call.state.as_str().to_string(),
                         attempts: call.attempts,
-                        via: a.req.via.clone(),
-                        actor: a.req.actor.clone(),
-                        note: a.req.note.clone(),
+                        via: req.via.clone(),
+                        actor: req.actor.clone(),
+                        note: req.note.clone(),
                     },
                 ));
             } else {
@@ -218,9 +240,10 @@ impl Tracker {
 
         one_by_one.sort_unstable();
         for i in one_by_one {
-            let (outcome, reply) = self.answer_sms_alone(tx.as_mut(), &answers[i], now).await?;
+            let Some(req) = &reqs[i] else { continue };
+            let (outcome, reply) = self.answer_sms_alone(tx.as_mut(), &answers[i], req, now).await?;
             outcomes[i] = Some(outcome);
-            let drill = drill_of(answers[i].req.call_id);
+            let drill = drill_of(req.call_id);
             replies.extend(reply.map(|mut m| {
                 if drill {
                     m.body = marked(m.body, true);
@@ -231,7 +254,11 @@ impl Tracker {
         }
         tx.insert_messages(&replies).await?;
         tx.commit().await?;
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(ReplyOutcome::UnknownCode)).collect())
+        Ok(outcomes
+            .into_iter()
+            .zip(unresolved)
+            .map(|(o, unresolved)| if unresolved { None } else { Some(o.unwrap_or(ReplyOutcome::UnknownCode)) })
+            .collect())
     }
 
     /// One SMS answer the careful way, inside `tx`: the outcome and the confirmation to send.
@@ -239,13 +266,14 @@ impl Tracker {
         &self,
         tx: &mut dyn StoreTx,
         a: &SmsAnswer,
+        req: &AnswerRequest,
         now: Timestamp,
     ) -> Result<(ReplyOutcome, Option<NewMessage>), StoreError> {
         let mut answered = None;
         // Inside one transaction a lost compare-and-set means another instance changed the call
         // in between: read it again.
         for _ in 0..5 {
-            answered = self.answer_in_tx(tx, &a.req, now).await?;
+            answered = self.answer_in_tx(tx, req, now).await?;
             if answered.is_some() {
                 break;
             }
@@ -265,11 +293,53 @@ impl Tracker {
             }
             Some(AnswerOutcome::NotFound { .. }) => return Ok((ReplyOutcome::UnknownCode, None)),
             Some(AnswerOutcome::Closed { .. }) | None => {
-                (ReplyOutcome::Closed { call_id: a.req.call_id }, composer.reply_text(&Reply::Closed { code }))
+                (ReplyOutcome::Closed { call_id: req.call_id }, composer.reply_text(&Reply::Closed { code }))
             }
         };
         Ok((outcome, Some(composer.reply_message(&a.channel, &a.to, text, now))))
     }
+}
+
+/// Each answer's request: given, or found by `(to, code)` with the call it names (the answerable
+/// one where a number's persons have several with that code); `None` where no call has the code.
+/// The calls found come back too, so the burst need not read them again.
+async fn resolve_codes(
+    tx: &mut dyn StoreTx,
+    answers: &[SmsAnswer],
+) -> Result<(Vec<Option<AnswerRequest>>, HashMap<i64, CallRow>), StoreError> {
+    let mut pairs: Vec<(String, String)> =
+        answers.iter().filter(|a| a.req.is_none()).map(|a| (a.to.clone(), a.code.clone())).collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut named: HashMap<(String, String), Vec<CallRow>> = HashMap::new();
+    if !pairs.is_empty() {
+        for (mobile, call) in tx.calls_by_mobile_and_codes(&pairs).await? {
+            named.entry((mobile, call.reply_code.clone())).or_default().push(call);
+        }
+    }
+    let mut calls = HashMap::new();
+    let reqs = answers
+        .iter()
+        .map(|a| match &a.req {
+            Some(req) => Some(req.clone()),
+            None => {
+                let mut found = named.get(&(a.to.clone(), a.code.clone())).cloned().unwrap_or_default();
+                // Newest first, as one person's read would give them.
+                found.sort_by_key(|c| std::cmp::Reverse(c.id));
+                crate::answer::best_call(found).map(|call| {
+                    let req = AnswerRequest {
+                        call_id: call.id,
+                        via: "sms".into(),
+                        actor: format!("person:{}", call.person_id),
+                        note: None,
+                    };
+                    calls.insert(call.id, call);
+                    req
+                })
+            }
+        })
+        .collect();
+    Ok((reqs, calls))
 }
 
 /// `text` with the drill mark in front when `drill`.
