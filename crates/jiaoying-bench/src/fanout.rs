@@ -22,7 +22,7 @@ use sink::{Route, Sink};
 use sqlx::Connection;
 
 const SMS_SECRET: &str = "bench-sms-secret";
-const SOURCE_TOKEN: &str = "bench-source-token-0123456789";
+pub(crate) const SOURCE_TOKEN: &str = "bench-source-token-0123456789";
 /// The street every fan-out person is in (flat::registry's).
 const STREET: &str = "500105002";
 /// A second street with the few persons the latency alerts reach.
@@ -111,7 +111,7 @@ escalate = false
     Ok(toml::from_str(&toml)?)
 }
 
-fn alert(identifier: &str, area: &str) -> String {
+pub(crate) fn alert(identifier: &str, area: &str) -> String {
     serde_json::json!({
         "identifier": identifier,
         "sender": "cq@cma.gov.cn",
@@ -152,7 +152,7 @@ impl JyFigures {
     }
 }
 
-async fn post(client: &reqwest::Client, base: &str, body: String) -> anyhow::Result<serde_json::Value> {
+pub(crate) async fn post(client: &reqwest::Client, base: &str, body: String) -> anyhow::Result<serde_json::Value> {
     let r = client
         .post(format!("{base}/api/v1/alerts"))
         .bearer_auth(SOURCE_TOKEN)

@@ -171,7 +171,7 @@ async fn fresh_pg(admin: &str) -> anyhow::Result<(String, String)> {
 async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("lateness") => return lateness_report().await,
-        Some("answers") => return answers_report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
+        Some("answers") => return answers::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
         Some("fanout") => return fanout::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
         Some("open-calls") => return open_calls::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
         Some("reliability") => return reliability::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,
@@ -233,46 +233,6 @@ async fn lateness_report() -> anyhow::Result<()> {
     println!("| SQLite | {} | {} | {} |", sqlite.p50, sqlite.p99, sqlite.max);
     if let Some(p) = pg {
         println!("| PostgreSQL | {} | {} | {} |", p.p50, p.p99, p.max);
-    }
-    Ok(())
-}
-
-/// `cargo run --release -p jiaoying-bench -- answers`
-async fn answers_report(args: &[String]) -> anyhow::Result<()> {
-    let mut load = answers::Load { calls: 20_000, senders: 128 };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut number = |name: &str| -> anyhow::Result<usize> {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &usize| n > 0)
-                .ok_or_else(|| anyhow::anyhow!("{name} takes a positive number"))
-        };
-        match a.as_str() {
-            "--calls" => load.calls = number("--calls")?,
-            "--senders" => load.senders = number("--senders")?,
-            other => anyhow::bail!("usage: answers [--calls N] [--senders N] (unknown {other:?})"),
-        }
-    }
-    let dir = tempfile::tempdir()?;
-    let sqlite = answers::run(&format!("sqlite://{}", dir.path().join("ans.db").display()), load).await?;
-    let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
-    let pg = match &pg_admin {
-        Some(admin) => {
-            let (url, name) = fresh_pg(admin).await?;
-            let f = answers::run(&url, load).await?;
-            let mut conn = sqlx::PgConnection::connect(admin).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
-            Some(f)
-        }
-        None => None,
-    };
-    println!("{} SMS replies by code from {} concurrent senders (tracker path, no HTTP)\n", load.calls, load.senders);
-    println!("| backend | answers/s | p50 | p99 |");
-    println!("| --- | ---: | ---: | ---: |");
-    println!("| SQLite | {:.0} | {:.1} ms | {:.1} ms |", sqlite.per_sec, sqlite.p50_ms, sqlite.p99_ms);
-    if let Some(p) = pg {
-        println!("| PostgreSQL | {:.0} | {:.1} ms | {:.1} ms |", p.per_sec, p.p50_ms, p.p99_ms);
     }
     Ok(())
 }
