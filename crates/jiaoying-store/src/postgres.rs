@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -19,8 +21,14 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        // No JIT: every statement here is a short index lookup or write, and a cost estimate
+        // above `jit_above_cost` (a burst's per-pair lookups reach it) would spend milliseconds
+        // compiling what runs in microseconds.
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| crate::StoreError::Config(format!("bad postgres URL: {e}")))?
+            .options([("jit", "off")]);
         let pool =
-            PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+            PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect_with(opts).await?;
         Ok(PgStore { write: pool.clone(), read: pool, registry_cache: Default::default() })
     }
 

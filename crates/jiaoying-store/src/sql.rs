@@ -14,13 +14,33 @@ pub(crate) const CALL_COLUMNS: &str =
 
 pub(crate) const OPEN_STATES_SQL: &str = "('pending', 'sent', 'delivered', 'escalated')";
 
+/// Set-based statements take their rows as one JSON array parameter (`$1`, an array of arrays),
+/// read as a table `j` whose `j.value ->> N` is a row's N-th field (text; `CAST(.. AS BIGINT)`
+/// for numbers). The statement's text then does not depend on how many rows there are, so each
+/// backend prepares (and PostgreSQL plans) it once, instead of once per burst size.
+pub(crate) fn json_rows(backend: crate::store::Backend) -> &'static str {
+    match backend {
+        crate::store::Backend::Sqlite => "json_each($1) AS j",
+        crate::store::Backend::Postgres => "jsonb_array_elements($1::jsonb) AS j(value)",
+    }
+}
+
+/// `rows` as the JSON array parameter of a [`json_rows`] statement.
+pub(crate) fn json_param(rows: Vec<serde_json::Value>) -> String {
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// Rows per JSON-parameter statement: bounded so one statement's work stays small.
+pub(crate) const JSON_CHUNK: usize = 1000;
+
 macro_rules! impl_sql_store {
     ($Store:ident, $Tx:ident, $DB:ty, backend = $backend:expr, claim_calls = $claim_calls:expr, claim_messages = $claim_messages:expr, claim_channel_messages = $claim_channel_messages:expr) => {
         use async_trait::async_trait;
         use jiaoying_core::{AlertKey, MobileNumber, Person, Registry};
         use $crate::error::StoreResult;
         use $crate::records::*;
-        use $crate::sql::{CALL_COLUMNS, OPEN_STATES_SQL};
+        use $crate::sql::{json_param, json_rows, CALL_COLUMNS, JSON_CHUNK, OPEN_STATES_SQL};
+        use serde_json::json;
         use $crate::store::{Backend, Store, StoreTx};
 
         pub struct $Tx {
@@ -455,49 +475,44 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_messages(&mut self, messages: &[NewMessage]) -> StoreResult<()> {
-                // 14 values a row: 200 rows stay well under every backend's parameter limit.
-                for chunk in messages.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new(
-                        "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
-                         state, attempts, next_attempt_at, created_at, priority) ",
-                    );
-                    q.push_values(chunk, |mut row, m| {
-                        row.push_bind(m.alert_id)
-                            .push_bind(m.call_id)
-                            .push_bind(m.channel.clone())
-                            .push_bind(m.recipient.clone())
-                            .push_bind(m.purpose.as_str())
-                            .push_bind(m.subject.clone())
-                            .push_bind(m.body.clone())
-                            .push_bind(m.code.clone())
-                            .push_bind(m.link.clone())
-                            .push_bind("queued")
-                            .push_bind(0i64)
-                            .push_bind(m.now)
-                            .push_bind(m.now)
-                            .push_bind(m.priority);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                let sql = format!(
+                    "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+                     state, attempts, next_attempt_at, created_at, priority) \
+                     SELECT CAST(j.value ->> 0 AS BIGINT), CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, j.value ->> 3, \
+                            j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8, 'queued', 0, \
+                            CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT) \
+                     FROM {}",
+                    json_rows($backend)
+                );
+                for chunk in messages.chunks(JSON_CHUNK) {
+                    let rows = chunk
+                        .iter()
+                        .map(|m| {
+                            json!([m.alert_id, m.call_id, m.channel, m.recipient, m.purpose.as_str(), m.subject, m.body,
+                                   m.code, m.link, m.now, m.priority])
+                        })
+                        .collect();
+                    sqlx::query(&sql).bind(json_param(rows)).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }
 
             async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()> {
-                for chunk in events.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new(
-                        "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) ",
-                    );
-                    q.push_values(chunk, |mut row, e| {
-                        row.push_bind(e.alert_id)
-                            .push_bind(e.call_id)
-                            .push_bind(e.at)
-                            .push_bind(e.from_state.map(|s| s.as_str()))
-                            .push_bind(e.to_state.as_str())
-                            .push_bind(e.actor.clone())
-                            .push_bind(e.via.clone())
-                            .push_bind(e.note.clone());
-                    });
-                    q.build().execute(&mut *self.tx).await?;
+                let sql = format!(
+                    "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
+                     SELECT CAST(j.value ->> 0 AS BIGINT), CAST(j.value ->> 1 AS BIGINT), CAST(j.value ->> 2 AS BIGINT), \
+                            j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7 FROM {}",
+                    json_rows($backend)
+                );
+                for chunk in events.chunks(JSON_CHUNK) {
+                    let rows = chunk
+                        .iter()
+                        .map(|e| {
+                            json!([e.alert_id, e.call_id, e.at, e.from_state.map(|s| s.as_str()), e.to_state.as_str(),
+                                   e.actor, e.via, e.note])
+                        })
+                        .collect();
+                    sqlx::query(&sql).bind(json_param(rows)).execute(&mut *self.tx).await?;
                 }
                 Ok(())
             }
@@ -647,40 +662,47 @@ macro_rules! impl_sql_store {
             }
 
             async fn first_sights(&mut self, seen: &[(String, String)], now: i64) -> StoreResult<Vec<bool>> {
-                if $backend == Backend::Sqlite {
-                    // One writer: what is not there before the insert is what the insert adds. Read
-                    // as one row (the driver hands rows over one wake-up at a time).
-                    let mut old = std::collections::HashSet::new();
-                    for chunk in seen.chunks(500) {
-                        let mut q = sqlx::QueryBuilder::<$DB>::new(
-                            "SELECT json_group_array(json_array(s.channel, s.provider_id)) FROM inbound_seen s JOIN (",
-                        );
-                        q.push_values(chunk, |mut row, (channel, pid)| {
-                            row.push_bind(channel.clone()).push_bind(pid.clone());
-                        });
-                        q.push(") AS v ON s.channel = v.column1 AND s.provider_id = v.column2");
-                        let (json,): (String,) = q.build_query_as().fetch_one(&mut *self.tx).await?;
-                        let found: Vec<(String, String)> = serde_json::from_str(&json)
-                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("inbound ids seen: {e}")))?;
-                        old.extend(found);
-                        let mut q = sqlx::QueryBuilder::<$DB>::new("INSERT INTO inbound_seen (channel, provider_id, seen_at) ");
-                        q.push_values(chunk, |mut row, (channel, pid)| {
-                            row.push_bind(channel.clone()).push_bind(pid.clone()).push_bind(now);
-                        });
-                        q.push(" ON CONFLICT DO NOTHING");
-                        q.build().execute(&mut *self.tx).await?;
-                    }
-                    return Ok(seen.iter().map(|k| !old.contains(k)).collect());
-                }
+                let rows = json_rows($backend);
+                let sqlite = $backend == Backend::Sqlite;
                 let mut new = std::collections::HashSet::new();
-                for chunk in seen.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new("INSERT INTO inbound_seen (channel, provider_id, seen_at) ");
-                    q.push_values(chunk, |mut row, (channel, pid)| {
-                        row.push_bind(channel.clone()).push_bind(pid.clone()).push_bind(now);
-                    });
-                    q.push(" ON CONFLICT DO NOTHING RETURNING channel, provider_id");
-                    let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    new.extend(rows);
+                for chunk in seen.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|(c, p)| json!([c, p])).collect());
+                    if sqlite {
+                        // One writer: what is not there before the insert is what the insert adds.
+                        // Read as one row (the driver hands rows over one wake-up at a time).
+                        let (found,): (String,) = sqlx::query_as(&format!(
+                            "SELECT json_group_array(json_array(s.channel, s.provider_id)) FROM {rows} \
+                             JOIN inbound_seen s ON s.channel = j.value ->> 0 AND s.provider_id = j.value ->> 1"
+                        ))
+                        .bind(&param)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                        let old: std::collections::HashSet<(String, String)> = serde_json::from_str::<Vec<(String, String)>>(&found)
+                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("inbound ids seen: {e}")))?
+                            .into_iter()
+                            .collect();
+                        // `WHERE true`: SQLite's parser needs it before an upsert clause after SELECT.
+                        sqlx::query(&format!(
+                            "INSERT INTO inbound_seen (channel, provider_id, seen_at) \
+                             SELECT j.value ->> 0, j.value ->> 1, $2 FROM {rows} WHERE true ON CONFLICT DO NOTHING"
+                        ))
+                        .bind(&param)
+                        .bind(now)
+                        .execute(&mut *self.tx)
+                        .await?;
+                        new.extend(chunk.iter().filter(|k| !old.contains(*k)).cloned());
+                    } else {
+                        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                            "INSERT INTO inbound_seen (channel, provider_id, seen_at) \
+                             SELECT j.value ->> 0, j.value ->> 1, $2 FROM {rows} ON CONFLICT DO NOTHING \
+                             RETURNING channel, provider_id"
+                        ))
+                        .bind(&param)
+                        .bind(now)
+                        .fetch_all(&mut *self.tx)
+                        .await?;
+                        new.extend(rows);
+                    }
                 }
                 Ok(seen.iter().map(|k| new.contains(k)).collect())
             }
@@ -712,24 +734,36 @@ macro_rules! impl_sql_store {
                 // SQLite's driver hands each row over from its worker thread one at a time (a
                 // wake-up each): there the burst's calls come back as one JSON row.
                 let select = if sqlite {
-                    format!("SELECT json_group_array(json_object('mobile_in', v.column1, {})) FROM (", columns.join(", "))
+                    format!("SELECT json_group_array(json_object('mobile_in', j.value ->> 0, {}))", columns.join(", "))
                 } else {
-                    format!("SELECT v.column1 AS mobile_in, {} FROM (", columns.join(", "))
+                    format!("SELECT j.value ->> 0 AS mobile_in, {}", columns.join(", "))
+                };
+                let sql = if sqlite {
+                    format!(
+                        "{select} FROM {} JOIN persons p ON p.mobile = j.value ->> 0 \
+                         JOIN calls c ON c.person_id = p.id AND c.reply_code = j.value ->> 1",
+                        json_rows($backend)
+                    )
+                } else {
+                    // Per pair, the number's persons and then their calls, by index: left to
+                    // itself PostgreSQL hashes every call by code (measured: a scan of all
+                    // calls per burst). `OFFSET 0` keeps the subquery from being flattened.
+                    format!(
+                        "{select} FROM {} CROSS JOIN LATERAL (SELECT c.* FROM persons p JOIN calls c \
+                         ON c.person_id = p.id WHERE p.mobile = j.value ->> 0 AND c.reply_code = j.value ->> 1 \
+                         OFFSET 0) c",
+                        json_rows($backend)
+                    )
                 };
                 let mut out = Vec::with_capacity(pairs.len());
-                for chunk in pairs.chunks(500) {
-                    // VALUES columns are `column1`, `column2` on both backends.
-                    let mut q = sqlx::QueryBuilder::<$DB>::new(&select);
-                    q.push_values(chunk, |mut row, (mobile, code)| {
-                        row.push_bind(mobile.clone()).push_bind(code.clone());
-                    });
-                    q.push(") AS v JOIN persons p ON p.mobile = v.column1 JOIN calls c ON c.person_id = p.id AND c.reply_code = v.column2");
+                for chunk in pairs.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|(m, c)| json!([m, c])).collect());
                     let rows: Vec<CodedCall> = if sqlite {
-                        let (json,): (String,) = q.build_query_as().fetch_one(&mut *self.tx).await?;
+                        let (json,): (String,) = sqlx::query_as(&sql).bind(param).fetch_one(&mut *self.tx).await?;
                         serde_json::from_str(&json)
                             .map_err(|e| $crate::error::StoreError::Corrupt(format!("calls of reply codes: {e}")))?
                     } else {
-                        q.build_query_as::<CodedCall>().fetch_all(&mut *self.tx).await?
+                        sqlx::query_as(&sql).bind(param).fetch_all(&mut *self.tx).await?
                     };
                     out.extend(rows.into_iter().map(|r| (r.mobile_in, r.call)));
                 }
@@ -737,30 +771,23 @@ macro_rules! impl_sql_store {
             }
 
             async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>> {
+                let sql = format!(
+                    "UPDATE calls SET state = 'answered', answered_at = $2, answered_via = j.value ->> 3, \
+                     answered_by = j.value ->> 4, answer_note = j.value ->> 5, late = $3, next_action_at = NULL, \
+                     updated_at = $2 FROM {} WHERE calls.id = CAST(j.value ->> 0 AS BIGINT) \
+                     AND calls.state = j.value ->> 1 AND calls.attempts = CAST(j.value ->> 2 AS BIGINT)",
+                    json_rows($backend)
+                );
                 let mut done = Vec::with_capacity(answers.len());
-                // VALUES columns are `column1`.. on both backends.
-                for chunk in answers.chunks(300) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE calls SET state = 'answered', answered_at = ");
-                    q.push_bind(now);
-                    q.push(", answered_via = v.column4, answered_by = v.column5, answer_note = v.column6, late = ");
-                    q.push_bind(false);
-                    q.push(", next_action_at = NULL, updated_at = ");
-                    q.push_bind(now);
-                    q.push(" FROM (");
-                    q.push_values(chunk, |mut row, a| {
-                        row.push_bind(a.call_id)
-                            .push_bind(a.state.clone())
-                            .push_bind(a.attempts)
-                            .push_bind(a.via.clone())
-                            .push_bind(a.actor.clone())
-                            .push_bind(a.note.clone());
-                    });
-                    q.push(") AS v WHERE calls.id = v.column1 AND calls.state = v.column2 AND calls.attempts = v.column3");
+                for chunk in answers.chunks(JSON_CHUNK) {
+                    let param = json_param(
+                        chunk.iter().map(|a| json!([a.call_id, a.state, a.attempts, a.via, a.actor, a.note])).collect(),
+                    );
                     if $backend == Backend::Sqlite {
                         // One writer, and the burst read these calls in this transaction: every
                         // compare-and-set holds, which the count confirms without a row per call
                         // (the driver hands rows over one wake-up at a time).
-                        let n = q.build().execute(&mut *self.tx).await?.rows_affected();
+                        let n = sqlx::query(&sql).bind(param).bind(now).bind(false).execute(&mut *self.tx).await?.rows_affected();
                         if n as usize != chunk.len() {
                             return Err($crate::error::StoreError::Conflict(format!(
                                 "{} of {} answered calls changed under the writer", chunk.len() - n as usize, chunk.len()
@@ -768,8 +795,12 @@ macro_rules! impl_sql_store {
                         }
                         done.extend(chunk.iter().map(|a| a.call_id));
                     } else {
-                        q.push(" RETURNING id");
-                        let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
+                        let rows: Vec<(i64,)> = sqlx::query_as(&format!("{sql} RETURNING calls.id"))
+                            .bind(param)
+                            .bind(now)
+                            .bind(false)
+                            .fetch_all(&mut *self.tx)
+                            .await?;
                         done.extend(rows.into_iter().map(|r| r.0));
                     }
                 }
@@ -777,15 +808,15 @@ macro_rules! impl_sql_store {
             }
 
             async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64> {
+                let sql = format!(
+                    "UPDATE messages SET state = 'cancelled' WHERE state = 'queued' AND call_id IN \
+                     (SELECT CAST(j.value ->> 0 AS BIGINT) FROM {})",
+                    json_rows($backend)
+                );
                 let mut n = 0;
-                for chunk in call_ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE messages SET state = 'cancelled' WHERE state = 'queued' AND call_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    q.push(")");
-                    n += q.build().execute(&mut *self.tx).await?.rows_affected();
+                for chunk in call_ids.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|id| json!([id])).collect());
+                    n += sqlx::query(&sql).bind(param).execute(&mut *self.tx).await?.rows_affected();
                 }
                 Ok(n)
             }
