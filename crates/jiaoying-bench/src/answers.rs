@@ -38,11 +38,14 @@ pub struct Load {
     /// The open-loop phase's offered rate (replies a second) and length.
     pub rate: f64,
     pub seconds: f64,
+    /// Which backends to run (`--only sqlite|postgres`): both by default.
+    pub sqlite: bool,
+    pub postgres: bool,
 }
 
 impl Default for Load {
     fn default() -> Self {
-        Load { calls: 20_000, senders: 128, rate: 10_000.0, seconds: 3.0 }
+        Load { calls: 20_000, senders: 128, rate: 10_000.0, seconds: 3.0, sqlite: true, postgres: true }
     }
 }
 
@@ -249,15 +252,18 @@ async fn measure(
 pub async fn report(args: &[String]) -> anyhow::Result<()> {
     let load = options(args)?;
     let dir = tempfile::tempdir()?;
-    let mut rows = vec![("SQLite", run(&format!("sqlite://{}", dir.path().join("ans.db").display()), load).await?)];
+    let mut rows = Vec::new();
+    if load.sqlite {
+        rows.push(("SQLite", run(&format!("sqlite://{}", dir.path().join("ans.db").display()), load).await?));
+    }
     let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
-    if let Some(admin) = &pg_admin {
+    if let (Some(admin), true) = (&pg_admin, load.postgres) {
         let (url, name) = crate::fresh_pg(admin).await?;
         let f = run(&url, load).await;
         let mut conn = sqlx::PgConnection::connect(admin).await?;
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
         rows.push(("PostgreSQL", f?));
-    } else {
+    } else if load.postgres {
         eprintln!("note: JIAOYING_BENCH_PG_URL / JIAOYING_TEST_PG_URL not set; PostgreSQL skipped");
     }
     println!(
@@ -300,7 +306,7 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-const USAGE: &str = "usage: answers [--calls N] [--senders N] [--rate R] [--seconds T]";
+const USAGE: &str = "usage: answers [--calls N] [--senders N] [--rate R] [--seconds T] [--only sqlite|postgres]";
 
 fn options(args: &[String]) -> anyhow::Result<Load> {
     let mut load = Load::default();
@@ -317,6 +323,11 @@ fn options(args: &[String]) -> anyhow::Result<Load> {
             "--senders" => load.senders = number("--senders")? as usize,
             "--rate" => load.rate = number("--rate")?,
             "--seconds" => load.seconds = number("--seconds")?,
+            "--only" => match it.next().map(String::as_str) {
+                Some("sqlite") => load.postgres = false,
+                Some("postgres") => load.sqlite = false,
+                _ => anyhow::bail!("--only takes sqlite or postgres; {USAGE}"),
+            },
             other => anyhow::bail!("unknown argument {other:?}; {USAGE}"),
         }
     }
@@ -338,6 +349,9 @@ mod tests {
         assert!(options(&args(&["--rate", "0"])).is_err());
         assert!(options(&args(&["--calls"])).is_err());
         assert!(options(&args(&["--what"])).is_err());
+        let pg = options(&args(&["--only", "postgres"])).unwrap();
+        assert!(pg.postgres && !pg.sqlite);
+        assert!(options(&args(&["--only", "mysql"])).is_err());
     }
 
     /// Both phases on a small registry: every reply answered through the hook, every call
@@ -345,7 +359,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_run_answers_every_call_through_the_hook() {
         let dir = tempfile::tempdir().unwrap();
-        let load = Load { calls: 30, senders: 3, rate: 200.0, seconds: 0.2 };
+        let load = Load { calls: 30, senders: 3, rate: 200.0, seconds: 0.2, ..Load::default() };
         let a = run(&format!("sqlite://{}", dir.path().join("t.db").display()), load).await.unwrap();
         assert_eq!((a.capacity.replies, a.offered.replies), (30, 40));
         assert!(a.capacity.p50_ms > 0.0 && a.offered.p99_ms >= a.offered.p50_ms);
