@@ -12,6 +12,9 @@ use sqlx::{Pool, Postgres};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// A pooled connection idle longer than this is pinged before use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(2);
+
 pub struct PgStore {
     write: Pool<Postgres>,
     // One pool serves both roles on PostgreSQL; the field keeps the shared SQL backend-neutral.
@@ -27,8 +30,23 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| crate::StoreError::Config(format!("bad postgres URL: {e}")))?
             .options([("jit", "off")]);
-        let pool =
-            PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect_with(opts).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every idle connection it hands out: a round trip before every
+            // transaction and every read. Only a connection idle long enough for the server to
+            // have gone away meanwhile (a restart) is checked; a hot one is used at once.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(opts)
+            .await?;
         Ok(PgStore { write: pool.clone(), read: pool, registry_cache: Default::default() })
     }
 

@@ -36,8 +36,15 @@ impl SqliteStore {
                     .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
-        let read = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        // No ping before each use (sqlx's default): a file does not hang up, and the ping is a
+        // round trip to the connection's worker thread before every transaction and read.
+        let write =
+            SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(opts.clone()).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(opts.read_only(true))
+            .await?;
         Ok(SqliteStore { write, read, registry_cache: Default::default() })
     }
 
