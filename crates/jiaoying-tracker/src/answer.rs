@@ -204,14 +204,10 @@ impl Tracker {
         Ok(self.answered_by_sms(outcome))
     }
 
-    /// Counts an SMS answer and wakes the loops its burst gave work to.
+    /// Counts an SMS answer (its burst has woken the loops it gave work to).
     fn answered_by_sms(&self, outcome: ReplyOutcome) -> ReplyOutcome {
         if matches!(outcome, ReplyOutcome::Answered { .. }) {
             count_answer("sms");
-            self.timers_wake.notify_one();
-        }
-        if !matches!(outcome, ReplyOutcome::Duplicate | ReplyOutcome::UnknownCode) {
-            self.outbox_wake.notify_one();
         }
         outcome
     }

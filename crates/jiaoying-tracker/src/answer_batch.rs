@@ -239,6 +239,7 @@ impl Tracker {
         tx.cancel_queued_messages_of(&withdrawn).await?;
 
         one_by_one.sort_unstable();
+        let careful = !one_by_one.is_empty();
         for i in one_by_one {
             let Some(req) = &reqs[i] else { continue };
             let (outcome, reply) = self.answer_sms_alone(tx.as_mut(), &answers[i], req, now).await?;
@@ -254,6 +255,15 @@ impl Tracker {
         }
         tx.insert_messages(&replies).await?;
         tx.commit().await?;
+        // Once per burst, and only the loops with work: the confirmations' channels; the careful
+        // path may also have queued other messages (a superior told) or moved a deadline
+        // earlier (a measure's), so then every sending loop and the timers.
+        if careful {
+            self.timers_wake.notify_one();
+            self.outbox_wake.notify_one();
+        } else {
+            self.wake_channels(replies.iter().map(|m| m.channel.as_str()));
+        }
         Ok(outcomes
             .into_iter()
             .zip(unresolved)

@@ -35,8 +35,11 @@ pub struct Tracker {
     pub(crate) config: Arc<TrackerConfig>,
     /// Wakes the timer loop when a new deadline may be earlier than the one it sleeps for.
     pub timers_wake: Arc<Notify>,
-    /// Wakes the outbox worker when messages were queued.
+    /// Wakes the outbox worker when messages were queued (every channel's sending loop).
     pub outbox_wake: Arc<Notify>,
+    /// Per channel, the wake-up of its own sending loop, where the service registered one: work
+    /// queued for one channel need not wake the others (each wake is a claim on the database).
+    channel_wakes: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<Notify>>>>,
     /// Per number: the start of its hour and the help replies sent in it. In memory, per
     /// instance: the cap bounds cost, it need not be exact across instances or restarts.
     pub(crate) useless_replies: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
@@ -56,6 +59,7 @@ impl Tracker {
             config: Arc::new(config),
             timers_wake: Arc::new(Notify::new()),
             outbox_wake,
+            channel_wakes: Arc::default(),
             useless_replies: Arc::default(),
         }
     }
@@ -70,6 +74,29 @@ impl Tracker {
 
     pub fn composer(&self) -> &Composer {
         &self.config.composer
+    }
+
+    /// Registers the wake-up of `channel`'s sending loop.
+    pub fn register_channel_wake(&self, channel: &str, wake: Arc<Notify>) {
+        self.channel_wakes.write().unwrap_or_else(|e| e.into_inner()).insert(channel.to_string(), wake);
+    }
+
+    /// Wakes the sending loops of these channels (all of them when one has no loop registered).
+    pub(crate) fn wake_channels<'a>(&self, channels: impl IntoIterator<Item = &'a str>) {
+        let wakes = self.channel_wakes.read().unwrap_or_else(|e| e.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        for channel in channels {
+            if !seen.insert(channel) {
+                continue;
+            }
+            match wakes.get(channel) {
+                Some(wake) => wake.notify_one(),
+                None => {
+                    self.outbox_wake.notify_one();
+                    return;
+                }
+            }
+        }
     }
 
     pub(crate) fn wake_all(&self) {

@@ -241,6 +241,9 @@ impl Application {
         // messages. The tracker's one wake-up hint is fanned out to every loop.
         let names: Vec<String> = self.outbox.channels().names().cloned().collect();
         let wakes: Vec<Arc<Notify>> = names.iter().map(|_| Arc::new(Notify::new())).collect();
+        for (name, wake) in names.iter().zip(&wakes) {
+            self.tracker.register_channel_wake(name, wake.clone());
+        }
         let fan_out = tokio::spawn({
             let hint = self.tracker.outbox_wake.clone();
             let wakes = wakes.clone();
