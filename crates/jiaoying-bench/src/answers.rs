@@ -2,7 +2,8 @@
 //!
 //! Answers through the generic reply hook, end to end: the real service (`jiaoying::Application`:
 //! its HTTP listener, hook authentication, the tracker, every background loop) takes signed
-//! `POST /hooks/sms/{channel}` replies by reply code, one per open call, from a loopback client in
+//! `POST /hooks/sms/{channel}` replies by reply code, one per call (each already sent, as the
+//! fan-out leaves them: the benchmark waits for it), from a loopback client in
 //! the same process. Two phases, on SQLite and (when `JIAOYING_BENCH_PG_URL` or
 //! `JIAOYING_TEST_PG_URL` is set) PostgreSQL:
 //!
@@ -94,11 +95,18 @@ signature = "观音桥街道"
 [[sources]]
 id = "bench"
 token = "{SOURCE_TOKEN}"
+# The calls go out at full speed before the answers start, as they would.
 [channels.sms]
 kind = "sms-webhook"
 url = "{sink_url}"
 secret = "{HOOK_SECRET}"
-# The queued calls and confirmations trickle out: the figures are of the answer path.
+concurrency = 32
+# The replies come in here, so their confirmations queue here and trickle out: the figures are
+# of the answer path (sending is the fan-out benchmark's subject).
+[channels.replies]
+kind = "sms-webhook"
+url = "{sink_url}"
+secret = "{HOOK_SECRET}"
 rate_per_sec = 1
 [policy.red]
 roles = ["grid"]
@@ -226,7 +234,7 @@ pub async fn run(db_url: &str, load: Load) -> anyhow::Result<Answers> {
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    let result = measure(addr, &handle, &reg, load).await;
+    let result = measure(addr, &handle, &sink, &reg, load).await;
     let _ = stop.send(());
     task.await??;
     result
@@ -235,6 +243,7 @@ pub async fn run(db_url: &str, load: Load) -> anyhow::Result<Answers> {
 async fn measure(
     addr: SocketAddr,
     handle: &jiaoying::AppHandle,
+    sink: &crate::fanout::sink::Sink,
     reg: &jiaoying_core::Registry,
     load: Load,
 ) -> anyhow::Result<Answers> {
@@ -244,6 +253,18 @@ async fn measure(
     let alert_id = accepted["id"].as_i64().ok_or_else(|| anyhow::anyhow!("no alert id in {accepted}"))?;
     let mobile: std::collections::HashMap<&str, &str> =
         reg.persons.iter().map(|p| (p.id.as_str(), p.mobile.as_str())).collect();
+    // Everyone has had the call (the outbox recorded it sent) before anyone answers.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    sink.wait_for(crate::fanout::sink::Route::Sms, reg.persons.len(), deadline).await?;
+    loop {
+        let counts = handle.store.call_counts(&[alert_id]).await?;
+        if counts.iter().filter(|c| c.state == CallState::Sent).map(|c| c.n).sum::<i64>() as usize == reg.persons.len()
+        {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "calls not all sent: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let calls = handle.store.calls_of_alert(alert_id).await?;
     anyhow::ensure!(calls.len() == reg.persons.len(), "{} calls for {} persons", calls.len(), reg.persons.len());
     let mut replies: Vec<Vec<u8>> = calls
@@ -251,7 +272,7 @@ async fn measure(
         .enumerate()
         .map(|(i, c)| {
             let (body, signature) = signed_reply(mobile[c.call.person_id.as_str()], &c.call.reply_code, i);
-            raw_http::post_json("/hooks/sms/sms", &[("X-Jiaoying-Signature", &signature)], &body)
+            raw_http::post_json("/hooks/sms/replies", &[("X-Jiaoying-Signature", &signature)], &body)
         })
         .collect();
     let open = Arc::new(replies.split_off(load.calls));
@@ -283,7 +304,7 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
         eprintln!("note: JIAOYING_BENCH_PG_URL / JIAOYING_TEST_PG_URL not set; PostgreSQL skipped");
     }
     println!(
-        "SMS replies by reply code through POST /hooks/sms/sms (signed, generic form), the whole service; \
+        "SMS replies by reply code through POST /hooks/sms/replies (signed, generic form), to calls already sent, the whole service; \
          load average {}\n",
         load_average()
     );
