@@ -862,6 +862,7 @@ pub struct PoolStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallAnswer {
     pub call_id: i64,
+    pub alert_id: i64,
     pub state: String,
     pub attempts: i64,
     pub via: String,

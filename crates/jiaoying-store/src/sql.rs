@@ -771,12 +771,12 @@ macro_rules! impl_sql_store {
             }
 
             async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>> {
-                let sql = format!(
+                let rows = json_rows($backend);
+                let update = format!(
                     "UPDATE calls SET state = 'answered', answered_at = $2, answered_via = j.value ->> 3, \
                      answered_by = j.value ->> 4, answer_note = j.value ->> 5, late = $3, next_action_at = NULL, \
-                     updated_at = $2 FROM {} WHERE calls.id = CAST(j.value ->> 0 AS BIGINT) \
-                     AND calls.state = j.value ->> 1 AND calls.attempts = CAST(j.value ->> 2 AS BIGINT)",
-                    json_rows($backend)
+                     updated_at = $2 FROM {rows} WHERE calls.id = CAST(j.value ->> 0 AS BIGINT) \
+                     AND calls.state = j.value ->> 1 AND calls.attempts = CAST(j.value ->> 2 AS BIGINT)"
                 );
                 let mut done = Vec::with_capacity(answers.len());
                 for chunk in answers.chunks(JSON_CHUNK) {
@@ -787,20 +787,45 @@ macro_rules! impl_sql_store {
                         // One writer, and the burst read these calls in this transaction: every
                         // compare-and-set holds, which the count confirms without a row per call
                         // (the driver hands rows over one wake-up at a time).
-                        let n = sqlx::query(&sql).bind(param).bind(now).bind(false).execute(&mut *self.tx).await?.rows_affected();
+                        let n = sqlx::query(&update).bind(param).bind(now).bind(false).execute(&mut *self.tx).await?.rows_affected();
                         if n as usize != chunk.len() {
                             return Err($crate::error::StoreError::Conflict(format!(
                                 "{} of {} answered calls changed under the writer", chunk.len() - n as usize, chunk.len()
                             )));
                         }
-                        done.extend(chunk.iter().map(|a| a.call_id));
+                        let events: Vec<NewEvent> = chunk
+                            .iter()
+                            .map(|a| NewEvent {
+                                alert_id: a.alert_id,
+                                call_id: a.call_id,
+                                at: now,
+                                from_state: a.state.parse().ok(),
+                                to_state: jiaoying_core::CallState::Answered,
+                                actor: a.actor.clone(),
+                                via: Some(a.via.clone()),
+                                note: a.note.clone(),
+                            })
+                            .collect();
+                        self.insert_events(&events).await?;
+                        let ids: Vec<i64> = chunk.iter().map(|a| a.call_id).collect();
+                        self.cancel_queued_messages_of(&ids).await?;
+                        done.extend(ids);
                     } else {
-                        let rows: Vec<(i64,)> = sqlx::query_as(&format!("{sql} RETURNING calls.id"))
-                            .bind(param)
-                            .bind(now)
-                            .bind(false)
-                            .fetch_all(&mut *self.tx)
-                            .await?;
+                        // One round trip: the answers, their events and the withdrawn repeats.
+                        let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+                            "WITH answered AS ({update} RETURNING calls.id, calls.alert_id, j.value ->> 1 AS from_state, \
+                                 j.value ->> 3 AS via, j.value ->> 4 AS actor, j.value ->> 5 AS note), \
+                             logged AS (INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
+                                 SELECT alert_id, id, $2, from_state, 'answered', actor, via, note FROM answered ORDER BY id), \
+                             withdrawn AS (UPDATE messages SET state = 'cancelled' \
+                                 WHERE state = 'queued' AND call_id IN (SELECT id FROM answered)) \
+                             SELECT id FROM answered"
+                        ))
+                        .bind(param)
+                        .bind(now)
+                        .bind(false)
+                        .fetch_all(&mut *self.tx)
+                        .await?;
                         done.extend(rows.into_iter().map(|r| r.0));
                     }
                 }

@@ -45,6 +45,8 @@ pub struct Tracker {
     pub(crate) useless_replies: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
     /// SMS answers by code share transactions through it, set-based.
     pub(crate) answers: crate::answer_batch::AnswerBatcher,
+    /// Per alert: whether it is a drill (never changes once stored), for the answer bursts.
+    pub(crate) drill_alerts: Arc<std::sync::Mutex<std::collections::HashMap<i64, bool>>>,
     /// Set while the planner's statistics are being refreshed after a big fan-out.
     pub(crate) refreshing_statistics: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -60,6 +62,7 @@ impl Tracker {
             timers_wake: Arc::new(Notify::new()),
             outbox_wake,
             channel_wakes: Arc::default(),
+            drill_alerts: Arc::default(),
             useless_replies: Arc::default(),
         }
     }
