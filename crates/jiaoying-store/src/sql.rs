@@ -30,6 +30,47 @@ pub(crate) fn json_param(rows: Vec<serde_json::Value>) -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
+/// `INSERT INTO messages` from JSON rows `{alias}.value` (as [`message_json`] writes them).
+pub(crate) fn insert_messages_from(alias: &str, from: &str) -> String {
+    let f = |i: usize| format!("{alias}.value ->> {i}");
+    let n = |i: usize| format!("CAST({alias}.value ->> {i} AS BIGINT)");
+    format!(
+        "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+         state, attempts, next_attempt_at, created_at, priority) \
+         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, 'queued', 0, {}, {}, {} FROM {from}",
+        n(0),
+        n(1),
+        f(2),
+        f(3),
+        f(4),
+        f(5),
+        f(6),
+        f(7),
+        f(8),
+        n(9),
+        n(9),
+        n(10)
+    )
+}
+
+/// A message to queue as a JSON row of [`insert_messages_from`]; `extra` goes last (index 11).
+pub(crate) fn message_json(m: &crate::records::NewMessage, extra: Option<i64>) -> serde_json::Value {
+    serde_json::json!([
+        m.alert_id,
+        m.call_id,
+        m.channel,
+        m.recipient,
+        m.purpose.as_str(),
+        m.subject,
+        m.body,
+        m.code,
+        m.link,
+        m.now,
+        m.priority,
+        extra
+    ])
+}
+
 /// Rows per JSON-parameter statement: bounded so one statement's work stays small.
 pub(crate) const JSON_CHUNK: usize = 1000;
 
@@ -39,7 +80,9 @@ macro_rules! impl_sql_store {
         use jiaoying_core::{AlertKey, MobileNumber, Person, Registry};
         use $crate::error::StoreResult;
         use $crate::records::*;
-        use $crate::sql::{json_param, json_rows, CALL_COLUMNS, JSON_CHUNK, OPEN_STATES_SQL};
+        use $crate::sql::{
+            insert_messages_from, json_param, json_rows, message_json, CALL_COLUMNS, JSON_CHUNK, OPEN_STATES_SQL,
+        };
         use serde_json::json;
         use $crate::store::{Backend, Store, StoreTx};
 
@@ -475,23 +518,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_messages(&mut self, messages: &[NewMessage]) -> StoreResult<()> {
-                let sql = format!(
-                    "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
-                     state, attempts, next_attempt_at, created_at, priority) \
-                     SELECT CAST(j.value ->> 0 AS BIGINT), CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, j.value ->> 3, \
-                            j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8, 'queued', 0, \
-                            CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT) \
-                     FROM {}",
-                    json_rows($backend)
-                );
+                let sql = insert_messages_from("j", json_rows($backend));
                 for chunk in messages.chunks(JSON_CHUNK) {
-                    let rows = chunk
-                        .iter()
-                        .map(|m| {
-                            json!([m.alert_id, m.call_id, m.channel, m.recipient, m.purpose.as_str(), m.subject, m.body,
-                                   m.code, m.link, m.now, m.priority])
-                        })
-                        .collect();
+                    let rows = chunk.iter().map(|m| message_json(m, None)).collect();
                     sqlx::query(&sql).bind(json_param(rows)).execute(&mut *self.tx).await?;
                 }
                 Ok(())
@@ -770,7 +799,12 @@ macro_rules! impl_sql_store {
                 Ok(out)
             }
 
-            async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>> {
+            async fn answer_calls(
+                &mut self,
+                answers: &[CallAnswer],
+                confirmations: &[NewMessage],
+                now: i64,
+            ) -> StoreResult<Vec<i64>> {
                 let rows = json_rows($backend);
                 let update = format!(
                     "UPDATE calls SET state = 'answered', answered_at = $2, answered_via = j.value ->> 3, \
@@ -779,10 +813,11 @@ macro_rules! impl_sql_store {
                      AND calls.state = j.value ->> 1 AND calls.attempts = CAST(j.value ->> 2 AS BIGINT)"
                 );
                 let mut done = Vec::with_capacity(answers.len());
-                for chunk in answers.chunks(JSON_CHUNK) {
+                for (n, chunk) in answers.chunks(JSON_CHUNK).enumerate() {
                     let param = json_param(
                         chunk.iter().map(|a| json!([a.call_id, a.state, a.attempts, a.via, a.actor, a.note])).collect(),
                     );
+                    let confirm = &confirmations[n * JSON_CHUNK..(n * JSON_CHUNK + chunk.len()).min(confirmations.len())];
                     if $backend == Backend::Sqlite {
                         // One writer, and the burst read these calls in this transaction: every
                         // compare-and-set holds, which the count confirms without a row per call
@@ -809,6 +844,7 @@ macro_rules! impl_sql_store {
                         self.insert_events(&events).await?;
                         let ids: Vec<i64> = chunk.iter().map(|a| a.call_id).collect();
                         self.cancel_queued_messages_of(&ids).await?;
+                        self.insert_messages(confirm).await?;
                         done.extend(ids);
                     } else {
                         // One round trip: the answers, their events and the withdrawn repeats.
@@ -818,12 +854,17 @@ macro_rules! impl_sql_store {
                              logged AS (INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
                                  SELECT alert_id, id, $2, from_state, 'answered', actor, via, note FROM answered ORDER BY id), \
                              withdrawn AS (UPDATE messages SET state = 'cancelled' \
-                                 WHERE state = 'queued' AND call_id IN (SELECT id FROM answered)) \
-                             SELECT id FROM answered"
+                                 WHERE state = 'queued' AND call_id IN (SELECT id FROM answered)), \
+                             confirmed AS ({} WHERE CAST(m.value ->> 11 AS BIGINT) IN (SELECT id FROM answered)) \
+                             SELECT id FROM answered",
+                            insert_messages_from("m", "jsonb_array_elements($4::jsonb) AS m(value)")
                         ))
                         .bind(param)
                         .bind(now)
                         .bind(false)
+                        .bind(json_param(
+                            chunk.iter().zip(confirm).map(|(a, m)| message_json(m, Some(a.call_id))).collect(),
+                        ))
                         .fetch_all(&mut *self.tx)
                         .await?;
                         done.extend(rows.into_iter().map(|r| r.0));

@@ -348,9 +348,15 @@ pub trait StoreTx: Send {
     /// that code), for a burst of replies in one read: `(mobile, call)` rows, any order.
     async fn calls_by_mobile_and_codes(&mut self, pairs: &[(String, String)]) -> StoreResult<Vec<(String, CallRow)>>;
     /// Answers many calls in a few statements, each by compare-and-set on its `(state, attempts)`
-    /// as read; logs each answer as an event and withdraws the answered calls' queued messages
-    /// (repeats no longer needed). The ids actually answered.
-    async fn answer_calls(&mut self, answers: &[CallAnswer], now: i64) -> StoreResult<Vec<i64>>;
+    /// as read; logs each answer as an event, withdraws the answered calls' queued messages
+    /// (repeats no longer needed) and queues `confirmations[i]` where `answers[i]` was answered.
+    /// The ids actually answered.
+    async fn answer_calls(
+        &mut self,
+        answers: &[CallAnswer],
+        confirmations: &[NewMessage],
+        now: i64,
+    ) -> StoreResult<Vec<i64>>;
     /// [`StoreTx::cancel_queued_messages`] for many calls.
     async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64>;
 

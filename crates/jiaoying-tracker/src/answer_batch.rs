@@ -128,6 +128,8 @@ impl Tracker {
         let mut tx = self.store.begin().await?;
         let mut outcomes: Vec<Option<ReplyOutcome>> = vec![None; answers.len()];
         let mut replies: Vec<NewMessage> = Vec::new();
+        // Confirmations queued with the answers themselves (for the wake-ups after the commit).
+        let mut confirmed: Vec<NewMessage> = Vec::new();
 
         // Answers by code find their calls first, all in one read; those that find none are left
         // untouched (not even their dedupe row) for the caller's careful path.
@@ -214,18 +216,25 @@ impl Tracker {
         }
         simple.sort_by_key(|(_, c)| c.call_id);
         let rows: Vec<CallAnswer> = simple.iter().map(|(_, c)| c.clone()).collect();
-        // The answers, their events and the withdrawn repeats (no longer needed).
-        let answered: HashSet<i64> = tx.answer_calls(&rows, now.millis()).await?.into_iter().collect();
-        for (i, row) in simple {
+        // The answers, their events, the withdrawn repeats (no longer needed) and the
+        // confirmations of those answered, in one go.
+        let confirmations: Vec<NewMessage> = simple
+            .iter()
+            .map(|(i, row)| {
+                let a = &answers[*i];
+                let text =
+                    marked(self.config.composer.reply_text(&Reply::Answered { code: &a.code }), drill_of(row.call_id));
+                self.config.composer.reply_message(&a.channel, &a.to, text, now)
+            })
+            .collect();
+        let answered: HashSet<i64> = tx.answer_calls(&rows, &confirmations, now.millis()).await?.into_iter().collect();
+        for ((i, row), confirmation) in simple.into_iter().zip(confirmations) {
             if !answered.contains(&row.call_id) {
                 // Another writer changed the call since it was read: the careful path decides.
                 one_by_one.push(i);
                 continue;
             }
-            let a = &answers[i];
-            let text =
-                marked(self.config.composer.reply_text(&Reply::Answered { code: &a.code }), drill_of(row.call_id));
-            replies.push(self.config.composer.reply_message(&a.channel, &a.to, text, now));
+            confirmed.push(confirmation);
             outcomes[i] = Some(ReplyOutcome::Answered { call_id: row.call_id, late: false });
         }
 
@@ -246,6 +255,7 @@ impl Tracker {
         }
         tx.insert_messages(&replies).await?;
         tx.commit().await?;
+        replies.extend(confirmed);
         // Once per burst, and only the loops with work: the confirmations' channels; the careful
         // path may also have queued other messages (a superior told) or moved a deadline
         // earlier (a measure's), so then every sending loop and the timers.
