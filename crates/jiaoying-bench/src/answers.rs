@@ -219,6 +219,24 @@ async fn open_loop(addr: SocketAddr, replies: Replies, rate: f64) -> anyhow::Res
     Ok(phase(lat, start.elapsed()))
 }
 
+/// Runs the load on its own OS thread and single-threaded runtime, as a gateway would be its own
+/// process: the service's runtime schedules only the service's tasks.
+async fn on_own_thread<F>(load: F) -> anyhow::Result<Phase>
+where
+    F: std::future::Future<Output = anyhow::Result<Phase>> + Send + 'static,
+{
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("bench-load".into()).spawn(move || {
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(load));
+        let _ = done.send(outcome);
+    })?;
+    result.await?
+}
+
 pub async fn run(db_url: &str, load: Load) -> anyhow::Result<Answers> {
     let total = load.calls + load.open_replies();
     let sink = crate::fanout::sink::Sink::start(HOOK_SECRET)?;
@@ -277,8 +295,8 @@ async fn measure(
         .collect();
     let open = Arc::new(replies.split_off(load.calls));
     let closed = Arc::new(replies);
-    let capacity = closed_loop(addr, closed, load.senders).await?;
-    let offered = open_loop(addr, open, load.rate).await?;
+    let capacity = on_own_thread(closed_loop(addr, closed, load.senders)).await?;
+    let offered = on_own_thread(open_loop(addr, open, load.rate)).await?;
     let counts = handle.store.call_counts(&[alert_id]).await?;
     let answered: i64 = counts.iter().filter(|c| c.state == CallState::Answered).map(|c| c.n).sum();
     anyhow::ensure!(answered as usize == calls.len(), "{answered} of {} calls answered", calls.len());
