@@ -175,8 +175,10 @@ async fn an_officer_follows_an_alert_live_answers_on_behalf_and_exports(app: &mu
     assert_eq!(browser.current_url().await.path(), format!("/alerts/{}", alert.id));
     assert!(browser.attr("body", "data-synced").await.is_some(), "a live refresh happened");
 
-    // The answer woke the timer: the three others got their second attempt. They stay overdue
-    // (counted from the first call) until answered.
+    // The timer's sleep ends (here the test clock moved past the deadline while it slept): the
+    // three others get their second attempt. They stay overdue (counted from the first call)
+    // until answered. An answer itself moves no deadline earlier, so it does not wake the timer.
+    app.handle.wake();
     for person in [HEAD.0, UNIT.0, REG.0] {
         call_settles(app, alert.id, person, 2, "sent").await;
     }
