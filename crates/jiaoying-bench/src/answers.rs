@@ -37,7 +37,6 @@ use sha2::Sha256;
 use sqlx::Connection as _;
 
 const HOOK_SECRET: &str = "bench-hook-secret";
-use crate::fanout::SOURCE_TOKEN;
 
 /// What a run sends.
 #[derive(Clone, Copy)]
@@ -82,19 +81,7 @@ pub struct Answers {
 
 fn settings(db_url: &str, sink_url: &str) -> anyhow::Result<Settings> {
     let toml = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://jiaoying.bench"
-[database]
-url = "{db_url}"
-[security]
-secret = "bench-secret-that-signs-answer-links"
-[messages]
-signature = "观音桥街道"
-[[sources]]
-id = "bench"
-token = "{SOURCE_TOKEN}"
+        r#"{}
 # The calls go out at full speed before the answers start, as they would.
 [channels.sms]
 kind = "sms-webhook"
@@ -114,7 +101,8 @@ channels = ["sms"]
 answer_within = "1h"
 repeats = 0
 escalate = false
-"#
+"#,
+        crate::fanout::service_toml(db_url)
     );
     Ok(toml::from_str(&toml)?)
 }

@@ -77,9 +77,10 @@ fn registry(persons: usize) -> anyhow::Result<jiaoying_core::Registry> {
     Ok(r)
 }
 
-fn settings(db_url: &str, sink_url: &str) -> anyhow::Result<Settings> {
-    // Nobody answers during the run, and no deadline falls inside it: the timers stay quiet.
-    let toml = format!(
+/// The part of a benchmark service's config every benchmark shares: loopback listener, database,
+/// secret, the alert source; the benchmark adds its channels and policy.
+pub(crate) fn service_toml(db_url: &str) -> String {
+    format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
@@ -93,6 +94,14 @@ signature = "观音桥街道"
 [[sources]]
 id = "bench"
 token = "{SOURCE_TOKEN}"
+"#
+    )
+}
+
+fn settings(db_url: &str, sink_url: &str) -> anyhow::Result<Settings> {
+    // Nobody answers during the run, and no deadline falls inside it: the timers stay quiet.
+    let toml = format!(
+        r#"{}
 [channels.sms]
 kind = "sms-webhook"
 url = "{sink_url}"
@@ -106,7 +115,8 @@ channels = ["sms"]
 answer_within = "1h"
 repeats = 0
 escalate = false
-"#
+"#,
+        service_toml(db_url)
     );
     Ok(toml::from_str(&toml)?)
 }
