@@ -278,19 +278,34 @@ impl Tracker {
             .ok()
             .and_then(|id| registry.person(&id).map(|p| p.name.clone()))
             .unwrap_or_else(|| answered.person_id.clone());
-        for call in tx.calls_of_alert(answered.alert_id).await? {
-            if call.escalated_from != Some(answered.id)
-                || !call.state.can_become(CallState::Cancelled)
-                || call.state == CallState::Escalated
-            {
-                continue;
+        let closable = |call: &CallRow| {
+            call.escalated_from == Some(answered.id)
+                && call.state.can_become(CallState::Cancelled)
+                && call.state != CallState::Escalated
+        };
+        for mut call in tx.calls_of_alert(answered.alert_id).await? {
+            // A compare-and-set lost to a concurrent change of that call (a timer step on another
+            // connection) is tried again on the call as it now is, not given up.
+            let mut closed = false;
+            for _ in 0..5 {
+                if !closable(&call) {
+                    break;
+                }
+                let mut after = call.clone();
+                after.state = CallState::Cancelled;
+                after.next_action_at = None;
+                after.updated_at = now.millis();
+                let note = Some(format!("{who} 已应答，升级呼叫关闭 (the person below answered)"));
+                if change_call(tx, &call, &after, "system", Some("late-answer"), note).await? {
+                    closed = true;
+                    break;
+                }
+                match tx.call(call.id).await? {
+                    Some(now_is) => call = now_is,
+                    None => break,
+                }
             }
-            let mut after = call.clone();
-            after.state = CallState::Cancelled;
-            after.next_action_at = None;
-            after.updated_at = now.millis();
-            let note = Some(format!("{who} 已应答，升级呼叫关闭 (the person below answered)"));
-            if change_call(tx, &call, &after, "system", Some("late-answer"), note).await? {
+            if closed {
                 tx.cancel_queued_messages(call.id).await?;
                 let person =
                     jiaoying_core::PersonId::parse(&call.person_id).ok().and_then(|id| registry.person(&id).cloned());
