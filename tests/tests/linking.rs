@@ -398,6 +398,19 @@ async fn a_subscriber_gets_signed_events_in_order(app: &mut TestApp, hook: &Hook
 }
 app_story_with!(let hook = Hook::start().await; link_config(&hook), a_subscriber_gets_signed_events_in_order);
 
+/// Waits until the first subscriber's head delivery shows `tries` failed attempts.
+async fn failed_tries_recorded(app: &TestApp, tries: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, subs) = app.get_api("/api/v1/subscribers").await;
+        if subs["subscribers"][0]["head"]["attempts"] == tries {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "failed try {tries} never recorded: {subs}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn a_failing_subscriber_gets_every_event_later_once(app: &mut TestApp, hook: &Hook) {
     hook.set_status(500);
     let alert_id = alert_and_answer(app, "cq-hook-2").await;
@@ -422,10 +435,14 @@ async fn a_failing_subscriber_gets_every_event_later_once(app: &mut TestApp, hoo
     assert_eq!(hook.requests(), 1, "the deliveries behind it wait");
 
     // Two more failed tries, the clock moving past each backoff; then the subscriber is back.
+    // Each failure is recorded before the clock moves on: its retry time counts from when it was
+    // recorded, and a clock moved first would put the retry past every later step of the test.
     app.clock.advance(Span::from_secs(2));
     hook.wait_for_requests(2).await;
+    failed_tries_recorded(app, 2).await;
     app.clock.advance(Span::from_secs(4));
     hook.wait_for_requests(3).await;
+    failed_tries_recorded(app, 3).await;
     hook.set_status(200);
     app.clock.advance(Span::from_secs(10));
     let got = hook.wait_for_events(&["alert.taken", "call.answered"]).await;
