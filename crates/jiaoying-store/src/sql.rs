@@ -150,6 +150,23 @@ macro_rules! impl_sql_store {
             }
         }
 
+        impl $Tx {
+            /// Withdraws the queued messages (repeats) of answered calls.
+            async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64> {
+                let sql = format!(
+                    "UPDATE messages SET state = 'cancelled' WHERE state = 'queued' AND call_id IN \
+                     (SELECT CAST(j.value ->> 0 AS BIGINT) FROM {})",
+                    json_rows($backend)
+                );
+                let mut n = 0;
+                for chunk in call_ids.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|id| json!([id])).collect());
+                    n += sqlx::query(&sql).bind(param).execute(&mut *self.tx).await?.rows_affected();
+                }
+                Ok(n)
+            }
+        }
+
         #[async_trait]
         impl StoreTx for $Tx {
             async fn alert_id_for_key(&mut self, key: &AlertKey) -> StoreResult<Option<i64>> {
@@ -871,20 +888,6 @@ macro_rules! impl_sql_store {
                     }
                 }
                 Ok(done)
-            }
-
-            async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64> {
-                let sql = format!(
-                    "UPDATE messages SET state = 'cancelled' WHERE state = 'queued' AND call_id IN \
-                     (SELECT CAST(j.value ->> 0 AS BIGINT) FROM {})",
-                    json_rows($backend)
-                );
-                let mut n = 0;
-                for chunk in call_ids.chunks(JSON_CHUNK) {
-                    let param = json_param(chunk.iter().map(|id| json!([id])).collect());
-                    n += sqlx::query(&sql).bind(param).execute(&mut *self.tx).await?.rows_affected();
-                }
-                Ok(n)
             }
 
             async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -357,8 +357,6 @@ pub trait StoreTx: Send {
         confirmations: &[NewMessage],
         now: i64,
     ) -> StoreResult<Vec<i64>>;
-    /// [`StoreTx::cancel_queued_messages`] for many calls.
-    async fn cancel_queued_messages_of(&mut self, call_ids: &[i64]) -> StoreResult<u64>;
 
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
