@@ -10,6 +10,7 @@
 //! Prometheus Alertmanager delivers N webhooks (one group per person) to the same kind of sink.
 
 mod alertmanager;
+mod dysms;
 pub(crate) mod sink;
 
 use std::sync::Arc;
@@ -34,12 +35,38 @@ struct Options {
     latency_alerts: usize,
     jiaoying: bool,
     alertmanager: bool,
+    gateways: Vec<Gateway>,
 }
 
-const USAGE: &str = "usage: fanout [--persons N] [--latency-alerts M] [--no-alertmanager | --only-alertmanager]";
+/// How the service hands SMS to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gateway {
+    /// The SPEC's generic signed webhook: one HTTP request per message.
+    Webhook,
+    /// Aliyun's SendBatchSms, V3-signed: up to 100 numbers (each with its own code) a request.
+    AliyunBatch,
+}
+
+impl Gateway {
+    fn label(self) -> &'static str {
+        match self {
+            Gateway::Webhook => "sms-webhook",
+            Gateway::AliyunBatch => "aliyun-sms, 100 a request",
+        }
+    }
+}
+
+const USAGE: &str = "usage: fanout [--persons N] [--latency-alerts M] [--gateway webhook|aliyun|both] \
+                     [--no-alertmanager | --only-alertmanager]";
 
 fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { persons: 20_000, latency_alerts: 200, jiaoying: true, alertmanager: true };
+    let mut o = Options {
+        persons: 20_000,
+        latency_alerts: 200,
+        jiaoying: true,
+        alertmanager: true,
+        gateways: vec![Gateway::Webhook, Gateway::AliyunBatch],
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut number = |name: &str| -> anyhow::Result<usize> {
@@ -49,6 +76,14 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
         match a.as_str() {
             "--persons" => o.persons = number("--persons")?,
             "--latency-alerts" => o.latency_alerts = number("--latency-alerts")?,
+            "--gateway" => {
+                o.gateways = match it.next().map(String::as_str) {
+                    Some("webhook") => vec![Gateway::Webhook],
+                    Some("aliyun") => vec![Gateway::AliyunBatch],
+                    Some("both") => vec![Gateway::Webhook, Gateway::AliyunBatch],
+                    other => anyhow::bail!("--gateway takes webhook, aliyun or both, not {other:?}"),
+                }
+            }
             "--no-alertmanager" => o.alertmanager = false,
             "--only-alertmanager" => o.jiaoying = false,
             other => anyhow::bail!("unknown argument {other:?}; {USAGE}"),
@@ -98,17 +133,40 @@ token = "{SOURCE_TOKEN}"
     )
 }
 
-fn settings(db_url: &str, sink_url: &str) -> anyhow::Result<Settings> {
+/// The SMS channel's table for `gateway` at the sink `sink_base` (`http://host:port`).
+fn channel_toml(gateway: Gateway, sink_base: &str) -> String {
+    match gateway {
+        Gateway::Webhook => format!(
+            r#"kind = "sms-webhook"
+url = "{sink_base}/sms"
+secret = "{SMS_SECRET}"
+# A deployment built for big fast fan-outs raises the default (12) and accepts that a crash may
+# repeat up to twice this many messages (docs/adr/0018); the figures since 2026-11-28 use 32.
+concurrency = 32"#
+        ),
+        // Aliyun refuses URLs in template values: the template holds the link's fixed part and
+        // takes the call's token, with its reply code.
+        Gateway::AliyunBatch => format!(
+            r#"kind = "aliyun-sms"
+url = "{sink_base}/aliyun"
+access_key_id = "{}"
+access_key_secret = "{SMS_SECRET}"
+sign_name = "观音桥街道"
+template_code = "SMS_153055065"
+template_params = ["code", "token"]
+batch_size = 100
+concurrency = 8"#,
+            dysms::ACCESS_KEY_ID
+        ),
+    }
+}
+
+fn settings(db_url: &str, sink_base: &str, gateway: Gateway) -> anyhow::Result<Settings> {
     // Nobody answers during the run, and no deadline falls inside it: the timers stay quiet.
     let toml = format!(
         r#"{}
 [channels.sms]
-kind = "sms-webhook"
-url = "{sink_url}"
-secret = "{SMS_SECRET}"
-# A deployment built for big fast fan-outs raises the default (12) and accepts that a crash may
-# repeat up to twice this many messages (docs/adr/0018); the figures since 2026-11-28 use 32.
-concurrency = 32
+{}
 [policy.red]
 roles = ["grid"]
 channels = ["sms"]
@@ -116,7 +174,8 @@ answer_within = "1h"
 repeats = 0
 escalate = false
 "#,
-        service_toml(db_url)
+        service_toml(db_url),
+        channel_toml(gateway, sink_base)
     );
     Ok(toml::from_str(&toml)?)
 }
@@ -176,13 +235,13 @@ pub(crate) async fn post(client: &reqwest::Client, base: &str, body: String) -> 
     Ok(v)
 }
 
-async fn run_jiaoying(db_url: &str, o: &Options) -> anyhow::Result<JyFigures> {
+async fn run_jiaoying(db_url: &str, o: &Options, gateway: Gateway) -> anyhow::Result<JyFigures> {
     let sink = Sink::start(SMS_SECRET)?;
     let store = jiaoying_store::connect(db_url).await?;
     store.migrate().await?;
     store.upsert_registry(&registry(o.persons)?, SystemClock.now().millis()).await?;
     let app =
-        Application::build_with_store(&settings(db_url, &sink.url("/sms"))?, store, Arc::new(SystemClock)).await?;
+        Application::build_with_store(&settings(db_url, &sink.url(""), gateway)?, store, Arc::new(SystemClock)).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = app.handle();
@@ -245,9 +304,9 @@ async fn measure(base: &str, sink: &Sink, o: &Options) -> anyhow::Result<Measure
     Ok((accept, first, all, latency_post, latency_first))
 }
 
-async fn fresh_pg_run(admin: &str, o: &Options) -> anyhow::Result<JyFigures> {
+async fn fresh_pg_run(admin: &str, o: &Options, gateway: Gateway) -> anyhow::Result<JyFigures> {
     let (url, name) = crate::fresh_pg(admin).await?;
-    let result = run_jiaoying(&url, o).await;
+    let result = run_jiaoying(&url, o, gateway).await;
     let mut conn = sqlx::PgConnection::connect(admin).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
     result
@@ -274,14 +333,17 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     let o = options(args)?;
     let load_before = load_average();
     let dir = tempfile::tempdir()?;
-    let mut rows: Vec<(&str, JyFigures)> = Vec::new();
-    if o.jiaoying {
-        let sqlite = run_jiaoying(&format!("sqlite://{}", dir.path().join("fanout.db").display()), &o).await?;
-        rows.push(("jiaoying, SQLite", sqlite));
-        let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
-        match &pg_admin {
-            Some(admin) => rows.push(("jiaoying, PostgreSQL", fresh_pg_run(admin, &o).await?)),
-            None => eprintln!("note: JIAOYING_BENCH_PG_URL / JIAOYING_TEST_PG_URL not set; PostgreSQL skipped"),
+    let mut rows: Vec<(String, JyFigures)> = Vec::new();
+    let pg_admin = std::env::var("JIAOYING_BENCH_PG_URL").or_else(|_| std::env::var("JIAOYING_TEST_PG_URL")).ok();
+    if o.jiaoying && pg_admin.is_none() {
+        eprintln!("note: JIAOYING_BENCH_PG_URL / JIAOYING_TEST_PG_URL not set; PostgreSQL skipped");
+    }
+    for &gateway in o.gateways.iter().filter(|_| o.jiaoying) {
+        let db = dir.path().join(format!("fanout-{}.db", rows.len()));
+        let sqlite = run_jiaoying(&format!("sqlite://{}", db.display()), &o, gateway).await?;
+        rows.push((format!("jiaoying, SQLite, {}", gateway.label()), sqlite));
+        if let Some(admin) = &pg_admin {
+            rows.push((format!("jiaoying, PostgreSQL, {}", gateway.label()), fresh_pg_run(admin, &o, gateway).await?));
         }
     }
     let am = if o.alertmanager { alertmanager::run(o.persons).await? } else { None };
@@ -380,9 +442,10 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     println!("\nTargets:");
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     for (name, f) in &rows {
-        let (rate, want) = if name.ends_with("SQLite") { (f.rate(n), 25_000.0) } else { (f.rate(n), 20_000.0) };
+        let sqlite = name.contains("SQLite");
+        let (rate, want) = if sqlite { (f.rate(n), 25_000.0) } else { (f.rate(n), 20_000.0) };
         println!("- {name} ≥ {want:.0} msg/s: {rate:.0} — {}", verdict(rate >= want));
-        if let (Some(a), true) = (am_rate, name.ends_with("SQLite")) {
+        if let (Some(a), true) = (am_rate, sqlite) {
             println!("- {name} ≥ 3 × Alertmanager: {:.2} × — {}", rate / a, verdict(rate >= 3.0 * a));
         }
         if o.latency_alerts > 0 {
@@ -404,6 +467,9 @@ mod tests {
         let args = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         let o = options(&args(&["--persons", "500", "--latency-alerts", "10", "--no-alertmanager"])).unwrap();
         assert_eq!((o.persons, o.latency_alerts, o.jiaoying, o.alertmanager), (500, 10, true, false));
+        assert_eq!(o.gateways, [Gateway::Webhook, Gateway::AliyunBatch]);
+        assert_eq!(options(&args(&["--gateway", "aliyun"])).unwrap().gateways, [Gateway::AliyunBatch]);
+        assert!(options(&args(&["--gateway", "smoke-signal"])).is_err());
         let d = options(&[]).unwrap();
         assert_eq!((d.persons, d.latency_alerts, d.jiaoying, d.alertmanager), (20_000, 200, true, true));
         assert!(!options(&args(&["--only-alertmanager"])).unwrap().jiaoying);
@@ -416,21 +482,34 @@ mod tests {
 
     #[test]
     fn settings_are_valid_and_registry_has_both_streets() {
-        let s = settings("sqlite::memory:", "http://127.0.0.1:1/sms").unwrap();
-        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        for gateway in [Gateway::Webhook, Gateway::AliyunBatch] {
+            let s = settings("sqlite::memory:", "http://127.0.0.1:1", gateway).unwrap();
+            assert!(s.problems().is_empty(), "{gateway:?}: {:?}", s.problems());
+        }
         let r = registry(3).unwrap();
         assert_eq!(r.persons.len(), 3 + LATENCY_PERSONS);
         assert_eq!(r.areas.len(), 2);
     }
 
     /// The whole measure on a small registry: every person's SMS arrives once, validly signed,
-    /// and every latency alert is timed.
+    /// and every latency alert is timed; through the webhook and through Aliyun's batch API.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_fanout_reaches_everyone_once() {
+        for gateway in [Gateway::Webhook, Gateway::AliyunBatch] {
+            small_fanout(gateway).await;
+        }
+    }
+
+    async fn small_fanout(gateway: Gateway) {
         let dir = tempfile::tempdir().unwrap();
-        let o = Options { persons: 40, latency_alerts: 3, jiaoying: true, alertmanager: false };
-        let f = run_jiaoying(&format!("sqlite://{}", dir.path().join("t.db").display()), &o).await.unwrap();
-        assert_eq!(f.counts.sms, 40 + 3 * LATENCY_PERSONS);
+        let o = Options { persons: 240, latency_alerts: 3, jiaoying: true, alertmanager: false, gateways: vec![] };
+        let f = run_jiaoying(&format!("sqlite://{}", dir.path().join("t.db").display()), &o, gateway).await.unwrap();
+        assert_eq!(f.counts.sms, 240 + 3 * LATENCY_PERSONS, "{gateway:?}");
+        match gateway {
+            Gateway::Webhook => assert_eq!(f.counts.aliyun_requests, 0),
+            // 240 numbers in batches of up to 100 (a claim may split one), then one per small alert.
+            Gateway::AliyunBatch => assert!((6..=12).contains(&f.counts.aliyun_requests), "{:?}", f.counts),
+        }
         assert_eq!((f.counts.sms_invalid, f.counts.sms_duplicates, f.counts.sms_malformed), (0, 0, 0));
         assert!(f.first <= f.all && f.accept <= f.all, "{:?} {:?} {:?}", f.accept, f.first, f.all);
         assert_eq!((f.latency_post.len(), f.latency_first.len()), (3, 3));

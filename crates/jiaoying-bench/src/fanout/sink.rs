@@ -19,13 +19,15 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::post;
 use axum::Router;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use tokio::sync::{oneshot, Notify};
+
+use super::dysms;
 
 /// What arrived on one route: the distinct keys and when each first came.
 #[derive(Default)]
@@ -61,6 +63,8 @@ struct Inner {
     sms_refused: AtomicUsize,
     /// How long `/sms` takes to answer a valid message, in ms (a real gateway's latency).
     sms_delay_ms: AtomicU64,
+    /// Requests the Aliyun route accepted.
+    aliyun_requests: AtomicUsize,
     am: Mutex<Log<String>>,
     am_posts: AtomicUsize,
     am_duplicates: AtomicUsize,
@@ -78,6 +82,8 @@ pub struct SinkCounts {
     pub sms_malformed: usize,
     /// Requests answered 503 while the gateway was down.
     pub sms_refused: usize,
+    /// Requests the Aliyun route accepted (each one SMS or a batch of up to 100).
+    pub aliyun_requests: usize,
     pub am_persons: usize,
     pub am_posts: usize,
     pub am_duplicates: usize,
@@ -173,6 +179,58 @@ async fn sms(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
     (StatusCode::OK, reply)
 }
 
+/// Aliyun's dysmsapi (`SendSms`, `SendBatchSms` with up to 100 numbers): each number reached is
+/// one SMS, counted once by `number/code` (a batch carries no per-message id). The access key
+/// secret is the sink's secret.
+async fn aliyun(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let at = Instant::now();
+    if inner.unavailable.load(Ordering::Relaxed) {
+        inner.sms_refused.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::SERVICE_UNAVAILABLE, r#"{"Code":"isp.SYSTEM_ERROR"}"#.into());
+    }
+    let params = dysms::query_params(&uri);
+    if let Err(why) = dysms::check_v3(&inner.secret, &method, &uri, &headers, &params, &body) {
+        inner.sms_invalid.fetch_add(1, Ordering::Relaxed);
+        return (StatusCode::BAD_REQUEST, format!(r#"{{"Code":"SignatureDoesNotMatch","Message":"{why}"}}"#));
+    }
+    let action = headers.get("x-acs-action").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let deliveries = match dysms::deliveries(action, &params) {
+        Ok(d) => d,
+        Err(why) => {
+            inner.sms_malformed.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::BAD_REQUEST, format!(r#"{{"Code":"isv.INVALID_PARAMETERS","Message":"{why}"}}"#));
+        }
+    };
+    let mut new = false;
+    {
+        let mut log = inner.sms.lock().expect("sink lock");
+        let mut records = inner.sms_records.lock().expect("sink lock");
+        for d in deliveries {
+            let code = d.params.get("code").and_then(|c| c.as_str()).map(str::to_string);
+            let id = format!("{}/{}", d.phone, code.as_deref().unwrap_or_default());
+            if log.record(id.clone(), at) {
+                new = true;
+                let text = serde_json::Value::Object(d.params).to_string();
+                records.push(SmsRecord { id, to: d.phone, text, code, at });
+            } else {
+                inner.sms_duplicates.fetch_add(1, Ordering::Relaxed);
+                inner.sms_duplicate_ids.lock().expect("sink lock").push(id);
+            }
+        }
+    }
+    if new {
+        inner.changed.notify_waiters();
+    }
+    let n = inner.aliyun_requests.fetch_add(1, Ordering::Relaxed);
+    (StatusCode::OK, format!(r#"{{"Code":"OK","Message":"OK","BizId":"{n}^0","RequestId":"bench-{n}"}}"#))
+}
+
 async fn am(State(inner): State<Arc<Inner>>, body: Bytes) -> StatusCode {
     let at = Instant::now();
     inner.am_posts.fetch_add(1, Ordering::Relaxed);
@@ -223,13 +281,14 @@ impl Sink {
             unavailable: AtomicBool::new(false),
             sms_refused: AtomicUsize::new(0),
             sms_delay_ms: AtomicU64::new(0),
+            aliyun_requests: AtomicUsize::new(0),
             am: Mutex::default(),
             am_posts: AtomicUsize::new(0),
             am_duplicates: AtomicUsize::new(0),
             am_malformed: AtomicUsize::new(0),
             changed: Notify::new(),
         });
-        let app = Router::new().route("/sms", post(sms)).route("/am", post(am)).with_state(inner.clone());
+        let app = Router::new().route("/sms", post(sms)).route("/am", post(am)).route("/aliyun", post(aliyun)).with_state(inner.clone());
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -328,6 +387,7 @@ impl Sink {
             sms_duplicates: i.sms_duplicates.load(Ordering::Relaxed),
             sms_malformed: i.sms_malformed.load(Ordering::Relaxed),
             sms_refused: i.sms_refused.load(Ordering::Relaxed),
+            aliyun_requests: i.aliyun_requests.load(Ordering::Relaxed),
             am_persons: self.count(Route::Alertmanager),
             am_posts: i.am_posts.load(Ordering::Relaxed),
             am_duplicates: i.am_duplicates.load(Ordering::Relaxed),
