@@ -155,7 +155,7 @@ sign_name = "观音桥街道"
 template_code = "SMS_153055065"
 template_params = ["code", "token"]
 batch_size = 100
-concurrency = 8"#,
+concurrency = 10"#,
             dysms::ACCESS_KEY_ID
         ),
     }

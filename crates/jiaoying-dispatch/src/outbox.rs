@@ -254,7 +254,8 @@ impl Outbox {
     pub async fn step_channel(&self, name: &str, now: Timestamp) -> Result<OutboxStep, StoreError> {
         let limits = self.channels.limits(name);
         let adapter = self.channels.get(name).cloned();
-        let (room, breaker_open, throttled_until) = self.room(name, &limits, now);
+        let per_request = adapter.as_ref().map_or(1, |a| a.max_batch().max(1));
+        let (room, breaker_open, throttled_until) = self.room(name, &limits, per_request, now);
         if self.claims.is_stopping() {
             return Ok(OutboxStep::Empty { next_due: None });
         }
@@ -266,7 +267,9 @@ impl Outbox {
             return Ok(OutboxStep::Empty { next_due: throttled_until });
         }
         let lease_until = now.plus(self.config.lease).millis();
+        let tclaim = Instant::now();
         let claimed = self.store.claim_messages(now.millis(), lease_until, room as i64, Some(name)).await?;
+        eprintln!("PROF claim {} {:?}", claimed.len(), tclaim.elapsed());
         if claimed.is_empty() {
             let due = self.store.next_message_due(Some(name)).await?;
             return Ok(OutboxStep::Empty { next_due: due });
@@ -313,8 +316,16 @@ impl Outbox {
     }
 
     /// How many messages this step may claim, whether the breaker is open (until when), and when
-    /// the rate limit lets the next one go.
-    fn room(&self, name: &str, limits: &ChannelLimits, now: Timestamp) -> (usize, Option<i64>, Option<i64>) {
+    /// the rate limit lets the next one go. A channel whose requests carry `per_request` messages
+    /// (a provider batch API) claims enough to fill every request it may have in flight: a claim
+    /// and its recording cost a fixed part per step, which small claims pay over and over.
+    fn room(
+        &self,
+        name: &str,
+        limits: &ChannelLimits,
+        per_request: usize,
+        now: Timestamp,
+    ) -> (usize, Option<i64>, Option<i64>) {
         let mut states = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = states.entry(name.to_string()).or_insert_with(|| ChannelState {
             bucket: limits.rate_per_sec.map(|r| Bucket::new(r, now.millis())),
@@ -324,7 +335,7 @@ impl Outbox {
             sent_window: VecDeque::new(),
         });
         let breaker_open = st.breaker.open_until.filter(|&t| t > now.millis());
-        let mut room = self.config.batch.max(1) as usize;
+        let mut room = (self.config.batch.max(1) as usize).max(limits.concurrency.max(1) * per_request);
         let mut throttled_until = None;
         if let Some(bucket) = st.bucket.as_mut() {
             room = room.min(bucket.available(now.millis()));
@@ -431,6 +442,7 @@ impl Outbox {
                     claims.started(batch.iter().map(|m| m.id));
                     let request = Instant::now();
                     let results = send_batch(channel.as_ref(), &batch).await;
+                    eprintln!("PROF send {} {:?}", batch.len(), request.elapsed());
                     latency.record(request.elapsed().as_secs_f64());
                     (batch, Some(results), budget)
                 }
@@ -574,7 +586,9 @@ impl Outbox {
         // Calls in a fixed order, so two instances finishing overlapping batches cannot deadlock.
         outcomes.sort_by_key(|o| (o.msg.call_id.unwrap_or(0), o.msg.id));
         let now = self.clock.now();
+        let tfin = Instant::now();
         let mut tx = self.store.begin().await?;
+        eprintln!("PROF begin {:?}", tfin.elapsed());
         // The common case, sent, in a few set-based statements; the rest one by one.
         let sent: Vec<(i64, Option<String>)> = outcomes
             .iter()
@@ -607,8 +621,11 @@ impl Outbox {
         }
         // Calls still pending are now sent: one statement for the batch, and one for the events.
         sent_calls.dedup();
+        eprintln!("PROF finish_sent {:?}", tfin.elapsed());
         tx.advance_calls(&sent_calls, CallState::Pending, CallState::Sent, "dispatch", now.millis()).await?;
+        eprintln!("PROF advance {:?}", tfin.elapsed());
         tx.commit().await?;
+        eprintln!("PROF finish {} {:?}", outcomes.len(), tfin.elapsed());
         Ok(ours.len())
     }
 

@@ -200,7 +200,7 @@ pub struct NewMessage {
     pub priority: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MessageRow {
     pub id: i64,
     pub alert_id: Option<i64>,

@@ -73,17 +73,15 @@ impl SqliteStore {
 const CLAIM_CALLS: &str =
     "WHERE next_action_at IS NOT NULL AND next_action_at <= $1 ORDER BY next_action_at, id LIMIT $2";
 
-// No `SKIP LOCKED` in SQLite: the single writer connection already serialises claims.
-const CLAIM_MESSAGES: &str = "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= $1 \
-                  ORDER BY priority DESC, next_attempt_at, id LIMIT $3) \
-     RETURNING *";
+// No `SKIP LOCKED` in SQLite: the single writer connection already serialises claims. The claim
+// picks the ids as one JSON row ($1 now, $2 limit, $3 channel), marks them, and reads them back as
+// one JSON row: the driver hands each returned row over from its worker thread with a wake-up, which
+// cost a quarter of the drain when 256 rows came back one by one.
+const CLAIM_MESSAGES: &str = "SELECT json_group_array(id) FROM (SELECT id FROM messages WHERE state = 'queued' \
+     AND next_attempt_at <= $1 ORDER BY priority DESC, next_attempt_at, id LIMIT $2)";
 
-const CLAIM_CHANNEL_MESSAGES: &str =
-    "UPDATE messages SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM messages WHERE channel = $4 AND state = 'queued' AND next_attempt_at <= $1 \
-                  ORDER BY priority DESC, next_attempt_at, id LIMIT $3) \
-     RETURNING *";
+const CLAIM_CHANNEL_MESSAGES: &str = "SELECT json_group_array(id) FROM (SELECT id FROM messages WHERE channel = $3 \
+     AND state = 'queued' AND next_attempt_at <= $1 ORDER BY priority DESC, next_attempt_at, id LIMIT $2)";
 
 impl_sql_store!(
     SqliteStore,

@@ -106,9 +106,11 @@ impl Tracker {
     ) -> Result<Accepted, AcceptError> {
         // Read the registry before taking the writer: on SQLite the transaction holds the only
         // write connection, so it should do nothing but write.
+        let t0 = std::time::Instant::now();
         let registry = self.store.load_registry().await?;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        eprintln!("PROF A begin {:?}", t0.elapsed());
         if let Some(id) = tx.alert_id_for_key(&alert.key).await? {
             drop(tx);
             return self.summary(id, false).await.inspect(|a| count_alert(source, a));
@@ -157,9 +159,12 @@ impl Tracker {
         }
         // Counted before the commit: once committed, the timer loop may at once escalate a call
         // nobody can reach, and the answer must say what this message did.
+        eprintln!("PROF A fanned {:?}", t0.elapsed());
         let calls = tx.count_calls(alert_id).await? as usize;
         let tier = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?.tier;
+        eprintln!("PROF A counted {:?}", t0.elapsed());
         tx.commit().await?;
+        eprintln!("PROF A committed {:?}", t0.elapsed());
         self.wake_all();
         if calls >= BULK_CALLS {
             self.refresh_statistics_soon();
@@ -341,6 +346,7 @@ impl Tracker {
         }
         // Who already has a call in this alert (an Update that widens it): one read, not one per
         // person.
+        eprintln!("PROF targets {:?}", now.millis());
         let mut called: std::collections::HashSet<String> =
             tx.calls_of_alert(row.id).await?.into_iter().map(|c| c.person_id).collect();
         let mut specs = Vec::with_capacity(targets.len());

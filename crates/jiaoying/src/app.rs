@@ -114,6 +114,10 @@ impl Application {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
+        // The registry in memory before the first alert, which would otherwise pay for reading it.
+        if let Err(e) = store.load_registry().await {
+            tracing::warn!(error = %e, "could not read the registry at start; the first alert will");
+        }
         let build_context = BuildContext { public_url: settings.server.public_url.trim_end_matches('/').to_string() };
         let channels = build_channels_with(&settings.channels, &build_context)
             .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
