@@ -495,45 +495,38 @@ macro_rules! impl_sql_store {
 
             async fn finish_sent(&mut self, sent: &[(i64, Option<String>)], lease_until: i64, now: i64) -> StoreResult<Vec<i64>> {
                 let mut ours = Vec::with_capacity(sent.len());
-                if $backend == Backend::Sqlite {
+                // SQLite reads the id as an integer already, and a CAST there keeps its planner
+                // from looking each message up by id (measured: a scan per row).
+                let id = if $backend == Backend::Sqlite { "j.value ->> 0" } else { "CAST(j.value ->> 0 AS BIGINT)" };
+                let update = format!(
+                    "UPDATE messages SET state = 'sent', sent_at = $2, provider_id = j.value ->> 1, \
+                     lease_until = NULL, last_error = NULL FROM {} \
+                     WHERE messages.id = {id} AND messages.state = 'sending' AND messages.lease_until = $3",
+                    json_rows($backend)
+                );
+                for chunk in sent.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|(id, p)| json!([id, p])).collect());
+                    if $backend == Backend::Postgres {
+                        let rows: Vec<(i64,)> = sqlx::query_as(&format!("{update} RETURNING messages.id"))
+                            .bind(&param).bind(now).bind(lease_until).fetch_all(&mut *self.tx).await?;
+                        ours.extend(rows.into_iter().map(|r| r.0));
+                        continue;
+                    }
                     // One writer: the messages are still ours unless a lease ran out, which the
                     // count shows; only then are the ones recorded read back (one JSON row).
-                    for chunk in sent.chunks(JSON_CHUNK) {
-                        let param = json_param(chunk.iter().map(|(id, p)| json!([id, p])).collect());
-                        let n = sqlx::query(
-                            "UPDATE messages SET state = 'sent', sent_at = $2, provider_id = j.value ->> 1, \
-                             lease_until = NULL, last_error = NULL FROM json_each($1) AS j \
-                             WHERE messages.id = j.value ->> 0 AND messages.state = 'sending' AND messages.lease_until = $3",
-                        )
-                        .bind(&param).bind(now).bind(lease_until).execute(&mut *self.tx).await?.rows_affected();
-                        if n as usize == chunk.len() {
-                            ours.extend(chunk.iter().map(|(id, _)| *id));
-                            continue;
-                        }
-                        let (json,): (String,) = sqlx::query_as(
-                            "SELECT json_group_array(id) FROM messages WHERE id IN (SELECT j.value ->> 0 FROM json_each($1) AS j) \
-                             AND state = 'sent' AND sent_at = $2",
-                        )
-                        .bind(&param).bind(now).fetch_one(&mut *self.tx).await?;
-                        let ids: Vec<i64> = serde_json::from_str(&json)
-                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("sent messages: {e}")))?;
-                        ours.extend(ids);
+                    let n = sqlx::query(&update).bind(&param).bind(now).bind(lease_until).execute(&mut *self.tx).await?.rows_affected();
+                    if n as usize == chunk.len() {
+                        ours.extend(chunk.iter().map(|(id, _)| *id));
+                        continue;
                     }
-                    return Ok(ours);
-                }
-                // VALUES columns are `column1`, `column2` on both backends.
-                for chunk in sent.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE messages SET state = 'sent', sent_at = ");
-                    q.push_bind(now);
-                    q.push(", provider_id = v.column2, lease_until = NULL, last_error = NULL FROM (");
-                    q.push_values(chunk, |mut row, (id, provider_id)| {
-                        row.push_bind(*id).push_bind(provider_id.clone());
-                    });
-                    q.push(") AS v WHERE messages.id = v.column1 AND messages.state = 'sending' AND messages.lease_until = ");
-                    q.push_bind(lease_until);
-                    q.push(" RETURNING id");
-                    let rows: Vec<(i64,)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    ours.extend(rows.into_iter().map(|r| r.0));
+                    let (json,): (String,) = sqlx::query_as(
+                        "SELECT json_group_array(id) FROM messages WHERE id IN (SELECT j.value ->> 0 FROM json_each($1) AS j) \
+                         AND state = 'sent' AND sent_at = $2",
+                    )
+                    .bind(&param).bind(now).fetch_one(&mut *self.tx).await?;
+                    let ids: Vec<i64> = serde_json::from_str(&json)
+                        .map_err(|e| $crate::error::StoreError::Corrupt(format!("sent messages: {e}")))?;
+                    ours.extend(ids);
                 }
                 Ok(ours)
             }
@@ -611,61 +604,31 @@ macro_rules! impl_sql_store {
                 actor: &str,
                 now: i64,
             ) -> StoreResult<usize> {
-                if ids.is_empty() {
-                    return Ok(0);
+                let rows = json_rows($backend);
+                let id = if $backend == Backend::Sqlite { "j.value" } else { "CAST(j.value AS BIGINT)" };
+                let chosen = format!("id IN (SELECT {id} FROM {rows}) AND state = $3");
+                let update = format!("UPDATE calls SET state = $4, updated_at = $2 WHERE {chosen}");
+                let log = "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
+                           SELECT alert_id, id, $2, $3, $4, $5, NULL, NULL";
+                let mut moved = 0;
+                for chunk in ids.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|id| json!(id)).collect());
+                    moved += if $backend == Backend::Sqlite {
+                        // One writer: the calls that are `from` now are the ones the update
+                        // moves, so their events are written first, and nothing comes back.
+                        sqlx::query(&format!("{log} FROM calls WHERE {chosen} ORDER BY id"))
+                            .bind(&param).bind(now).bind(from.as_str()).bind(to.as_str()).bind(actor)
+                            .execute(&mut *self.tx).await?;
+                        sqlx::query(&update).bind(&param).bind(now).bind(from.as_str()).bind(to.as_str())
+                            .execute(&mut *self.tx).await?.rows_affected()
+                    } else {
+                        // One round trip: the calls actually moved, and their events.
+                        sqlx::query(&format!("WITH moved AS ({update} RETURNING id, alert_id) {log} FROM moved ORDER BY id"))
+                            .bind(&param).bind(now).bind(from.as_str()).bind(to.as_str()).bind(actor)
+                            .execute(&mut *self.tx).await?.rows_affected()
+                    } as usize;
                 }
-                if $backend == Backend::Sqlite {
-                    // One writer: the calls that are `from` now are the ones the update moves, so
-                    // their events are written first, and nothing comes back row by row.
-                    let mut moved = 0;
-                    for chunk in ids.chunks(JSON_CHUNK) {
-                        let param = json_param(chunk.iter().map(|id| json!(id)).collect());
-                        sqlx::query(
-                            "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
-                             SELECT alert_id, id, $2, state, $4, $5, NULL, NULL FROM calls \
-                             WHERE id IN (SELECT value FROM json_each($1)) AND state = $3 ORDER BY id",
-                        )
-                        .bind(&param).bind(now).bind(from.as_str()).bind(to.as_str()).bind(actor)
-                        .execute(&mut *self.tx).await?;
-                        moved += sqlx::query(
-                            "UPDATE calls SET state = $4, updated_at = $2 WHERE id IN (SELECT value FROM json_each($1)) AND state = $3",
-                        )
-                        .bind(&param).bind(now).bind(from.as_str()).bind(to.as_str())
-                        .execute(&mut *self.tx).await?.rows_affected() as usize;
-                    }
-                    return Ok(moved);
-                }
-                let mut moved: Vec<(i64, i64)> = Vec::with_capacity(ids.len());
-                // Bounded statements: a few hundred ids per UPDATE, well under every backend's
-                // parameter limit.
-                for chunk in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new("UPDATE calls SET state = ");
-                    q.push_bind(to.as_str()).push(", updated_at = ").push_bind(now);
-                    q.push(" WHERE state = ").push_bind(from.as_str()).push(" AND id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    q.push(") RETURNING id, alert_id");
-                    moved.extend(q.build_query_as::<(i64, i64)>().fetch_all(&mut *self.tx).await?);
-                }
-                for chunk in moved.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new(
-                        "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) ",
-                    );
-                    q.push_values(chunk, |mut row, (id, alert_id)| {
-                        row.push_bind(*alert_id)
-                            .push_bind(*id)
-                            .push_bind(now)
-                            .push_bind(from.as_str())
-                            .push_bind(to.as_str())
-                            .push_bind(actor.to_string())
-                            .push_bind(None::<String>)
-                            .push_bind(None::<String>);
-                    });
-                    q.build().execute(&mut *self.tx).await?;
-                }
-                Ok(moved.len())
+                Ok(moved)
             }
 
             async fn insert_event(&mut self, e: &NewEvent) -> StoreResult<()> {
