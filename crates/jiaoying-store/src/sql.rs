@@ -292,6 +292,46 @@ macro_rules! impl_sql_store {
                 Ok(sqlx::query_as("SELECT * FROM alerts WHERE id = $1").bind(id).fetch_optional(&mut *self.tx).await?)
             }
 
+            async fn lock_alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>> {
+                let sql = if $backend == Backend::Postgres {
+                    "SELECT * FROM alerts WHERE id = $1 FOR UPDATE"
+                } else {
+                    "SELECT * FROM alerts WHERE id = $1"
+                };
+                Ok(sqlx::query_as(sql).bind(id).fetch_optional(&mut *self.tx).await?)
+            }
+
+            async fn set_fanout_pending(&mut self, id: i64, pending: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE alerts SET fanout_pending = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(i32::from(pending))
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn called_persons(&mut self, alert_id: i64, persons: &[&str]) -> StoreResult<Vec<String>> {
+                let mut out = Vec::new();
+                let rows = json_rows($backend);
+                for chunk in persons.chunks(JSON_CHUNK) {
+                    let param = json_param(chunk.iter().map(|p| json!([p])).collect());
+                    let filter = format!("alert_id = $2 AND person_id IN (SELECT j.value ->> 0 FROM {rows})");
+                    if $backend == Backend::Sqlite {
+                        // One JSON row: the driver wakes once per returned row.
+                        let (json,): (String,) = sqlx::query_as(&format!("SELECT json_group_array(person_id) FROM calls WHERE {filter}"))
+                            .bind(&param).bind(alert_id).fetch_one(&mut *self.tx).await?;
+                        let called: Vec<String> = serde_json::from_str(&json)
+                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("called persons: {e}")))?;
+                        out.extend(called);
+                    } else {
+                        let rows: Vec<(String,)> = sqlx::query_as(&format!("SELECT person_id FROM calls WHERE {filter}"))
+                            .bind(&param).bind(alert_id).fetch_all(&mut *self.tx).await?;
+                        out.extend(rows.into_iter().map(|r| r.0));
+                    }
+                }
+                Ok(out)
+            }
+
             async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()> {
                 sqlx::query("UPDATE alerts SET state = $2, updated_at = $3 WHERE id = $1")
                     .bind(id)
@@ -498,8 +538,12 @@ macro_rules! impl_sql_store {
                 // SQLite reads the id as an integer already, and a CAST there keeps its planner
                 // from looking each message up by id (measured: a scan per row).
                 let id = if $backend == Backend::Sqlite { "j.value ->> 0" } else { "CAST(j.value ->> 0 AS BIGINT)" };
+                // SQLite: `NOT INDEXED` leaves it one way to find a message, by its id for each
+                // row of `j`; with statistics of a table in mid-fan-out it chose to scan the
+                // lease index for every row instead (measured: 0.2 s for 900 messages).
+                let target = if $backend == Backend::Sqlite { "messages NOT INDEXED" } else { "messages" };
                 let update = format!(
-                    "UPDATE messages SET state = 'sent', sent_at = $2, provider_id = j.value ->> 1, \
+                    "UPDATE {target} SET state = 'sent', sent_at = $2, provider_id = j.value ->> 1, \
                      lease_until = NULL, last_error = NULL FROM {} \
                      WHERE messages.id = {id} AND messages.state = 'sending' AND messages.lease_until = $3",
                     json_rows($backend)
@@ -1682,6 +1726,13 @@ macro_rules! impl_sql_store {
             }
 
             // --- drills (issue 7) ---
+
+            async fn alerts_with_pending_fanout(&self) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM alerts WHERE fanout_pending = 1 ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
 
             async fn alerts_with_status(&self, status: &str, limit: i64) -> StoreResult<Vec<AlertRow>> {
                 Ok(sqlx::query_as("SELECT * FROM alerts WHERE status = $1 ORDER BY created_at DESC, id DESC LIMIT $2")

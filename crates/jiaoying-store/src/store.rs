@@ -163,6 +163,8 @@ pub trait Store: Send + Sync + 'static {
     // --- drills (issue 7) ---
     /// Alerts of CAP status `status` (`Exercise` for drills), newest first.
     async fn alerts_with_status(&self, status: &str, limit: i64) -> StoreResult<Vec<AlertRow>>;
+    /// Alerts whose fan-out was cut short (a crash between its chunks), oldest first.
+    async fn alerts_with_pending_fanout(&self) -> StoreResult<Vec<i64>>;
 
     // --- scheduled duties (issue 7) ---
     /// Runs of `duty` (of every duty when `None`), newest scheduled time first.
@@ -271,6 +273,14 @@ pub trait StoreTx: Send {
     async fn set_alert_content(&mut self, id: i64, content: &AlertContent) -> StoreResult<()>;
     async fn alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
     async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()>;
+    /// The alert, locked until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write
+    /// transaction holds the only write lock already): fan-out chunks, Updates and Cancels of one
+    /// alert take turns.
+    async fn lock_alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
+    /// Marks the alert's fan-out as cut into chunks still being written (`true`), or complete.
+    async fn set_fanout_pending(&mut self, id: i64, pending: bool) -> StoreResult<()>;
+    /// Which of `persons` already have a call in the alert.
+    async fn called_persons(&mut self, alert_id: i64, persons: &[&str]) -> StoreResult<Vec<String>>;
 
     async fn insert_call(&mut self, call: &NewCall) -> StoreResult<i64>;
     /// Inserts many calls in a few multi-row statements (a fan-out); their ids, in the order given.

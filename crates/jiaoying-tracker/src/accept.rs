@@ -6,6 +6,7 @@ use jiaoying_core::directive::directive_for;
 use jiaoying_core::message::CallReason;
 use jiaoying_core::metric_names::ALERTS_TOTAL;
 use jiaoying_core::targeting::target;
+use jiaoying_core::alert::AlertArea;
 use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Timestamp};
 use jiaoying_store::{AlertContent, AlertRow, NewAlertRow, StoreError, StoreTx};
 use serde::Serialize;
@@ -15,6 +16,11 @@ use crate::context::{Tracker, TrackerError};
 
 /// An alert with this many calls is a bulk change: the planner's statistics are refreshed after it.
 const BULK_CALLS: usize = 1000;
+
+/// Calls committed per transaction of a big fan-out: the first chunk commits with the alert and
+/// goes out while the next are written (ADR 0020). Small enough that the first SMS leaves within
+/// tens of milliseconds, big enough that a chunk's fixed cost is small.
+const FANOUT_CHUNK: usize = 2000;
 
 /// The API's answer to an accepted (or repeated) message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,13 +112,16 @@ impl Tracker {
     ) -> Result<Accepted, AcceptError> {
         // Read the registry before taking the writer: on SQLite the transaction holds the only
         // write connection, so it should do nothing but write.
-        let t0 = std::time::Instant::now();
         let registry = self.store.load_registry().await?;
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        eprintln!("PROF A begin {:?}", t0.elapsed());
         if let Some(id) = tx.alert_id_for_key(&alert.key).await? {
             drop(tx);
+            // A source repeating a message whose fan-out a crash cut short: finish it first, so
+            // the answer counts every call.
+            if self.store.alerts_with_pending_fanout().await?.contains(&id) {
+                self.resume_fanout(id).await?;
+            }
             return self.summary(id, false).await.inspect(|a| count_alert(source, a));
         }
         // The message's place in the graph: the alerts of the messages it references, and the
@@ -131,6 +140,8 @@ impl Tracker {
                 (tx.insert_alert(&new_alert_row(alert, source, state, now)).await?, true)
             }
         };
+        // The persons a big fan-out calls after its first chunk has committed.
+        let mut rest = Vec::new();
         let message_id =
             tx.insert_alert_message(alert_id, &alert.key, alert.msg_type.as_str(), body, now.millis()).await?;
         tx.insert_message_references(message_id, &references).await?;
@@ -139,18 +150,27 @@ impl Tracker {
                 // A Cancel ends every alert it references, not only the one it is filed under.
                 MsgType::Cancel => {
                     for id in &linked {
-                        let row = tx.alert(*id).await?.ok_or(StoreError::NotFound)?;
+                        let row = tx.lock_alert(*id).await?.ok_or(StoreError::NotFound)?;
                         if row.state == "active" {
                             self.cancel_calls(tx.as_mut(), &row, &registry, now, by).await?;
+                            tx.set_fanout_pending(*id, false).await?;
                         }
                     }
                 }
                 MsgType::Alert | MsgType::Update => {
                     let row = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?;
                     if new_group {
-                        self.call_targets(tx.as_mut(), &row, alert, &registry, now).await?;
+                        let mut specs = self.uncalled_specs(tx.as_mut(), &row, &alert.areas, &registry).await?;
+                        if specs.len() > FANOUT_CHUNK {
+                            rest = specs.split_off(FANOUT_CHUNK);
+                            tx.set_fanout_pending(alert_id, true).await?;
+                        }
+                        self.open_specs(tx.as_mut(), &row, specs, now).await?;
                     } else if row.state == "active" && alert.key.sent.millis() >= row.content_sent {
+                        // The Update calls everyone its content reaches who has no call yet,
+                        // which finishes any fan-out still under way.
                         self.apply_update(tx.as_mut(), &row, alert, &registry, now).await?;
+                        tx.set_fanout_pending(alert_id, false).await?;
                     }
                     // Else an older message arriving late: kept, and changes nothing.
                 }
@@ -159,13 +179,14 @@ impl Tracker {
         }
         // Counted before the commit: once committed, the timer loop may at once escalate a call
         // nobody can reach, and the answer must say what this message did.
-        eprintln!("PROF A fanned {:?}", t0.elapsed());
-        let calls = tx.count_calls(alert_id).await? as usize;
+        let mut calls = tx.count_calls(alert_id).await? as usize;
         let tier = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?.tier;
-        eprintln!("PROF A counted {:?}", t0.elapsed());
         tx.commit().await?;
-        eprintln!("PROF A committed {:?}", t0.elapsed());
         self.wake_all();
+        if !rest.is_empty() {
+            let content_sent = alert.key.sent.millis();
+            calls += self.continue_fanout(alert_id, content_sent, rest, now).await?;
+        }
         if calls >= BULK_CALLS {
             self.refresh_statistics_soon();
         }
@@ -237,7 +258,7 @@ impl Tracker {
         let policy = self.config.policies.for_tier(updated.tier);
         let persons = registry.index_persons();
         let targeted: std::collections::HashSet<String> =
-            self.targets(registry, alert).into_iter().map(|t| t.person.as_str().to_string()).collect();
+            target(registry, &alert.areas, &policy.roles).into_iter().map(|t| t.person.as_str().to_string()).collect();
         for call in tx.calls_of_alert(row.id).await? {
             // Re-read inside the loop is not needed for notices; for a re-call, a lost
             // compare-and-set (the outbox marked it sent meanwhile) is retried below.
@@ -298,7 +319,7 @@ impl Tracker {
     fn directive_targets(
         &self,
         registry: &jiaoying_core::Registry,
-        alert: &NewAlert,
+        areas: &[AlertArea],
         row: &AlertRow,
     ) -> std::collections::HashMap<PersonId, DirectiveTarget> {
         let mut out = std::collections::HashMap::new();
@@ -306,7 +327,7 @@ impl Tracker {
             return out;
         }
         let unit_role = [jiaoying_core::Role::named(jiaoying_core::Role::UNIT)];
-        for t in target(registry, &alert.areas, &unit_role) {
+        for t in target(registry, areas, &unit_role) {
             let Some(unit) = t.unit.as_ref().and_then(|u| registry.units.iter().find(|x| &x.id == u)) else { continue };
             if let Some(rule) = directive_for(&self.config.directives, &row.event, row.tier, unit.kind) {
                 let target = t.clone();
@@ -319,12 +340,7 @@ impl Tracker {
         out
     }
 
-    fn targets(&self, registry: &jiaoying_core::Registry, alert: &NewAlert) -> Vec<jiaoying_core::targeting::Target> {
-        let policy = self.config.policies.for_tier(alert.tier);
-        target(registry, &alert.areas, &policy.roles)
-    }
-
-    /// Calls every target not yet called in this alert.
+    /// Calls every target not yet called in this alert, in this transaction.
     async fn call_targets(
         &self,
         tx: &mut dyn StoreTx,
@@ -333,10 +349,23 @@ impl Tracker {
         registry: &jiaoying_core::Registry,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let specs = self.uncalled_specs(tx, row, &alert.areas, registry).await?;
+        self.open_specs(tx, row, specs, now).await.map(|_| ())
+    }
+
+    /// Whom the alert (its tier's roles in `areas`, and the units' persons owed a measure) reaches
+    /// and has not called yet.
+    async fn uncalled_specs<'r>(
+        &self,
+        tx: &mut dyn StoreTx,
+        row: &AlertRow,
+        areas: &[AlertArea],
+        registry: &'r jiaoying_core::Registry,
+    ) -> Result<Vec<CallSpec<'r>>, StoreError> {
         let policy = self.config.policies.for_tier(row.tier);
         let persons = registry.index_persons();
-        let directives = self.directive_targets(registry, alert, row);
-        let mut targets = self.targets(registry, alert);
+        let directives = self.directive_targets(registry, areas, row);
+        let mut targets = target(registry, areas, &policy.roles);
         // A unit's own responsible person owed a measure is called for it even when the tier's
         // roles would not call them.
         for (pid, d) in &directives {
@@ -346,7 +375,6 @@ impl Tracker {
         }
         // Who already has a call in this alert (an Update that widens it): one read, not one per
         // person.
-        eprintln!("PROF targets {:?}", now.millis());
         let mut called: std::collections::HashSet<String> =
             tx.calls_of_alert(row.id).await?.into_iter().map(|c| c.person_id).collect();
         let mut specs = Vec::with_capacity(targets.len());
@@ -354,7 +382,7 @@ impl Tracker {
             if !called.insert(t.person.as_str().to_string()) {
                 continue;
             }
-            let Some(person) = persons.get(&t.person) else { continue };
+            let Some(person) = persons.get(&t.person).copied() else { continue };
             let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
             specs.push(CallSpec {
                 person,
@@ -368,9 +396,93 @@ impl Tracker {
                 directive: directives.get(&t.person).map(|d| (d.stored.clone(), d.done_within)),
             });
         }
+        Ok(specs)
+    }
+
+    /// Opens the calls of `specs` (first calls of the alert `row`) in this transaction; returns
+    /// how many.
+    async fn open_specs(
+        &self,
+        tx: &mut dyn StoreTx,
+        row: &AlertRow,
+        specs: Vec<CallSpec<'_>>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let n = specs.len();
+        let policy = self.config.policies.for_tier(row.tier);
         let mut deferred = crate::calls::Deferred::default();
         open_calls(tx, &self.config.composer, row, policy, specs, now, &mut deferred).await?;
-        deferred.flush(tx).await
+        deferred.flush(tx).await?;
+        Ok(n)
+    }
+
+    /// The rest of a big fan-out, a chunk per transaction, each woken out at once. Stops where an
+    /// Update (which calls everyone it reaches itself) or a Cancel took the alert over; skips
+    /// persons another instance resuming the same fan-out called first. The last chunk clears the
+    /// alert's pending mark. Returns how many calls it opened.
+    async fn continue_fanout(
+        &self,
+        alert_id: i64,
+        content_sent: i64,
+        specs: Vec<CallSpec<'_>>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut opened = 0;
+        let mut specs = specs.into_iter().peekable();
+        while specs.peek().is_some() {
+            let chunk: Vec<CallSpec<'_>> = specs.by_ref().take(FANOUT_CHUNK).collect();
+            let last = specs.peek().is_none();
+            let mut tx = self.store.begin().await?;
+            let Some(row) = tx.lock_alert(alert_id).await? else { return Ok(opened) };
+            if row.state != "active" || row.content_sent != content_sent {
+                return Ok(opened);
+            }
+            let persons: Vec<&str> = chunk.iter().map(|c| c.person.id.as_str()).collect();
+            let called: std::collections::HashSet<String> =
+                tx.called_persons(alert_id, &persons).await?.into_iter().collect();
+            let chunk: Vec<CallSpec<'_>> =
+                chunk.into_iter().filter(|c| !called.contains(c.person.id.as_str())).collect();
+            opened += self.open_specs(tx.as_mut(), &row, chunk, now).await?;
+            if last {
+                tx.set_fanout_pending(alert_id, false).await?;
+            }
+            tx.commit().await?;
+            self.wake_all();
+        }
+        Ok(opened)
+    }
+
+    /// Finishes the fan-out of an alert a crash cut short: everyone its stored content reaches
+    /// who has no call yet is called now.
+    pub async fn resume_fanout(&self, alert_id: i64) -> Result<usize, StoreError> {
+        let registry = self.store.load_registry().await?;
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some(row) = tx.lock_alert(alert_id).await? else { return Ok(0) };
+        let areas: Vec<AlertArea> = serde_json::from_str(&row.areas)
+            .map_err(|e| StoreError::Corrupt(format!("alert {alert_id}'s stored areas: {e}")))?;
+        let specs = if row.state == "active" {
+            self.uncalled_specs(tx.as_mut(), &row, &areas, &registry).await?
+        } else {
+            Vec::new()
+        };
+        if specs.is_empty() {
+            tx.set_fanout_pending(alert_id, false).await?;
+            tx.commit().await?;
+            return Ok(0);
+        }
+        drop(tx);
+        tracing::warn!(alert_id, persons = specs.len(), "finishing a fan-out a stop cut short");
+        self.continue_fanout(alert_id, row.content_sent, specs, now).await
+    }
+
+    /// Finishes every fan-out a crash cut short (at start).
+    pub async fn resume_fanouts(&self) -> Result<usize, StoreError> {
+        let mut opened = 0;
+        for id in self.store.alerts_with_pending_fanout().await? {
+            opened += self.resume_fanout(id).await?;
+        }
+        Ok(opened)
     }
 
     /// A Cancel: every open call ends (each ending logged as `by`'s, with its reason), and

@@ -32,12 +32,8 @@ pub(crate) struct Deferred {
 impl Deferred {
     /// Writes what was held back, in the order it was opened.
     pub(crate) async fn flush(&mut self, tx: &mut dyn StoreTx) -> StoreResult<()> {
-        let t0 = std::time::Instant::now();
         tx.insert_messages(&std::mem::take(&mut self.messages)).await?;
-        eprintln!("PROF insert_messages {:?}", t0.elapsed());
-        let r = tx.insert_events(&std::mem::take(&mut self.events)).await;
-        eprintln!("PROF insert_events {:?}", t0.elapsed());
-        r
+        tx.insert_events(&std::mem::take(&mut self.events)).await
     }
 }
 
@@ -87,10 +83,8 @@ pub(crate) async fn open_calls(
     now: Timestamp,
     deferred: &mut Deferred,
 ) -> StoreResult<Vec<CallRow>> {
-    let t0 = std::time::Instant::now();
     let persons: Vec<&str> = specs.iter().map(|s| s.person.id.as_str()).collect();
     let open_codes = tx.open_reply_codes_of(&persons).await?;
-    eprintln!("PROF codes {:?}", t0.elapsed());
     let mut taken: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for (person, code) in open_codes {
         taken.entry(person).or_default().push(code);
@@ -121,9 +115,7 @@ pub(crate) async fn open_calls(
             now: now.millis(),
         });
     }
-    eprintln!("PROF newcalls {:?}", t0.elapsed());
     let ids = tx.insert_calls(&new_calls).await?;
-    eprintln!("PROF insert_calls {:?}", t0.elapsed());
     let mut rows = Vec::with_capacity(specs.len());
     for ((spec, new), id) in specs.into_iter().zip(&new_calls).zip(ids) {
         let call = new.row(id);
@@ -159,7 +151,6 @@ pub(crate) async fn open_calls(
         change_call(tx, &call, &after, "system", Some("contact"), Some(note)).await?;
         rows.push(after);
     }
-    eprintln!("PROF composed {:?}", t0.elapsed());
     Ok(rows)
 }
 

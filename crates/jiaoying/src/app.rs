@@ -216,6 +216,19 @@ impl Application {
             async move { metrics.upkeep(stop).await }
         });
 
+        // Fan-outs a stop cut short between their chunks (ADR 0020) are finished now; a database
+        // still down is retried by the repeat of the alert or the next start.
+        tokio::spawn({
+            let tracker = self.tracker.clone();
+            async move {
+                match tracker.resume_fanouts().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(calls = n, "finished fan-outs a stop had cut short"),
+                    Err(e) => tracing::error!(error = %e, "could not finish fan-outs a stop had cut short"),
+                }
+            }
+        });
+
         let tracker = self.tracker.clone();
         let timers_clock = clock.clone();
         // Each loop beats its heartbeat as a step starts and ends: /readyz (issue 8).
