@@ -399,7 +399,11 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     println!("\nChecks at the sink:");
     for (name, f) in &rows {
         let c = f.counts;
-        let requests = if c.aliyun_requests > 0 { format!(" in {} SendBatchSms/SendSms requests", c.aliyun_requests) } else { String::new() };
+        let requests = if c.aliyun_requests > 0 {
+            format!(" in {} SendBatchSms/SendSms requests", c.aliyun_requests)
+        } else {
+            String::new()
+        };
         println!(
             "- {name}: {} distinct validly signed SMS (fan-out and latency alerts){requests}, {} bad signatures, \
              {} duplicates, {} malformed",

@@ -267,9 +267,7 @@ impl Outbox {
             return Ok(OutboxStep::Empty { next_due: throttled_until });
         }
         let lease_until = now.plus(self.config.lease).millis();
-        let tclaim = Instant::now();
         let claimed = self.store.claim_messages(now.millis(), lease_until, room as i64, Some(name)).await?;
-        eprintln!("PROF claim {} {:?}", claimed.len(), tclaim.elapsed());
         if claimed.is_empty() {
             let due = self.store.next_message_due(Some(name)).await?;
             return Ok(OutboxStep::Empty { next_due: due });
@@ -442,7 +440,6 @@ impl Outbox {
                     claims.started(batch.iter().map(|m| m.id));
                     let request = Instant::now();
                     let results = send_batch(channel.as_ref(), &batch).await;
-                    eprintln!("PROF send {} {:?}", batch.len(), request.elapsed());
                     latency.record(request.elapsed().as_secs_f64());
                     (batch, Some(results), budget)
                 }
@@ -586,9 +583,7 @@ impl Outbox {
         // Calls in a fixed order, so two instances finishing overlapping batches cannot deadlock.
         outcomes.sort_by_key(|o| (o.msg.call_id.unwrap_or(0), o.msg.id));
         let now = self.clock.now();
-        let tfin = Instant::now();
         let mut tx = self.store.begin().await?;
-        eprintln!("PROF begin {:?}", tfin.elapsed());
         // The common case, sent, in a few set-based statements; the rest one by one.
         let sent: Vec<(i64, Option<String>)> = outcomes
             .iter()
@@ -621,11 +616,8 @@ impl Outbox {
         }
         // Calls still pending are now sent: one statement for the batch, and one for the events.
         sent_calls.dedup();
-        eprintln!("PROF finish_sent {:?}", tfin.elapsed());
         tx.advance_calls(&sent_calls, CallState::Pending, CallState::Sent, "dispatch", now.millis()).await?;
-        eprintln!("PROF advance {:?}", tfin.elapsed());
         tx.commit().await?;
-        eprintln!("PROF finish {} {:?}", outcomes.len(), tfin.elapsed());
         Ok(ours.len())
     }
 

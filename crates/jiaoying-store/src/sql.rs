@@ -73,9 +73,27 @@ pub(crate) fn message_json(m: &crate::records::NewMessage, extra: Option<i64>) -
 
 /// The columns of `messages` as [`crate::records::MessageRow`] reads them.
 const MESSAGE_COLUMNS: [&str; 21] = [
-    "id", "alert_id", "call_id", "channel", "recipient", "purpose", "subject", "body", "code", "link", "state",
-    "attempts", "next_attempt_at", "lease_until", "provider_id", "last_error", "created_at", "sent_at",
-    "delivered_at", "priority", "tried_channels",
+    "id",
+    "alert_id",
+    "call_id",
+    "channel",
+    "recipient",
+    "purpose",
+    "subject",
+    "body",
+    "code",
+    "link",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "provider_id",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "delivered_at",
+    "priority",
+    "tried_channels",
 ];
 
 /// SQLite: the messages `filter` selects, as one row holding a JSON array of message objects

@@ -1,12 +1,12 @@
 //! Accepting an alert: one transaction stores the message, the alert, its calls and their first
 //! due actions (timers and queued messages); only after it commits does the API answer `201`.
 
+use jiaoying_core::alert::AlertArea;
 use jiaoying_core::alert::Reference;
 use jiaoying_core::directive::directive_for;
 use jiaoying_core::message::CallReason;
 use jiaoying_core::metric_names::ALERTS_TOTAL;
 use jiaoying_core::targeting::target;
-use jiaoying_core::alert::AlertArea;
 use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Timestamp};
 use jiaoying_store::{AlertContent, AlertRow, NewAlertRow, StoreError, StoreTx};
 use serde::Serialize;
@@ -20,7 +20,7 @@ const BULK_CALLS: usize = 1000;
 /// Calls committed per transaction of a big fan-out: the first chunk commits with the alert and
 /// goes out while the next are written (ADR 0020). Small enough that the first SMS leaves within
 /// tens of milliseconds, big enough that a chunk's fixed cost is small.
-const FANOUT_CHUNK: usize = 2000;
+pub(crate) const FANOUT_CHUNK: usize = 2000;
 
 /// The API's answer to an accepted (or repeated) message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,8 +161,8 @@ impl Tracker {
                     let row = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?;
                     if new_group {
                         let mut specs = self.uncalled_specs(tx.as_mut(), &row, &alert.areas, &registry).await?;
-                        if specs.len() > FANOUT_CHUNK {
-                            rest = specs.split_off(FANOUT_CHUNK);
+                        if specs.len() > self.fanout_chunk() {
+                            rest = specs.split_off(self.fanout_chunk());
                             tx.set_fanout_pending(alert_id, true).await?;
                         }
                         self.open_specs(tx.as_mut(), &row, specs, now).await?;
@@ -183,7 +183,8 @@ impl Tracker {
         let tier = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?.tier;
         tx.commit().await?;
         self.wake_all();
-        if !rest.is_empty() {
+        let stop = self.fanout.stop_after_first.load(std::sync::atomic::Ordering::Relaxed);
+        if !rest.is_empty() && !stop {
             let content_sent = alert.key.sent.millis();
             calls += self.continue_fanout(alert_id, content_sent, rest, now).await?;
         }
@@ -430,7 +431,7 @@ impl Tracker {
         let mut opened = 0;
         let mut specs = specs.into_iter().peekable();
         while specs.peek().is_some() {
-            let chunk: Vec<CallSpec<'_>> = specs.by_ref().take(FANOUT_CHUNK).collect();
+            let chunk: Vec<CallSpec<'_>> = specs.by_ref().take(self.fanout_chunk()).collect();
             let last = specs.peek().is_none();
             let mut tx = self.store.begin().await?;
             let Some(row) = tx.lock_alert(alert_id).await? else { return Ok(opened) };
@@ -450,6 +451,10 @@ impl Tracker {
             self.wake_all();
         }
         Ok(opened)
+    }
+
+    fn fanout_chunk(&self) -> usize {
+        self.fanout.chunk.load(std::sync::atomic::Ordering::Relaxed).max(1)
     }
 
     /// Finishes the fan-out of an alert a crash cut short: everyone its stored content reaches

@@ -45,6 +45,8 @@ pub struct Tracker {
     pub(crate) useless_replies: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>>,
     /// SMS answers by code share transactions through it, set-based.
     pub(crate) answers: crate::answer_batch::AnswerBatcher,
+    /// How a big fan-out is cut into transactions (ADR 0020); tests make the chunks small.
+    pub(crate) fanout: Arc<FanoutChunks>,
     /// Per alert: whether it is a drill (never changes once stored), for the answer bursts.
     pub(crate) drill_alerts: Arc<std::sync::Mutex<std::collections::HashMap<i64, bool>>>,
     /// Set while the planner's statistics are being refreshed after a big fan-out.
@@ -64,7 +66,21 @@ impl Tracker {
             channel_wakes: Arc::default(),
             drill_alerts: Arc::default(),
             useless_replies: Arc::default(),
+            fanout: Arc::new(FanoutChunks::default()),
         }
+    }
+
+    /// Calls per transaction of a big fan-out (default [`crate::accept::FANOUT_CHUNK`]), for
+    /// every clone of this tracker.
+    pub fn set_fanout_chunk(&self, calls: usize) {
+        self.fanout.chunk.store(calls.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// For tests of the resume path: while set, an accept stops after the first chunk has
+    /// committed, leaving the alert marked, as a crash at that moment would.
+    #[doc(hidden)]
+    pub fn stop_fanouts_after_first_chunk(&self, stop: bool) {
+        self.fanout.stop_after_first.store(stop, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -105,5 +121,20 @@ impl Tracker {
     pub(crate) fn wake_all(&self) {
         self.timers_wake.notify_one();
         self.outbox_wake.notify_one();
+    }
+}
+
+/// How a big fan-out is cut into transactions.
+pub(crate) struct FanoutChunks {
+    pub(crate) chunk: std::sync::atomic::AtomicUsize,
+    pub(crate) stop_after_first: std::sync::atomic::AtomicBool,
+}
+
+impl Default for FanoutChunks {
+    fn default() -> Self {
+        FanoutChunks {
+            chunk: std::sync::atomic::AtomicUsize::new(crate::accept::FANOUT_CHUNK),
+            stop_after_first: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }

@@ -43,8 +43,10 @@ pub fn check_v3(
     body: &[u8],
 ) -> Result<(), &'static str> {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-    let auth = header("authorization").and_then(|a| a.strip_prefix("ACS3-HMAC-SHA256 ")).ok_or("no ACS3 Authorization")?;
-    let field = |name: &str| auth.split(',').filter_map(|p| p.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v);
+    let auth =
+        header("authorization").and_then(|a| a.strip_prefix("ACS3-HMAC-SHA256 ")).ok_or("no ACS3 Authorization")?;
+    let field =
+        |name: &str| auth.split(',').filter_map(|p| p.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v);
     if field("Credential") != Some(ACCESS_KEY_ID) {
         return Err("unknown access key");
     }
@@ -88,10 +90,11 @@ pub fn deliveries(action: &str, params: &[(String, String)]) -> Result<Vec<Deliv
     };
     match action {
         "SendBatchSms" => {
-            let phones: Vec<String> =
-                serde_json::from_str(get("PhoneNumberJson").ok_or("no PhoneNumberJson")?).map_err(|_| "bad PhoneNumberJson")?;
-            let values: Vec<serde_json::Value> = serde_json::from_str(get("TemplateParamJson").ok_or("no TemplateParamJson")?)
-                .map_err(|_| "bad TemplateParamJson")?;
+            let phones: Vec<String> = serde_json::from_str(get("PhoneNumberJson").ok_or("no PhoneNumberJson")?)
+                .map_err(|_| "bad PhoneNumberJson")?;
+            let values: Vec<serde_json::Value> =
+                serde_json::from_str(get("TemplateParamJson").ok_or("no TemplateParamJson")?)
+                    .map_err(|_| "bad TemplateParamJson")?;
             if phones.len() != values.len() || phones.is_empty() || phones.len() > 100 {
                 return Err("PhoneNumberJson and TemplateParamJson do not match (1 to 100 each)");
             }

@@ -288,7 +288,11 @@ impl Sink {
             am_malformed: AtomicUsize::new(0),
             changed: Notify::new(),
         });
-        let app = Router::new().route("/sms", post(sms)).route("/am", post(am)).route("/aliyun", post(aliyun)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/sms", post(sms))
+            .route("/am", post(am))
+            .route("/aliyun", post(aliyun))
+            .with_state(inner.clone());
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
