@@ -385,50 +385,64 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_calls(&mut self, calls: &[NewCall]) -> StoreResult<Vec<i64>> {
-                // RETURNING gives rows in no promised order, so each statement's rows are matched
-                // back by person: a statement never holds one person twice. 13 values a row: 500
-                // rows stay under every backend's parameter limit.
-                let mut ids = vec![0i64; calls.len()];
-                let mut start = 0;
-                while start < calls.len() {
-                    let mut seen = std::collections::HashSet::new();
-                    let mut end = start;
-                    while end < calls.len() && end - start < 500 && seen.insert(calls[end].person_id.as_str()) {
-                        end += 1;
-                    }
-                    let chunk = &calls[start..end];
-                    let mut q = sqlx::QueryBuilder::<$DB>::new(
-                        "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
-                         deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) ",
+                // One JSON parameter per chunk (constant text: prepared and planned once).
+                let insert = format!(
+                    "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+                     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
+                     SELECT CAST(j.value ->> 0 AS BIGINT), j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
+                     CAST(j.value ->> 5 AS BIGINT), 'pending', j.value ->> 6, 1, CAST(j.value ->> 7 AS BIGINT), \
+                     CAST(j.value ->> 8 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), \
+                     CAST(j.value ->> 10 AS BIGINT), j.value ->> 11, CAST(j.value ->> 12 AS BIGINT) FROM {}",
+                    json_rows($backend)
+                );
+                let mut ids = Vec::with_capacity(calls.len());
+                for chunk in calls.chunks(JSON_CHUNK) {
+                    let param = json_param(
+                        chunk
+                            .iter()
+                            .map(|c| {
+                                json!([
+                                    c.alert_id, c.person_id, c.roles, c.unit_id, c.area, c.level, c.reply_code,
+                                    c.deadline, c.next_action_at, c.escalated_from, c.now, c.directive, c.done_within
+                                ])
+                            })
+                            .collect(),
                     );
-                    q.push_values(chunk, |mut row, c| {
-                        row.push_bind(c.alert_id)
-                            .push_bind(c.person_id.clone())
-                            .push_bind(c.roles.clone())
-                            .push_bind(c.unit_id.clone())
-                            .push_bind(c.area.clone())
-                            .push_bind(c.level)
-                            .push("'pending'")
-                            .push_bind(c.reply_code.clone())
-                            .push("1")
-                            .push_bind(c.deadline)
-                            .push_bind(c.next_action_at)
-                            .push_bind(c.escalated_from)
-                            .push_bind(c.now)
-                            .push_bind(c.now)
-                            .push_bind(c.directive.clone())
-                            .push_bind(c.done_within);
-                    });
-                    q.push(" RETURNING id, person_id");
-                    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut *self.tx).await?;
-                    let by_person: std::collections::HashMap<&str, i64> =
-                        rows.iter().map(|(id, p)| (p.as_str(), *id)).collect();
-                    for (i, c) in chunk.iter().enumerate() {
-                        ids[start + i] = *by_person.get(c.person_id.as_str()).ok_or_else(|| {
-                            $crate::error::StoreError::Corrupt(format!("no id came back for the call of {}", c.person_id))
-                        })?;
+                    if $backend == Backend::Sqlite {
+                        // One writer: the rows get consecutive ids in the array's order, the last
+                        // of them last_insert_rowid(). Checked by reading the persons back (one
+                        // JSON row), instead of a returned row (a driver wake-up) per call.
+                        let n = sqlx::query(&format!("{insert} ORDER BY j.key")).bind(&param).execute(&mut *self.tx).await?.rows_affected() as i64;
+                        let (last, persons): (i64, String) = sqlx::query_as(
+                            "SELECT last_insert_rowid(), (SELECT json_group_array(person_id) FROM \
+                             (SELECT person_id FROM calls WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))",
+                        )
+                        .bind(n)
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                        let persons: Vec<String> = serde_json::from_str(&persons)
+                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted calls: {e}")))?;
+                        if n as usize != chunk.len() || persons.len() != chunk.len() || persons.iter().zip(chunk).any(|(p, c)| *p != c.person_id) {
+                            return Err($crate::error::StoreError::Corrupt("inserted calls did not get consecutive ids".into()));
+                        }
+                        ids.extend(last - n + 1..=last);
+                    } else {
+                        // RETURNING gives rows in no promised order: matched back by alert and
+                        // person, which the table's UNIQUE (alert_id, person_id) makes unambiguous
+                        // (one timer step escalates to the same superior in several alerts).
+                        let rows: Vec<(i64, i64, String)> =
+                            sqlx::query_as(&format!("{insert} RETURNING id, alert_id, person_id"))
+                                .bind(&param)
+                                .fetch_all(&mut *self.tx)
+                                .await?;
+                        let by_key: std::collections::HashMap<(i64, &str), i64> =
+                            rows.iter().map(|(id, a, p)| ((*a, p.as_str()), *id)).collect();
+                        for c in chunk {
+                            ids.push(*by_key.get(&(c.alert_id, c.person_id.as_str())).ok_or_else(|| {
+                                $crate::error::StoreError::Corrupt(format!("no id came back for the call of {}", c.person_id))
+                            })?);
+                        }
                     }
-                    start = end;
                 }
                 Ok(ids)
             }
