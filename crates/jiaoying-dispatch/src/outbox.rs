@@ -333,7 +333,7 @@ impl Outbox {
             sent_window: VecDeque::new(),
         });
         let breaker_open = st.breaker.open_until.filter(|&t| t > now.millis());
-        let mut room = (self.config.batch.max(1) as usize).max(limits.concurrency.max(1) * per_request);
+        let mut room = claim_size(self.config.batch, limits.concurrency, per_request);
         let mut throttled_until = None;
         if let Some(bucket) = st.bucket.as_mut() {
             room = room.min(bucket.available(now.millis()));
@@ -698,6 +698,12 @@ impl Outbox {
 
 /// Counts a step's outcomes for `/metrics` (issue 8): `failover` is a failure moved to a
 /// fallback channel, `failed` one with nowhere else to go; the four add up to the attempts.
+/// Messages one step claims: `[outbox] batch`, or enough to fill every request a channel may have
+/// in flight when its requests carry several messages (a provider batch API).
+fn claim_size(batch: i64, concurrency: usize, per_request: usize) -> usize {
+    (batch.max(1) as usize).max(concurrency.max(1) * per_request.max(1))
+}
+
 fn count_outcomes(channel: &str, outcomes: &[Outcome]) {
     let mut counts = [0u64; 4];
     for o in outcomes {
@@ -804,4 +810,20 @@ async fn advance_call(
     })
     .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_size;
+
+    #[test]
+    fn a_batch_channel_claims_enough_to_fill_its_requests() {
+        // One message a request: the configured batch.
+        assert_eq!(claim_size(256, 32, 1), 256);
+        // SendBatchSms, 100 numbers a request, 10 requests in flight: 1 000, not 256.
+        assert_eq!(claim_size(256, 10, 100), 1000);
+        // Never below the configured batch, never zero.
+        assert_eq!(claim_size(256, 1, 100), 256);
+        assert_eq!(claim_size(0, 0, 0), 1);
+    }
 }
