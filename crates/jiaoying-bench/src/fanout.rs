@@ -1,10 +1,12 @@
 //! `cargo run --release -p jiaoying-bench -- fanout [--persons N] [--latency-alerts M]`
 //!
 //! Dispatch fan-out, end to end: the real service (`jiaoying::Application`, its HTTP listener,
-//! outbox and timer loops) with one `sms-webhook` channel pointing at a loopback sink that checks
-//! every signature. One red JSON alert is POSTed to `/api/v1/alerts` and reaches N grid workers
-//! (a generated registry); measured are the POST's answer (accept: alert, calls, messages in one
-//! transaction) and the time until the sink has N distinct, validly signed messages. Then M small
+//! outbox and timer loops) with one SMS channel pointing at a loopback sink that checks every
+//! signature: the SPEC's `sms-webhook` (one request a message) and `aliyun-sms` through
+//! SendBatchSms (100 numbers a request, V3-signed), `--gateway webhook|aliyun|both`. One red JSON
+//! alert is POSTed to `/api/v1/alerts` and reaches N grid workers (a generated registry); measured
+//! are the POST's answer (accept: the alert and every chunk of its calls and messages committed)
+//! and the time until the sink has N distinct, validly signed messages. Then M small
 //! alerts (5 persons each), one after another, give POST → first SMS at the gateway. On SQLite and,
 //! when `JIAOYING_BENCH_PG_URL` or `JIAOYING_TEST_PG_URL` is set, PostgreSQL. In the same run
 //! Prometheus Alertmanager delivers N webhooks (one group per person) to the same kind of sink.

@@ -1,5 +1,9 @@
 //! Accepting an alert: one transaction stores the message, the alert, its calls and their first
 //! due actions (timers and queued messages); only after it commits does the API answer `201`.
+//! An alert reaching more than a chunk of persons (2 000) commits its first chunk with the alert
+//! and the rest in one transaction per chunk, so its first messages go out while the rest are
+//! written; the alert stays marked until the last chunk, and a fan-out a stop cut short is
+//! finished at the next start (ADR 0020). The API answers after the last chunk.
 
 use jiaoying_core::alert::AlertArea;
 use jiaoying_core::alert::Reference;

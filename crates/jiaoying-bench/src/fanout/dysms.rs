@@ -109,3 +109,51 @@ pub fn deliveries(action: &str, params: &[(String, String)]) -> Result<Vec<Deliv
         _ => Err("unknown action"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiaoying_dispatch::aliyun::{canonical_query, sign_v3};
+
+    /// A SendBatchSms request as the service signs it: its URI, headers and query parameters.
+    fn signed(secret: &str, phones: &str) -> (Uri, HeaderMap, Vec<(String, String)>) {
+        let params = [
+            ("PhoneNumberJson", phones.to_string()),
+            ("TemplateParamJson", r#"[{"code":"1234","token":"t"}]"#.to_string()),
+        ];
+        let body_hash = hex::encode(Sha256::digest(b""));
+        let headers = [
+            ("host", "127.0.0.1:9"),
+            ("x-acs-action", "SendBatchSms"),
+            ("x-acs-version", "2017-05-25"),
+            ("x-acs-date", "2026-11-29T08:00:00Z"),
+            ("x-acs-signature-nonce", "n-1"),
+            ("x-acs-content-sha256", body_hash.as_str()),
+        ];
+        let signature = sign_v3(secret, "POST", "/aliyun", &params, &headers, b"");
+        let uri: Uri = format!("/aliyun?{}", canonical_query(&params)).parse().unwrap();
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            map.insert(n, v.parse().unwrap());
+        }
+        map.insert("authorization", signature.authorization(ACCESS_KEY_ID).parse().unwrap());
+        let params = query_params(&uri);
+        (uri, map, params)
+    }
+
+    #[test]
+    fn the_service_signature_checks_out_and_a_changed_one_does_not() {
+        let (uri, headers, params) = signed("k", r#"["13800000000"]"#);
+        assert_eq!(check_v3(b"k", &Method::POST, &uri, &headers, &params, b""), Ok(()));
+        assert!(check_v3(b"other", &Method::POST, &uri, &headers, &params, b"").is_err(), "wrong secret");
+        assert!(check_v3(b"k", &Method::GET, &uri, &headers, &params, b"").is_err(), "method is signed");
+        assert!(check_v3(b"k", &Method::POST, &uri, &headers, &params, b"x").is_err(), "body is hashed");
+        let mut changed = params.clone();
+        changed[0].1 = r#"["13900000000"]"#.into();
+        assert!(check_v3(b"k", &Method::POST, &uri, &headers, &changed, b"").is_err(), "numbers are signed");
+        let d = deliveries("SendBatchSms", &params).unwrap();
+        assert_eq!((d.len(), d[0].phone.as_str(), d[0].params["code"].as_str()), (1, "13800000000", Some("1234")));
+        assert!(deliveries("SendBatchSms", &changed[..1]).is_err(), "numbers without their values");
+        assert!(deliveries("QuerySendDetails", &params).is_err());
+    }
+}

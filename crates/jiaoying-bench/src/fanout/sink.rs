@@ -1,6 +1,7 @@
 //! The receiving end of the fan-out benchmark: a fast HTTP server on loopback that plays the SMS
-//! gateway (`POST /sms`, jiaoying's signed webhook) and the Alertmanager webhook receiver
-//! (`POST /am`). It runs on its own OS thread with its own single-threaded runtime, so that taking
+//! gateway (`POST /sms`, jiaoying's signed webhook; `POST /aliyun`, Aliyun's dysmsapi with
+//! `SendSms` and `SendBatchSms`, its V3 signature checked by `dysms`) and the Alertmanager webhook
+//! receiver (`POST /am`). It runs on its own OS thread with its own single-threaded runtime, so that taking
 //! messages in does not compete with the measured service for its runtime's workers.
 //!
 //! `/sms` recomputes `X-Jiaoying-Signature` with its own HMAC code (not the service's `sign`),
