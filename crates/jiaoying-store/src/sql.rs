@@ -1262,12 +1262,16 @@ macro_rules! impl_sql_store {
             }
 
             async fn outbox_backlog(&self) -> StoreResult<Vec<BacklogRow>> {
+                // One branch per state, so each reads its own partial index (migration 0014)
+                // instead of every message ever sent.
                 Ok(sqlx::query_as(
-                    "SELECT channel, \
-                            SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END) AS queued, \
-                            SUM(CASE WHEN state = 'sending' THEN 1 ELSE 0 END) AS sending, \
-                            MIN(CASE WHEN state = 'queued' THEN next_attempt_at END) AS oldest_due \
-                     FROM messages WHERE state IN ('queued', 'sending') GROUP BY channel ORDER BY channel",
+                    "SELECT channel, CAST(SUM(queued) AS BIGINT) AS queued, CAST(SUM(sending) AS BIGINT) AS sending, \
+                            MIN(oldest_due) AS oldest_due FROM ( \
+                         SELECT channel, COUNT(*) AS queued, 0 AS sending, MIN(next_attempt_at) AS oldest_due \
+                         FROM messages WHERE state = 'queued' GROUP BY channel \
+                         UNION ALL \
+                         SELECT channel, 0, COUNT(*), NULL FROM messages WHERE state = 'sending' GROUP BY channel \
+                     ) AS b GROUP BY channel ORDER BY channel",
                 )
                 .fetch_all(&self.read)
                 .await?)
