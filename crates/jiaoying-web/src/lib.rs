@@ -28,7 +28,7 @@ pub use error::ApiError;
 pub use health::{Heartbeat, Liveness};
 pub use live::{EventBell, EventSignal};
 pub use metrics_route::MetricsEndpoint;
-pub use state::{AppState, Source, SourceToken};
+pub use state::{AppState, Shared, Source, SourceToken};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

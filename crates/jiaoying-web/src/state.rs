@@ -30,8 +30,29 @@ impl Source {
     }
 }
 
+/// What every request handler is given: one `Arc`, so that axum's clone per request and per
+/// middleware is a reference count, not a copy of every part (measured: with the parts cloned
+/// one by one, a third of the service's CPU under 10 000 SMS replies a second went to malloc and
+/// free, the outbox's channel maps among them).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub tracker: Tracker,
     pub outbox: Outbox,
     pub sources: Arc<Vec<Source>>,
@@ -64,7 +85,7 @@ pub struct AppState {
     pub linking: Arc<jiaoying_linking::Linker>,
 }
 
-impl AppState {
+impl Shared {
     pub fn store(&self) -> &Arc<dyn Store> {
         self.tracker.store()
     }

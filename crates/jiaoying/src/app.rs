@@ -16,7 +16,7 @@ use jiaoying_feeds::{FeedPoller, PollerConfig};
 use jiaoying_store::{Backend, Store};
 use jiaoying_tracker::duties::Duties;
 use jiaoying_tracker::{run_loop, Composer, Pulse, Step, Tracker, TrackerConfig};
-use jiaoying_web::{AppState, Liveness, Source, SourceToken};
+use jiaoying_web::{AppState, Liveness, Shared, Source, SourceToken};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -151,7 +151,7 @@ impl Application {
         linking.start().await.context("starting outgoing links")?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (event_bell, events) = jiaoying_web::EventSignal::new(settings.server.events_poll.as_std());
-        let state = AppState {
+        let state = AppState::new(Shared {
             tracker: tracker.clone(),
             outbox: outbox.clone(),
             sources: Arc::new(sources),
@@ -168,7 +168,7 @@ impl Application {
             liveness: jiaoying_web::Liveness::for_backstop(settings.tracker.poll_backstop.as_std()),
             metrics: jiaoying_web::MetricsEndpoint::new(settings.metrics.token.as_ref()),
             linking,
-        };
+        });
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .with_context(|| format!("binding {}", settings.server.listen))?;
