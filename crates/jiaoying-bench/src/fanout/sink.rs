@@ -130,6 +130,30 @@ struct AmAlert {
     labels: std::collections::HashMap<String, String>,
 }
 
+impl Inner {
+    /// Logs each SMS the gateway took, once by id: a new one is kept and wakes the waiters, a
+    /// repeat is counted as a duplicate.
+    fn take_sms(&self, sms: impl IntoIterator<Item = SmsRecord>) {
+        let mut new = false;
+        {
+            let mut log = self.sms.lock().expect("sink lock");
+            let mut records = self.sms_records.lock().expect("sink lock");
+            for record in sms {
+                if log.record(record.id.clone(), record.at) {
+                    new = true;
+                    records.push(record);
+                } else {
+                    self.sms_duplicates.fetch_add(1, Ordering::Relaxed);
+                    self.sms_duplicate_ids.lock().expect("sink lock").push(record.id);
+                }
+            }
+        }
+        if new {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
 /// `sha256=<hex>` checked against HMAC-SHA256(secret, body), written here from the primitives.
 fn signature_ok(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex_sig) = header.and_then(|h| h.strip_prefix("sha256=")) else { return false };
@@ -155,22 +179,7 @@ async fn sms(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -
         return (StatusCode::BAD_REQUEST, r#"{"error":"no id"}"#.into());
     };
     let reply = format!(r#"{{"id":"gw-{}"}}"#, msg.id);
-    let id = msg.id.clone();
-    let new = {
-        let mut log = inner.sms.lock().expect("sink lock");
-        let new = log.record(msg.id.clone(), at);
-        if new {
-            let record = SmsRecord { id: msg.id, to: msg.to, text: msg.text, code: msg.code, at };
-            inner.sms_records.lock().expect("sink lock").push(record);
-        }
-        new
-    };
-    if new {
-        inner.changed.notify_waiters();
-    } else {
-        inner.sms_duplicates.fetch_add(1, Ordering::Relaxed);
-        inner.sms_duplicate_ids.lock().expect("sink lock").push(id);
-    }
+    inner.take_sms([SmsRecord { id: msg.id, to: msg.to, text: msg.text, code: msg.code, at }]);
     let delay = inner.sms_delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         // Taken (and counted) on arrival, answered after the gateway's latency: a sender that
@@ -208,26 +217,11 @@ async fn aliyun(
             return (StatusCode::BAD_REQUEST, format!(r#"{{"Code":"isv.INVALID_PARAMETERS","Message":"{why}"}}"#));
         }
     };
-    let mut new = false;
-    {
-        let mut log = inner.sms.lock().expect("sink lock");
-        let mut records = inner.sms_records.lock().expect("sink lock");
-        for d in deliveries {
-            let code = d.params.get("code").and_then(|c| c.as_str()).map(str::to_string);
-            let id = format!("{}/{}", d.phone, code.as_deref().unwrap_or_default());
-            if log.record(id.clone(), at) {
-                new = true;
-                let text = serde_json::Value::Object(d.params).to_string();
-                records.push(SmsRecord { id, to: d.phone, text, code, at });
-            } else {
-                inner.sms_duplicates.fetch_add(1, Ordering::Relaxed);
-                inner.sms_duplicate_ids.lock().expect("sink lock").push(id);
-            }
-        }
-    }
-    if new {
-        inner.changed.notify_waiters();
-    }
+    inner.take_sms(deliveries.into_iter().map(|d| {
+        let code = d.params.get("code").and_then(|c| c.as_str()).map(str::to_string);
+        let id = format!("{}/{}", d.phone, code.as_deref().unwrap_or_default());
+        SmsRecord { id, to: d.phone, text: serde_json::Value::Object(d.params).to_string(), code, at }
+    }));
     let n = inner.aliyun_requests.fetch_add(1, Ordering::Relaxed);
     (StatusCode::OK, format!(r#"{{"Code":"OK","Message":"OK","BizId":"{n}^0","RequestId":"bench-{n}"}}"#))
 }
