@@ -106,6 +106,54 @@ pub(crate) fn messages_as_json_row(filter: &str) -> String {
 /// Rows per JSON-parameter statement: bounded so one statement's work stays small.
 pub(crate) const JSON_CHUNK: usize = 1000;
 
+/// SQLite: rows per multi-row `INSERT … VALUES` statement. A batch is cut into these sizes, largest
+/// first, so a table has at most seven statement texts, each prepared once per connection; 64 rows
+/// of the widest table bind 960 values, far under SQLite's limit of 32 766.
+pub(crate) const VALUES_SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// `rows` cut into consecutive slices whose lengths are in [`VALUES_SIZES`], largest first.
+pub(crate) fn values_slices<T>(mut rows: &[T]) -> Vec<&[T]> {
+    let mut slices = Vec::with_capacity(rows.len() / VALUES_SIZES[0] + VALUES_SIZES.len());
+    for size in VALUES_SIZES {
+        while rows.len() >= size {
+            let (head, tail) = rows.split_at(size);
+            slices.push(head);
+            rows = tail;
+        }
+    }
+    slices
+}
+
+/// `{head} VALUES {row}, {row}, …` with `n` copies of `row` (its placeholders `?`).
+pub(crate) fn values_sql(head: &str, row: &str, n: usize) -> String {
+    let mut sql = String::with_capacity(head.len() + 8 + n * (row.len() + 2));
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql
+}
+
+/// The head and row of the bound-values `INSERT`s of the fan-out's three tables (SQLite).
+pub(crate) const CALLS_VALUES: (&str, &str) = (
+    "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within)",
+    "(?, ?, ?, ?, ?, ?, 'pending', ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+);
+pub(crate) const MESSAGES_VALUES: (&str, &str) = (
+    "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+     state, attempts, next_attempt_at, created_at, priority)",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+);
+pub(crate) const EVENTS_VALUES: (&str, &str) = (
+    "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note)",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+);
+
 macro_rules! impl_sql_store {
     ($Store:ident, $Tx:ident, $DB:ty, backend = $backend:expr, claim_calls = $claim_calls:expr, claim_messages = $claim_messages:expr, claim_channel_messages = $claim_channel_messages:expr) => {
         use async_trait::async_trait;
@@ -113,7 +161,8 @@ macro_rules! impl_sql_store {
         use $crate::error::StoreResult;
         use $crate::records::*;
         use $crate::sql::{
-            insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, CALL_COLUMNS, JSON_CHUNK, OPEN_STATES_SQL,
+            insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql, CALLS_VALUES,
+            CALL_COLUMNS, EVENTS_VALUES, JSON_CHUNK, MESSAGES_VALUES, OPEN_STATES_SQL,
         };
         use serde_json::json;
         use $crate::store::{Backend, Store, StoreTx};
@@ -385,7 +434,37 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_calls(&mut self, calls: &[NewCall]) -> StoreResult<Vec<i64>> {
-                // One JSON parameter per chunk (constant text: prepared and planned once).
+                if $backend == Backend::Sqlite {
+                    // Bound values (a JSON row is parsed again for each column it gives). One
+                    // writer: the rows get consecutive ids in their order, the last of them
+                    // last_insert_rowid(). Checked by reading the persons back (one JSON row),
+                    // instead of a returned row (a driver wake-up) per call.
+                    let mut n = 0;
+                    for rows in values_slices(calls) {
+                        let sql = values_sql(CALLS_VALUES.0, CALLS_VALUES.1, rows.len());
+                        let mut q = sqlx::query(&sql);
+                        for c in rows {
+                            q = q.bind(c.alert_id).bind(&c.person_id).bind(&c.roles).bind(&c.unit_id).bind(&c.area)
+                                .bind(c.level).bind(&c.reply_code).bind(c.deadline).bind(c.next_action_at)
+                                .bind(c.escalated_from).bind(c.now).bind(c.now).bind(&c.directive).bind(c.done_within);
+                        }
+                        n += q.execute(&mut *self.tx).await?.rows_affected() as i64;
+                    }
+                    let (last, persons): (i64, String) = sqlx::query_as(
+                        "SELECT last_insert_rowid(), (SELECT json_group_array(person_id) FROM \
+                         (SELECT person_id FROM calls WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))",
+                    )
+                    .bind(n)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                    let persons: Vec<String> = serde_json::from_str(&persons)
+                        .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted calls: {e}")))?;
+                    if n as usize != calls.len() || persons.len() != calls.len() || persons.iter().zip(calls).any(|(p, c)| *p != c.person_id) {
+                        return Err($crate::error::StoreError::Corrupt("inserted calls did not get consecutive ids".into()));
+                    }
+                    return Ok((last - n + 1..=last).collect());
+                }
+                // PostgreSQL: one JSON parameter per chunk (constant text: prepared and planned once).
                 let insert = format!(
                     "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
                      deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
@@ -408,40 +487,20 @@ macro_rules! impl_sql_store {
                             })
                             .collect(),
                     );
-                    if $backend == Backend::Sqlite {
-                        // One writer: the rows get consecutive ids in the array's order, the last
-                        // of them last_insert_rowid(). Checked by reading the persons back (one
-                        // JSON row), instead of a returned row (a driver wake-up) per call.
-                        let n = sqlx::query(&format!("{insert} ORDER BY j.key")).bind(&param).execute(&mut *self.tx).await?.rows_affected() as i64;
-                        let (last, persons): (i64, String) = sqlx::query_as(
-                            "SELECT last_insert_rowid(), (SELECT json_group_array(person_id) FROM \
-                             (SELECT person_id FROM calls WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))",
-                        )
-                        .bind(n)
-                        .fetch_one(&mut *self.tx)
-                        .await?;
-                        let persons: Vec<String> = serde_json::from_str(&persons)
-                            .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted calls: {e}")))?;
-                        if n as usize != chunk.len() || persons.len() != chunk.len() || persons.iter().zip(chunk).any(|(p, c)| *p != c.person_id) {
-                            return Err($crate::error::StoreError::Corrupt("inserted calls did not get consecutive ids".into()));
-                        }
-                        ids.extend(last - n + 1..=last);
-                    } else {
-                        // RETURNING gives rows in no promised order: matched back by alert and
-                        // person, which the table's UNIQUE (alert_id, person_id) makes unambiguous
-                        // (one timer step escalates to the same superior in several alerts).
-                        let rows: Vec<(i64, i64, String)> =
-                            sqlx::query_as(&format!("{insert} RETURNING id, alert_id, person_id"))
-                                .bind(&param)
-                                .fetch_all(&mut *self.tx)
-                                .await?;
-                        let by_key: std::collections::HashMap<(i64, &str), i64> =
-                            rows.iter().map(|(id, a, p)| ((*a, p.as_str()), *id)).collect();
-                        for c in chunk {
-                            ids.push(*by_key.get(&(c.alert_id, c.person_id.as_str())).ok_or_else(|| {
-                                $crate::error::StoreError::Corrupt(format!("no id came back for the call of {}", c.person_id))
-                            })?);
-                        }
+                    // RETURNING gives rows in no promised order: matched back by alert and
+                    // person, which the table's UNIQUE (alert_id, person_id) makes unambiguous
+                    // (one timer step escalates to the same superior in several alerts).
+                    let rows: Vec<(i64, i64, String)> =
+                        sqlx::query_as(&format!("{insert} RETURNING id, alert_id, person_id"))
+                            .bind(&param)
+                            .fetch_all(&mut *self.tx)
+                            .await?;
+                    let by_key: std::collections::HashMap<(i64, &str), i64> =
+                        rows.iter().map(|(id, a, p)| ((*a, p.as_str()), *id)).collect();
+                    for c in chunk {
+                        ids.push(*by_key.get(&(c.alert_id, c.person_id.as_str())).ok_or_else(|| {
+                            $crate::error::StoreError::Corrupt(format!("no id came back for the call of {}", c.person_id))
+                        })?);
                     }
                 }
                 Ok(ids)
@@ -644,6 +703,20 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_messages(&mut self, messages: &[NewMessage]) -> StoreResult<()> {
+                if $backend == Backend::Sqlite {
+                    // Bound values: SQLite reads a JSON row's fields by parsing it again per column,
+                    // which for long message bodies cost more than the insert itself.
+                    for rows in values_slices(messages) {
+                        let sql = values_sql(MESSAGES_VALUES.0, MESSAGES_VALUES.1, rows.len());
+                        let mut q = sqlx::query(&sql);
+                        for m in rows {
+                            q = q.bind(m.alert_id).bind(m.call_id).bind(&m.channel).bind(&m.recipient).bind(m.purpose.as_str())
+                                .bind(&m.subject).bind(&m.body).bind(&m.code).bind(&m.link).bind(m.now).bind(m.now).bind(m.priority);
+                        }
+                        q.execute(&mut *self.tx).await?;
+                    }
+                    return Ok(());
+                }
                 let sql = insert_messages_from("j", json_rows($backend));
                 for chunk in messages.chunks(JSON_CHUNK) {
                     let rows = chunk.iter().map(|m| message_json(m, None)).collect();
@@ -653,6 +726,19 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()> {
+                if $backend == Backend::Sqlite {
+                    // Bound values, as for messages.
+                    for rows in values_slices(events) {
+                        let sql = values_sql(EVENTS_VALUES.0, EVENTS_VALUES.1, rows.len());
+                        let mut q = sqlx::query(&sql);
+                        for e in rows {
+                            q = q.bind(e.alert_id).bind(e.call_id).bind(e.at).bind(e.from_state.map(|s| s.as_str()))
+                                .bind(e.to_state.as_str()).bind(&e.actor).bind(&e.via).bind(&e.note);
+                        }
+                        q.execute(&mut *self.tx).await?;
+                    }
+                    return Ok(());
+                }
                 let sql = format!(
                     "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
                      SELECT CAST(j.value ->> 0 AS BIGINT), CAST(j.value ->> 1 AS BIGINT), CAST(j.value ->> 2 AS BIGINT), \
@@ -2354,4 +2440,35 @@ macro_rules! impl_sql_store {
             Ok(changes)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_slices_cover_every_row_once_in_order_with_few_sizes() {
+        for n in [0usize, 1, 2, 3, 63, 64, 65, 127, 128, 2000, 2047] {
+            let rows: Vec<usize> = (0..n).collect();
+            let slices = values_slices(&rows);
+            let flat: Vec<usize> = slices.iter().flat_map(|s| s.iter().copied()).collect();
+            assert_eq!(flat, rows, "n = {n}");
+            assert!(slices.iter().all(|s| VALUES_SIZES.contains(&s.len())), "n = {n}");
+            // Largest first, and at most one slice of each size below the largest.
+            assert!(slices.windows(2).all(|w| w[0].len() >= w[1].len()), "n = {n}");
+            for size in &VALUES_SIZES[1..] {
+                assert!(slices.iter().filter(|s| s.len() == *size).count() <= 1, "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn values_sql_repeats_the_row() {
+        assert_eq!(values_sql("INSERT INTO t (a, b)", "(?, ?)", 1), "INSERT INTO t (a, b) VALUES (?, ?)");
+        assert_eq!(values_sql("INSERT INTO t (a)", "(?)", 3), "INSERT INTO t (a) VALUES (?), (?), (?)");
+        // The widest statement stays far under SQLite's 32 766 bound values.
+        let widest = values_sql(CALLS_VALUES.0, CALLS_VALUES.1, VALUES_SIZES[0]);
+        assert!(widest.matches('?').count() < 32_766);
+        assert_eq!(widest.matches('?').count(), 14 * VALUES_SIZES[0]);
+    }
 }
