@@ -63,7 +63,7 @@ pub struct Recipient<'a> {
 }
 
 /// Why this person is being called.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub enum CallReason<'a> {
     /// First call in the person's own role.
     First,

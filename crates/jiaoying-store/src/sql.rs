@@ -144,6 +144,11 @@ pub(crate) const CALLS_VALUES: (&str, &str) = (
      deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within)",
     "(?, ?, ?, ?, ?, ?, 'pending', ?, 1, ?, ?, ?, ?, ?, ?, ?)",
 );
+pub(crate) const CALLS_WITH_IDS_VALUES: (&str, &str) = (
+    "INSERT INTO calls (id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within)",
+    "(?, ?, ?, ?, ?, ?, ?, 'pending', ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+);
 pub(crate) const MESSAGES_VALUES: (&str, &str) = (
     "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
      state, attempts, next_attempt_at, created_at, priority)",
@@ -162,6 +167,7 @@ macro_rules! impl_sql_store {
         use $crate::records::*;
         use $crate::sql::{
             insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql, CALLS_VALUES,
+            CALLS_WITH_IDS_VALUES,
             CALL_COLUMNS, EVENTS_VALUES, JSON_CHUNK, MESSAGES_VALUES, OPEN_STATES_SQL,
         };
         use serde_json::json;
@@ -169,6 +175,26 @@ macro_rules! impl_sql_store {
 
         pub struct $Tx {
             tx: sqlx::Transaction<'static, $DB>,
+        }
+
+        /// `(person_id, reply_code)` of the open calls of `person_ids`, read on `conn`.
+        async fn open_reply_codes_on(
+            conn: &mut <$DB as sqlx::Database>::Connection,
+            person_ids: &[&str],
+        ) -> StoreResult<Vec<(String, String)>> {
+            let mut out = Vec::new();
+            for chunk in person_ids.chunks(500) {
+                let mut q = sqlx::QueryBuilder::<$DB>::new(format!(
+                    "SELECT person_id, reply_code FROM calls WHERE state IN {OPEN_STATES_SQL} AND person_id IN ("
+                ));
+                let mut list = q.separated(", ");
+                for p in chunk {
+                    list.push_bind(p.to_string());
+                }
+                q.push(")");
+                out.extend(q.build_query_as::<(String, String)>().fetch_all(&mut *conn).await?);
+            }
+            Ok(out)
         }
 
         fn call_select(tail: &str) -> String {
@@ -409,6 +435,84 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn reserve_call_ids(&mut self, n: usize) -> StoreResult<Vec<i64>> {
+                if n == 0 {
+                    return Ok(Vec::new());
+                }
+                let n = i64::try_from(n).map_err(|_| $crate::error::StoreError::Corrupt(format!("cannot reserve {n} ids")))?;
+                if $backend == Backend::Sqlite {
+                    // AUTOINCREMENT never hands out an id at or below sqlite_sequence's mark, so ids
+                    // up to a raised mark are ours (the row exists once a call was ever inserted).
+                    sqlx::query(
+                        "INSERT INTO sqlite_sequence (name, seq) SELECT 'calls', 0 \
+                         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'calls')",
+                    )
+                    .execute(&mut *self.tx)
+                    .await?;
+                    let (last,): (i64,) = sqlx::query_as(
+                        "UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(id), 0) FROM calls)) + $1 \
+                         WHERE name = 'calls' RETURNING seq",
+                    )
+                    .bind(n)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                    return Ok((last - n + 1..=last).collect());
+                }
+                // The identity's sequence: taken values are never handed out again.
+                let (json,): (String,) = sqlx::query_as(
+                    "SELECT CAST(json_agg(nextval(pg_get_serial_sequence('calls', 'id'))) AS TEXT) FROM generate_series(1, $1)",
+                )
+                .bind(n)
+                .fetch_one(&mut *self.tx)
+                .await?;
+                serde_json::from_str(&json).map_err(|e| $crate::error::StoreError::Corrupt(format!("reserved call ids: {e}")))
+            }
+
+            async fn insert_calls_with_ids(&mut self, calls: &[NewCall], ids: &[i64]) -> StoreResult<()> {
+                if calls.len() != ids.len() {
+                    return Err($crate::error::StoreError::Corrupt(format!("{} calls given {} ids", calls.len(), ids.len())));
+                }
+                let rows: Vec<(&NewCall, i64)> = calls.iter().zip(ids.iter().copied()).collect();
+                if $backend == Backend::Sqlite {
+                    for rows in values_slices(&rows) {
+                        let sql = values_sql(CALLS_WITH_IDS_VALUES.0, CALLS_WITH_IDS_VALUES.1, rows.len());
+                        let mut q = sqlx::query(&sql);
+                        for (c, id) in rows {
+                            q = q.bind(*id).bind(c.alert_id).bind(&c.person_id).bind(&c.roles).bind(&c.unit_id).bind(&c.area)
+                                .bind(c.level).bind(&c.reply_code).bind(c.deadline).bind(c.next_action_at)
+                                .bind(c.escalated_from).bind(c.now).bind(c.now).bind(&c.directive).bind(c.done_within);
+                        }
+                        q.execute(&mut *self.tx).await?;
+                    }
+                    return Ok(());
+                }
+                let insert = format!(
+                    "INSERT INTO calls (id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+                     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
+                     SELECT CAST(j.value ->> 13 AS BIGINT), CAST(j.value ->> 0 AS BIGINT), j.value ->> 1, j.value ->> 2, \
+                     j.value ->> 3, j.value ->> 4, CAST(j.value ->> 5 AS BIGINT), 'pending', j.value ->> 6, 1, \
+                     CAST(j.value ->> 7 AS BIGINT), CAST(j.value ->> 8 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), \
+                     CAST(j.value ->> 10 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), j.value ->> 11, \
+                     CAST(j.value ->> 12 AS BIGINT) FROM {}",
+                    json_rows($backend)
+                );
+                for chunk in rows.chunks(JSON_CHUNK) {
+                    let param = json_param(
+                        chunk
+                            .iter()
+                            .map(|(c, id)| {
+                                json!([
+                                    c.alert_id, c.person_id, c.roles, c.unit_id, c.area, c.level, c.reply_code,
+                                    c.deadline, c.next_action_at, c.escalated_from, c.now, c.directive, c.done_within, id
+                                ])
+                            })
+                            .collect(),
+                    );
+                    sqlx::query(&insert).bind(&param).execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
             async fn insert_call(&mut self, c: &NewCall) -> StoreResult<i64> {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
@@ -536,19 +640,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn open_reply_codes_of(&mut self, person_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
-                let mut out = Vec::new();
-                for chunk in person_ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$DB>::new(format!(
-                        "SELECT person_id, reply_code FROM calls WHERE state IN {OPEN_STATES_SQL} AND person_id IN ("
-                    ));
-                    let mut list = q.separated(", ");
-                    for p in chunk {
-                        list.push_bind(p.to_string());
-                    }
-                    q.push(")");
-                    out.extend(q.build_query_as::<(String, String)>().fetch_all(&mut *self.tx).await?);
-                }
-                Ok(out)
+                open_reply_codes_on(&mut self.tx, person_ids).await
             }
 
             async fn claim_due_calls(&mut self, now: i64, limit: i64) -> StoreResult<Vec<CallRow>> {
@@ -1848,6 +1940,11 @@ macro_rules! impl_sql_store {
             }
 
             // --- drills (issue 7) ---
+
+            async fn open_reply_codes_now(&self, person_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
+                let mut conn = self.read.acquire().await?;
+                open_reply_codes_on(&mut conn, person_ids).await
+            }
 
             async fn alerts_with_pending_fanout(&self) -> StoreResult<Vec<i64>> {
                 let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM alerts WHERE fanout_pending = 1 ORDER BY id")

@@ -165,6 +165,9 @@ pub trait Store: Send + Sync + 'static {
     async fn alerts_with_status(&self, status: &str, limit: i64) -> StoreResult<Vec<AlertRow>>;
     /// Alerts whose fan-out was cut short (a crash between its chunks), oldest first.
     async fn alerts_with_pending_fanout(&self) -> StoreResult<Vec<i64>>;
+    /// `(person_id, reply_code)` of the open calls of several persons, as committed now (outside
+    /// any transaction: a hint, checked again inside the transaction that uses it).
+    async fn open_reply_codes_now(&self, person_ids: &[&str]) -> StoreResult<Vec<(String, String)>>;
 
     // --- scheduled duties (issue 7) ---
     /// Runs of `duty` (of every duty when `None`), newest scheduled time first.
@@ -285,6 +288,12 @@ pub trait StoreTx: Send {
     async fn insert_call(&mut self, call: &NewCall) -> StoreResult<i64>;
     /// Inserts many calls in a few multi-row statements (a fan-out); their ids, in the order given.
     async fn insert_calls(&mut self, calls: &[NewCall]) -> StoreResult<Vec<i64>>;
+    /// `n` call ids no other insert will take, once this transaction commits (ADR 0021: a fan-out
+    /// chunk composes its messages, whose answer links name the call, before its own
+    /// transaction; the previous one reserves its ids). Ids left unused are gaps.
+    async fn reserve_call_ids(&mut self, n: usize) -> StoreResult<Vec<i64>>;
+    /// Inserts calls under ids taken with [`StoreTx::reserve_call_ids`] (`ids[i]` for `calls[i]`).
+    async fn insert_calls_with_ids(&mut self, calls: &[NewCall], ids: &[i64]) -> StoreResult<()>;
     async fn call(&mut self, id: i64) -> StoreResult<Option<CallRow>>;
     async fn call_of_person(&mut self, alert_id: i64, person_id: &str) -> StoreResult<Option<CallRow>>;
     async fn calls_of_alert(&mut self, alert_id: i64) -> StoreResult<Vec<CallRow>>;

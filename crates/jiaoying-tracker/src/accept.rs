@@ -15,7 +15,7 @@ use jiaoying_core::{AlertKey, CallState, MsgType, NewAlert, PersonId, Tier, Time
 use jiaoying_store::{AlertContent, AlertRow, NewAlertRow, StoreError, StoreTx};
 use serde::Serialize;
 
-use crate::calls::{change_call, open_calls, CallSpec};
+use crate::calls::{change_call, open_calls, CallSpec, PreparedCalls};
 use crate::context::{Tracker, TrackerError};
 
 /// An alert with this many calls is a bulk change: the planner's statistics are refreshed after it.
@@ -146,6 +146,7 @@ impl Tracker {
         };
         // The persons a big fan-out calls after its first chunk has committed.
         let mut rest = Vec::new();
+        let mut first_ids = Vec::new();
         let message_id =
             tx.insert_alert_message(alert_id, &alert.key, alert.msg_type.as_str(), body, now.millis()).await?;
         tx.insert_message_references(message_id, &references).await?;
@@ -164,12 +165,16 @@ impl Tracker {
                 MsgType::Alert | MsgType::Update => {
                     let row = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?;
                     if new_group {
-                        let mut specs = self.uncalled_specs(tx.as_mut(), &row, &alert.areas, &registry).await?;
+                        let specs = self.uncalled_specs(tx.as_mut(), &row, &alert.areas, &registry).await?;
                         if specs.len() > self.fanout_chunk() {
-                            rest = specs.split_off(self.fanout_chunk());
+                            // A big fan-out: the alert commits first, marked, and every chunk of
+                            // calls follows in its own transaction (ADR 0020, 0021).
+                            first_ids = tx.reserve_call_ids(self.fanout_chunk()).await?;
+                            rest = specs;
                             tx.set_fanout_pending(alert_id, true).await?;
+                        } else {
+                            self.open_specs(tx.as_mut(), &row, specs, now).await?;
                         }
-                        self.open_specs(tx.as_mut(), &row, specs, now).await?;
                     } else if row.state == "active" && alert.key.sent.millis() >= row.content_sent {
                         // The Update calls everyone its content reaches who has no call yet,
                         // which finishes any fan-out still under way.
@@ -187,10 +192,9 @@ impl Tracker {
         let tier = tx.alert(alert_id).await?.ok_or(StoreError::NotFound)?.tier;
         tx.commit().await?;
         self.wake_all();
-        let stop = self.fanout.stop_after_first.load(std::sync::atomic::Ordering::Relaxed);
-        if !rest.is_empty() && !stop {
+        if !rest.is_empty() {
             let content_sent = alert.key.sent.millis();
-            calls += self.continue_fanout(alert_id, content_sent, rest, now).await?;
+            calls += self.continue_fanout(alert_id, content_sent, rest, first_ids, now).await?;
         }
         if calls >= BULK_CALLS {
             self.refresh_statistics_soon();
@@ -421,38 +425,66 @@ impl Tracker {
         Ok(n)
     }
 
-    /// The rest of a big fan-out, a chunk per transaction, each woken out at once. Stops where an
-    /// Update (which calls everyone it reaches itself) or a Cancel took the alert over; skips
-    /// persons another instance resuming the same fan-out called first. The last chunk clears the
-    /// alert's pending mark. Returns how many calls it opened.
+    /// A big fan-out, a chunk per transaction, each woken out at once. Each chunk is made ready
+    /// before its transaction (call ids reserved, codes chosen, messages composed: ADR 0021), so
+    /// the writer serves the outbox meanwhile. Stops where an Update (which calls everyone it
+    /// reaches itself) or a Cancel took the alert over; skips persons another instance resuming
+    /// the same fan-out called first. The last chunk clears the alert's pending mark. Returns how
+    /// many calls it opened.
     async fn continue_fanout(
         &self,
         alert_id: i64,
         content_sent: i64,
         specs: Vec<CallSpec<'_>>,
+        first_ids: Vec<i64>,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         let mut opened = 0;
+        let size = self.fanout_chunk();
         let mut specs = specs.into_iter().peekable();
+        // Each chunk's ids were reserved by the transaction before it.
+        let mut ids = first_ids;
         while specs.peek().is_some() {
-            let chunk: Vec<CallSpec<'_>> = specs.by_ref().take(self.fanout_chunk()).collect();
-            let last = specs.peek().is_none();
-            let mut tx = self.store.begin().await?;
-            let Some(row) = tx.lock_alert(alert_id).await? else { return Ok(opened) };
-            if row.state != "active" || row.content_sent != content_sent {
+            if ids.is_empty() {
+                return Err(StoreError::Corrupt(format!("alert {alert_id}: a fan-out chunk without reserved call ids")));
+            }
+            let chunk: Vec<CallSpec<'_>> = specs.by_ref().take(size.min(ids.len())).collect();
+            let mut ids_of_chunk = std::mem::take(&mut ids);
+            ids_of_chunk.truncate(chunk.len());
+            let next = specs.len().min(size);
+            let taken_over = |row: &AlertRow| row.state != "active" || row.content_sent != content_sent;
+            let Some(row) = self.store.alert(alert_id).await? else { return Ok(opened) };
+            if taken_over(&row) {
                 return Ok(opened);
             }
+            let policy = self.config.policies.for_tier(row.tier);
             let persons: Vec<&str> = chunk.iter().map(|c| c.person.id.as_str()).collect();
+            let open_codes = self.store.open_reply_codes_now(&persons).await?;
+            drop(persons);
+            let mut ready = PreparedCalls::prepare(&self.config.composer, &row, policy, chunk, ids_of_chunk, open_codes, now);
+
+            let mut tx = self.store.begin().await?;
+            let Some(row) = tx.lock_alert(alert_id).await? else { return Ok(opened) };
+            if taken_over(&row) {
+                return Ok(opened);
+            }
             let called: std::collections::HashSet<String> =
-                tx.called_persons(alert_id, &persons).await?.into_iter().collect();
-            let chunk: Vec<CallSpec<'_>> =
-                chunk.into_iter().filter(|c| !called.contains(c.person.id.as_str())).collect();
-            opened += self.open_specs(tx.as_mut(), &row, chunk, now).await?;
-            if last {
+                tx.called_persons(alert_id, &ready.persons()).await?.into_iter().collect();
+            ready.retain_persons(|p| !called.contains(p));
+            let mut deferred = crate::calls::Deferred::default();
+            opened += ready.write(tx.as_mut(), &self.config.composer, &row, policy, now, &mut deferred).await?;
+            deferred.flush(tx.as_mut()).await?;
+            if next == 0 {
                 tx.set_fanout_pending(alert_id, false).await?;
+            } else {
+                ids = tx.reserve_call_ids(next).await?;
             }
             tx.commit().await?;
             self.wake_all();
+            if self.fanout.stop_after_first.load(std::sync::atomic::Ordering::Relaxed) {
+                // Tests: a stop between chunks, as a crash would leave it.
+                return Ok(opened);
+            }
         }
         Ok(opened)
     }
@@ -480,9 +512,10 @@ impl Tracker {
             tx.commit().await?;
             return Ok(0);
         }
-        drop(tx);
+        let first_ids = tx.reserve_call_ids(specs.len().min(self.fanout_chunk())).await?;
+        tx.commit().await?;
         tracing::warn!(alert_id, persons = specs.len(), "finishing a fan-out a stop cut short");
-        self.continue_fanout(alert_id, row.content_sent, specs, now).await
+        self.continue_fanout(alert_id, row.content_sent, specs, first_ids, now).await
     }
 
     /// Finishes every fan-out a crash cut short (at start).

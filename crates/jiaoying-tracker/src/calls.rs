@@ -84,74 +84,209 @@ pub(crate) async fn open_calls(
     deferred: &mut Deferred,
 ) -> StoreResult<Vec<CallRow>> {
     let persons: Vec<&str> = specs.iter().map(|s| s.person.id.as_str()).collect();
-    let open_codes = tx.open_reply_codes_of(&persons).await?;
-    let mut taken: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
-    for (person, code) in open_codes {
-        taken.entry(person).or_default().push(code);
-    }
-    let mut new_calls = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        let person = spec.person.id.as_str();
-        let codes = taken.entry(person.to_string()).or_default();
-        let code = fresh_reply_code(codes);
-        // Two calls of one person in the same batch get different codes too.
-        codes.push(code.clone());
-        // An escalated call's first attempt waits its level's delay; a direct one the first
-        // repeat interval (or `answer_within`).
-        let deadline = now.plus(policy.wait_after(spec.level.max(0) as u32, 1)).millis();
-        new_calls.push(NewCall {
-            alert_id: alert.id,
-            person_id: person.to_string(),
-            roles: spec.roles.clone(),
-            unit_id: spec.unit_id.clone(),
-            area: spec.area.clone(),
-            level: spec.level,
-            reply_code: code,
-            deadline,
-            next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
-            escalated_from: spec.escalated_from,
-            directive: spec.directive.as_ref().map(|d| d.0.clone()),
-            done_within: spec.directive.as_ref().map(|d| d.1),
-            now: now.millis(),
-        });
-    }
+    let mut taken = taken_codes(tx.open_reply_codes_of(&persons).await?);
+    let new_calls: Vec<NewCall> = specs.iter().map(|spec| new_call(alert, policy, spec, &mut taken, now)).collect();
     let ids = tx.insert_calls(&new_calls).await?;
     let mut rows = Vec::with_capacity(specs.len());
-    for ((spec, new), id) in specs.into_iter().zip(&new_calls).zip(ids) {
+    for ((spec, new), id) in specs.iter().zip(&new_calls).zip(ids) {
         let call = new.row(id);
-        let channels = if spec.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };
-        let messages = composer.call_messages(alert, &call, spec.person, spec.reason, channels, now);
-        let opened = NewEvent {
-            alert_id: alert.id,
-            call_id: id,
-            at: now.millis(),
-            from_state: None,
-            to_state: CallState::Pending,
-            actor: spec.actor.to_string(),
-            via: None,
-            note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
-        };
-        if !messages.is_empty() {
-            deferred.messages.extend(messages);
-            deferred.events.push(opened);
-            rows.push(call);
-            continue;
-        }
-        // No channel of the policy reaches this person (no e-mail on an e-mail-only policy):
-        // flagged unreached at once for the duty officers, and due now, so the timer step
-        // escalates (or ends) it without waiting out a deadline for nobody. Its creation is
-        // logged now, so the log keeps its order (creation before the flag).
-        tx.insert_event(&opened).await?;
-        let mut after = call.clone();
-        after.unreached = true;
-        after.deadline = now.millis();
-        after.next_action_at = Some(now.millis());
-        after.updated_at = now.millis();
-        let note = format!("无可用联系方式：未叫醒 (no contact on {} reaches this person)", channels.join(", "));
-        change_call(tx, &call, &after, "system", Some("contact"), Some(note)).await?;
-        rows.push(after);
+        let (messages, event) = opening(composer, alert, policy, spec, &call, now);
+        rows.push(record_opening(tx, policy, spec, call, messages, event, now, deferred).await?);
     }
     Ok(rows)
+}
+
+/// Per person, the reply codes their open calls hold (and, as a batch is opened, the new ones).
+type TakenCodes = std::collections::HashMap<String, Vec<String>>;
+
+fn taken_codes(open: Vec<(String, String)>) -> TakenCodes {
+    let mut taken = TakenCodes::new();
+    for (person, code) in open {
+        taken.entry(person).or_default().push(code);
+    }
+    taken
+}
+
+/// The row of a new call for `spec`, with a reply code not in the person's `taken` codes (and
+/// added to them, so two calls of one person in the same batch get different codes too).
+fn new_call(alert: &AlertRow, policy: &TierPolicy, spec: &CallSpec<'_>, taken: &mut TakenCodes, now: Timestamp) -> NewCall {
+    let person = spec.person.id.as_str();
+    let codes = taken.entry(person.to_string()).or_default();
+    let code = fresh_reply_code(codes);
+    codes.push(code.clone());
+    // An escalated call's first attempt waits its level's delay; a direct one the first repeat
+    // interval (or `answer_within`).
+    let deadline = now.plus(policy.wait_after(spec.level.max(0) as u32, 1)).millis();
+    NewCall {
+        alert_id: alert.id,
+        person_id: person.to_string(),
+        roles: spec.roles.clone(),
+        unit_id: spec.unit_id.clone(),
+        area: spec.area.clone(),
+        level: spec.level,
+        reply_code: code,
+        deadline,
+        next_action_at: alert.expires.map_or(deadline, |e| e.min(deadline)),
+        escalated_from: spec.escalated_from,
+        directive: spec.directive.as_ref().map(|d| d.0.clone()),
+        done_within: spec.directive.as_ref().map(|d| d.1),
+        now: now.millis(),
+    }
+}
+
+/// The channels a call for `spec` goes out on.
+fn channels_of<'p>(policy: &'p TierPolicy, spec: &CallSpec<'_>) -> &'p [String] {
+    if spec.escalated_from.is_some() {
+        policy.escalation_channels()
+    } else {
+        &policy.channels
+    }
+}
+
+/// A new call's first messages (none when no channel reaches the person) and its creation event.
+fn opening(
+    composer: &Composer,
+    alert: &AlertRow,
+    policy: &TierPolicy,
+    spec: &CallSpec<'_>,
+    call: &CallRow,
+    now: Timestamp,
+) -> (Vec<jiaoying_store::NewMessage>, NewEvent) {
+    let messages = composer.call_messages(alert, call, spec.person, spec.reason, channels_of(policy, spec), now);
+    let opened = NewEvent {
+        alert_id: alert.id,
+        call_id: call.id,
+        at: now.millis(),
+        from_state: None,
+        to_state: CallState::Pending,
+        actor: spec.actor.to_string(),
+        via: None,
+        note: spec.escalated_from.map(|f| format!("escalated from call {f}")),
+    };
+    (messages, opened)
+}
+
+/// Records a call just inserted: its messages and creation event held in `deferred`, or, where no
+/// channel of the policy reaches the person, the call flagged unreached. Returns its row.
+#[allow(clippy::too_many_arguments)]
+async fn record_opening(
+    tx: &mut dyn StoreTx,
+    policy: &TierPolicy,
+    spec: &CallSpec<'_>,
+    call: CallRow,
+    messages: Vec<jiaoying_store::NewMessage>,
+    opened: NewEvent,
+    now: Timestamp,
+    deferred: &mut Deferred,
+) -> StoreResult<CallRow> {
+    if !messages.is_empty() {
+        deferred.messages.extend(messages);
+        deferred.events.push(opened);
+        return Ok(call);
+    }
+    // No channel of the policy reaches this person (no e-mail on an e-mail-only policy): flagged
+    // unreached at once for the duty officers, and due now, so the timer step escalates (or ends)
+    // it without waiting out a deadline for nobody. Its creation is logged now, so the log keeps
+    // its order (creation before the flag).
+    tx.insert_event(&opened).await?;
+    let mut after = call.clone();
+    after.unreached = true;
+    after.deadline = now.millis();
+    after.next_action_at = Some(now.millis());
+    after.updated_at = now.millis();
+    let note = format!(
+        "无可用联系方式：未叫醒 (no contact on {} reaches this person)",
+        channels_of(policy, spec).join(", ")
+    );
+    change_call(tx, &call, &after, "system", Some("contact"), Some(note)).await?;
+    Ok(after)
+}
+
+/// A chunk of a big fan-out made ready before its transaction (ADR 0021): call ids reserved, reply
+/// codes chosen against the persons' open codes as committed, every message composed. Composing
+/// is the chunk's CPU work; done inside the transaction it held the database's only writer
+/// (SQLite) idle while the outbox waited for it.
+pub(crate) struct PreparedCalls<'a> {
+    specs: Vec<CallSpec<'a>>,
+    calls: Vec<NewCall>,
+    ids: Vec<i64>,
+    openings: Vec<(Vec<jiaoying_store::NewMessage>, NewEvent)>,
+}
+
+impl<'a> PreparedCalls<'a> {
+    /// Composes `specs` under `ids` (one each), codes kept apart from `open_codes`.
+    pub(crate) fn prepare(
+        composer: &Composer,
+        alert: &AlertRow,
+        policy: &TierPolicy,
+        specs: Vec<CallSpec<'a>>,
+        ids: Vec<i64>,
+        open_codes: Vec<(String, String)>,
+        now: Timestamp,
+    ) -> Self {
+        let mut taken = taken_codes(open_codes);
+        let calls: Vec<NewCall> = specs.iter().map(|spec| new_call(alert, policy, spec, &mut taken, now)).collect();
+        let openings = specs
+            .iter()
+            .zip(&calls)
+            .zip(&ids)
+            .map(|((spec, new), id)| opening(composer, alert, policy, spec, &new.row(*id), now))
+            .collect();
+        PreparedCalls { specs, calls, ids, openings }
+    }
+
+    /// Keeps the calls of the persons `keep` accepts.
+    pub(crate) fn retain_persons(&mut self, keep: impl Fn(&str) -> bool) {
+        let kept: Vec<bool> = self.calls.iter().map(|c| keep(&c.person_id)).collect();
+        let mut i = 0;
+        self.specs.retain(|_| (kept[i], i += 1).0);
+        let mut i = 0;
+        self.calls.retain(|_| (kept[i], i += 1).0);
+        let mut i = 0;
+        self.ids.retain(|_| (kept[i], i += 1).0);
+        let mut i = 0;
+        self.openings.retain(|_| (kept[i], i += 1).0);
+    }
+
+    pub(crate) fn persons(&self) -> Vec<&str> {
+        self.calls.iter().map(|c| c.person_id.as_str()).collect()
+    }
+
+    /// Writes the chunk in `tx`: a code another call of the person took since it was chosen is
+    /// chosen again (and its messages composed again); then the calls under their reserved ids,
+    /// their messages and creation events held in `deferred`. Returns how many calls it opened.
+    pub(crate) async fn write(
+        mut self,
+        tx: &mut dyn StoreTx,
+        composer: &Composer,
+        alert: &AlertRow,
+        policy: &TierPolicy,
+        now: Timestamp,
+        deferred: &mut Deferred,
+    ) -> StoreResult<usize> {
+        let persons = self.persons();
+        let mut taken = taken_codes(tx.open_reply_codes_of(&persons).await?);
+        drop(persons);
+        let clashing: Vec<usize> = (0..self.calls.len())
+            .filter(|&i| taken.get(&self.calls[i].person_id).is_some_and(|codes| codes.contains(&self.calls[i].reply_code)))
+            .collect();
+        if !clashing.is_empty() {
+            // The chunk's own codes are taken too, so a person's calls in it stay apart.
+            for c in &self.calls {
+                taken.entry(c.person_id.clone()).or_default().push(c.reply_code.clone());
+            }
+            for i in clashing {
+                self.calls[i] = new_call(alert, policy, &self.specs[i], &mut taken, now);
+                self.openings[i] = opening(composer, alert, policy, &self.specs[i], &self.calls[i].row(self.ids[i]), now);
+            }
+        }
+        tx.insert_calls_with_ids(&self.calls, &self.ids).await?;
+        let n = self.calls.len();
+        for (((spec, new), id), (messages, event)) in self.specs.iter().zip(&self.calls).zip(&self.ids).zip(self.openings) {
+            record_opening(tx, policy, spec, new.row(*id), messages, event, now, deferred).await?;
+        }
+        Ok(n)
+    }
 }
 
 /// Writes `after` over `before` (compare-and-set) and logs the transition when the state moved.
