@@ -771,6 +771,60 @@ async fn call_events_can_be_appended_but_never_changed_or_deleted(db: &TestDb) {
     store.close().await;
 }
 
+/// Ids reserved in a committed transaction are never handed to another insert: calls inserted
+/// the ordinary way meanwhile get other ids, and the reserved ones take the calls given them
+/// later, with every column as given. A reservation rolled back gives nothing away.
+async fn reserved_call_ids_are_ours_alone(db: &TestDb) {
+    let store = open(db).await;
+    let now = 1_000;
+    let alert_id = seed_alert(store.as_ref(), "active", now).await;
+    // Also on a table that never had a call (SQLite keeps no counter for it yet).
+    let mut tx = store.begin().await.unwrap();
+    let reserved = tx.reserve_call_ids(3).await.unwrap();
+    assert_eq!(tx.reserve_call_ids(0).await.unwrap(), Vec::<i64>::new());
+    tx.commit().await.unwrap();
+    assert_eq!(reserved.len(), 3);
+    let mut distinct = reserved.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{reserved:?}");
+
+    let mut tx = store.begin().await.unwrap();
+    let ordinary = tx
+        .insert_calls(&[new_call(alert_id, "p-0", now + 1, now), new_call(alert_id, "p-00", now + 1, now)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(ordinary.iter().all(|id| !reserved.contains(id)), "{ordinary:?} took a reserved id of {reserved:?}");
+
+    // A reservation that rolls back.
+    let mut tx = store.begin().await.unwrap();
+    tx.reserve_call_ids(5).await.unwrap();
+    drop(tx);
+
+    let calls: Vec<NewCall> = ["p-1", "p-2", "p-3"].iter().map(|p| new_call(alert_id, p, now + 60_000, now)).collect();
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_calls_with_ids(&calls, &reserved[..2]).await.is_err(), "as many ids as calls");
+    tx.insert_calls_with_ids(&calls, &reserved).await.unwrap();
+    tx.commit().await.unwrap();
+    for (c, id) in calls.iter().zip(&reserved) {
+        let row = store.call(*id).await.unwrap().expect("the call is under its reserved id");
+        assert_eq!(row, c.row(*id), "every column as given");
+    }
+    // Inserts after the reserved ones were used still find free ids.
+    let mut tx = store.begin().await.unwrap();
+    let later = tx.insert_calls(&[new_call(alert_id, "p-4", now + 1, now)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!reserved.contains(&later[0]) && !ordinary.contains(&later[0]));
+
+    // The open codes as committed, outside any transaction: the persons asked about, open calls only.
+    let mut codes = store.open_reply_codes_now(&["p-1", "p-2", "p-9"]).await.unwrap();
+    codes.sort();
+    let want: Vec<(String, String)> = calls[..2].iter().map(|c| (c.person_id.clone(), c.reply_code.clone())).collect();
+    assert_eq!(codes, want);
+    store.close().await;
+}
+both_backends!(reserved_call_ids_are_ours_alone);
+
 async fn a_batch_of_sent_calls_moves_on_in_two_statements_but_only_from_pending(db: &TestDb) {
     let store = open(db).await;
     let now = 1_000;

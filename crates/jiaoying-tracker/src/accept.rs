@@ -446,7 +446,9 @@ impl Tracker {
         let mut ids = first_ids;
         while specs.peek().is_some() {
             if ids.is_empty() {
-                return Err(StoreError::Corrupt(format!("alert {alert_id}: a fan-out chunk without reserved call ids")));
+                return Err(StoreError::Corrupt(format!(
+                    "alert {alert_id}: a fan-out chunk without reserved call ids"
+                )));
             }
             let chunk: Vec<CallSpec<'_>> = specs.by_ref().take(size.min(ids.len())).collect();
             let mut ids_of_chunk = std::mem::take(&mut ids);
@@ -461,7 +463,8 @@ impl Tracker {
             let persons: Vec<&str> = chunk.iter().map(|c| c.person.id.as_str()).collect();
             let open_codes = self.store.open_reply_codes_now(&persons).await?;
             drop(persons);
-            let mut ready = PreparedCalls::prepare(&self.config.composer, &row, policy, chunk, ids_of_chunk, open_codes, now);
+            let mut ready =
+                PreparedCalls::prepare(&self.config.composer, &row, policy, chunk, ids_of_chunk, open_codes, now);
 
             let mut tx = self.store.begin().await?;
             let Some(row) = tx.lock_alert(alert_id).await? else { return Ok(opened) };

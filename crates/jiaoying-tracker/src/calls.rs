@@ -109,7 +109,13 @@ fn taken_codes(open: Vec<(String, String)>) -> TakenCodes {
 
 /// The row of a new call for `spec`, with a reply code not in the person's `taken` codes (and
 /// added to them, so two calls of one person in the same batch get different codes too).
-fn new_call(alert: &AlertRow, policy: &TierPolicy, spec: &CallSpec<'_>, taken: &mut TakenCodes, now: Timestamp) -> NewCall {
+fn new_call(
+    alert: &AlertRow,
+    policy: &TierPolicy,
+    spec: &CallSpec<'_>,
+    taken: &mut TakenCodes,
+    now: Timestamp,
+) -> NewCall {
     let person = spec.person.id.as_str();
     let codes = taken.entry(person.to_string()).or_default();
     let code = fresh_reply_code(codes);
@@ -194,10 +200,8 @@ async fn record_opening(
     after.deadline = now.millis();
     after.next_action_at = Some(now.millis());
     after.updated_at = now.millis();
-    let note = format!(
-        "无可用联系方式：未叫醒 (no contact on {} reaches this person)",
-        channels_of(policy, spec).join(", ")
-    );
+    let note =
+        format!("无可用联系方式：未叫醒 (no contact on {} reaches this person)", channels_of(policy, spec).join(", "));
     change_call(tx, &call, &after, "system", Some("contact"), Some(note)).await?;
     Ok(after)
 }
@@ -268,7 +272,9 @@ impl<'a> PreparedCalls<'a> {
         let mut taken = taken_codes(tx.open_reply_codes_of(&persons).await?);
         drop(persons);
         let clashing: Vec<usize> = (0..self.calls.len())
-            .filter(|&i| taken.get(&self.calls[i].person_id).is_some_and(|codes| codes.contains(&self.calls[i].reply_code)))
+            .filter(|&i| {
+                taken.get(&self.calls[i].person_id).is_some_and(|codes| codes.contains(&self.calls[i].reply_code))
+            })
             .collect();
         if !clashing.is_empty() {
             // The chunk's own codes are taken too, so a person's calls in it stay apart.
@@ -277,12 +283,15 @@ impl<'a> PreparedCalls<'a> {
             }
             for i in clashing {
                 self.calls[i] = new_call(alert, policy, &self.specs[i], &mut taken, now);
-                self.openings[i] = opening(composer, alert, policy, &self.specs[i], &self.calls[i].row(self.ids[i]), now);
+                self.openings[i] =
+                    opening(composer, alert, policy, &self.specs[i], &self.calls[i].row(self.ids[i]), now);
             }
         }
         tx.insert_calls_with_ids(&self.calls, &self.ids).await?;
         let n = self.calls.len();
-        for (((spec, new), id), (messages, event)) in self.specs.iter().zip(&self.calls).zip(&self.ids).zip(self.openings) {
+        for (((spec, new), id), (messages, event)) in
+            self.specs.iter().zip(&self.calls).zip(&self.ids).zip(self.openings)
+        {
             record_opening(tx, policy, spec, new.row(*id), messages, event, now, deferred).await?;
         }
         Ok(n)
@@ -315,4 +324,125 @@ pub(crate) async fn change_call(
         .await?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use jiaoying_core::{AreaCode, MobileNumber, PersonId, Policies, Role, Tier};
+    use jiaoying_dispatch::AddressKind;
+    use jiaoying_store::{NewAlertRow, Store};
+
+    use super::*;
+
+    fn person(id: &str, mobile: &str) -> Person {
+        Person {
+            id: PersonId::parse(id).unwrap(),
+            name: format!("网格员{id}"),
+            mobile: MobileNumber::parse(mobile).unwrap(),
+            email: None,
+            roles: vec![Role::parse("grid").unwrap()],
+            area: AreaCode::parse("500105002").unwrap(),
+            superior: None,
+        }
+    }
+
+    fn spec(p: &Person) -> CallSpec<'_> {
+        CallSpec {
+            person: p,
+            roles: "grid".into(),
+            unit_id: None,
+            area: "500105002".into(),
+            level: 0,
+            escalated_from: None,
+            reason: CallReason::First,
+            actor: "system",
+            directive: None,
+        }
+    }
+
+    async fn alert(store: &dyn Store, identifier: &str, now: i64) -> AlertRow {
+        let mut tx = store.begin().await.unwrap();
+        let id = tx
+            .insert_alert(&NewAlertRow {
+                source: "test".into(),
+                status: "Actual".into(),
+                msg_type: "Alert".into(),
+                event: "暴雨".into(),
+                tier: Tier::Red,
+                headline: format!("暴雨红色预警 {identifier}"),
+                description: "".into(),
+                instruction: "".into(),
+                onset: None,
+                expires: None,
+                areas: "[]".into(),
+                state: "active".into(),
+                content_sent: now,
+                now,
+            })
+            .await
+            .unwrap();
+        let row = tx.alert(id).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        row
+    }
+
+    /// A chunk composed before its transaction chose its codes against the open codes as they
+    /// were; a call of the same person that took the chosen code in between (another alert's,
+    /// committed meanwhile) makes the chunk choose again inside the transaction, and compose the
+    /// messages again with the new code.
+    #[tokio::test]
+    async fn a_code_taken_after_composing_is_chosen_again_inside_the_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = jiaoying_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let composer = Composer::new(
+            jiaoying_core::token::TokenSigner::new(b"test-secret-test-secret"),
+            "https://jy.example.org",
+            "观音桥街道",
+            BTreeMap::from([("sms".to_string(), AddressKind::Mobile)]),
+        );
+        let policies = Policies::new(BTreeMap::new(), &["sms".to_string()]);
+        let policy = policies.for_tier(Tier::Red);
+        let (a, b) = (person("p-a", "13800000001"), person("p-b", "13800000002"));
+        let first = alert(store.as_ref(), "one", now.millis()).await;
+        let second = alert(store.as_ref(), "two", now.millis()).await;
+
+        let mut tx = store.begin().await.unwrap();
+        let ids = tx.reserve_call_ids(2).await.unwrap();
+        tx.commit().await.unwrap();
+        let ready =
+            PreparedCalls::prepare(&composer, &second, policy, vec![spec(&a), spec(&b)], ids.clone(), vec![], now);
+        let chosen = ready.calls[0].reply_code.clone();
+        assert!(ready.openings[0].0[0].body.contains(&chosen), "{}", ready.openings[0].0[0].body);
+
+        // Meanwhile another alert's call of the same person takes that very code.
+        let mut clash = new_call(&first, policy, &spec(&a), &mut TakenCodes::new(), now);
+        clash.reply_code = chosen.clone();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_calls(&[clash]).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let mut deferred = Deferred::default();
+        let n = ready.write(tx.as_mut(), &composer, &second, policy, now, &mut deferred).await.unwrap();
+        let messages = deferred.messages.clone();
+        deferred.flush(tx.as_mut()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(n, 2);
+        let call = store.call(ids[0]).await.unwrap().expect("the call is under its reserved id");
+        assert_ne!(call.reply_code, chosen, "the code is chosen again");
+        let message = messages.iter().find(|m| m.call_id == Some(ids[0])).unwrap();
+        assert_eq!(message.code.as_deref(), Some(call.reply_code.as_str()));
+        assert!(message.body.contains(&call.reply_code), "{}", message.body);
+        // The other person's call kept its code.
+        let other = store.call(ids[1]).await.unwrap().unwrap();
+        assert_eq!(
+            messages.iter().find(|m| m.call_id == Some(ids[1])).unwrap().code.as_deref(),
+            Some(other.reply_code.as_str())
+        );
+        store.close().await;
+    }
 }

@@ -127,7 +127,7 @@ impl Tracker {
             }
             let reason = CallReason::Repeat { attempt: attempt as u32 };
             let compose = |channels: &[String]| {
-                self.config.composer.call_messages(&alert, &after, person, reason.clone(), channels, now)
+                self.config.composer.call_messages(&alert, &after, person, reason, channels, now)
             };
             let mut messages = compose(policy.repeat_channels());
             if messages.is_empty() {

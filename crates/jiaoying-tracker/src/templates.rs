@@ -492,7 +492,7 @@ fn sample_calls() -> Vec<CallText<'static>> {
     for reason in reasons {
         for directive in [None, Some((Measure::Stop, "立即停止户外作业"))] {
             for drill in [false, true] {
-                out.push(sample_call(reason.clone(), directive, drill, "江北区气象台发布暴雨红色预警"));
+                out.push(sample_call(reason, directive, drill, "江北区气象台发布暴雨红色预警"));
             }
         }
     }
