@@ -386,8 +386,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn lock_alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>> {
+                // NO KEY UPDATE, not UPDATE: chunks, Updates and Cancels of the alert still take
+                // turns, but the foreign-key checks of rows naming the alert (KEY SHARE) do not
+                // wait for it. With FOR UPDATE a Cancel holding the alert and waiting for a call
+                // the outbox had just moved to `sent` deadlocked with that outbox transaction,
+                // whose call event's key check waited for the alert.
                 let sql = if $backend == Backend::Postgres {
-                    "SELECT * FROM alerts WHERE id = $1 FOR UPDATE"
+                    "SELECT * FROM alerts WHERE id = $1 FOR NO KEY UPDATE"
                 } else {
                     "SELECT * FROM alerts WHERE id = $1"
                 };

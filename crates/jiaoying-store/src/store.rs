@@ -276,7 +276,7 @@ pub trait StoreTx: Send {
     async fn set_alert_content(&mut self, id: i64, content: &AlertContent) -> StoreResult<()>;
     async fn alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
     async fn set_alert_state(&mut self, id: i64, state: &str, now: i64) -> StoreResult<()>;
-    /// The alert, locked until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write
+    /// The alert, locked until the transaction ends (PostgreSQL `FOR NO KEY UPDATE`; SQLite's write
     /// transaction holds the only write lock already): fan-out chunks, Updates and Cancels of one
     /// alert take turns.
     async fn lock_alert(&mut self, id: i64) -> StoreResult<Option<AlertRow>>;
