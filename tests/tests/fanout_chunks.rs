@@ -121,3 +121,36 @@ async fn a_cancel_ends_a_cut_short_fanout(app: &mut TestApp) {
     assert!(calls.iter().all(|c| c["state"] == "cancelled"), "{calls:?}");
 }
 app_story!(a_cancel_ends_a_cut_short_fanout);
+
+/// A big fan-out writes its messages already claimed for this instance's outbox (`sending`, its
+/// lease, the attempt counted) and hands them over, sparing the outbox the claim (ADR 0021). An
+/// outbox that stops before taking them returns them to the queue, never tried, and the next
+/// start sends every one.
+async fn a_big_fanouts_messages_are_written_claimed_and_returned_if_never_taken(app: &mut TestApp) {
+    app.handle.tracker.set_fanout_chunk(2);
+    // A stopped outbox takes nothing: what is handed over waits.
+    app.handle.outbox.stop();
+    let (status, body) = app.post_alert(&red_alert("big-claimed")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let messages = app.handle.store.messages_of_alert(id).await.unwrap();
+    assert!(messages.len() >= REACHED, "{messages:?}");
+    for m in &messages {
+        assert_eq!((m.state.as_str(), m.attempts), ("sending", 1), "written claimed: {m:?}");
+        assert!(m.lease_until.is_some(), "{m:?}");
+    }
+    assert_eq!(app.handle.outbox.release_held().await.unwrap() as usize, messages.len());
+    for m in app.handle.store.messages_of_alert(id).await.unwrap() {
+        assert_eq!((m.state.as_str(), m.attempts, m.lease_until), ("queued", 0, None), "back in the queue: {m:?}");
+    }
+    app.restart().await;
+    let sms = app.gateway.wait_for(REACHED).await;
+    let mut to: Vec<&str> = sms.iter().map(|m| m.to()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), REACHED, "every person reached once: {sms:?}");
+    for p in [GRID.0, HEAD.0, REG.0, UNIT.0] {
+        app.call_reaches(id, p, "sent").await;
+    }
+}
+app_story!(a_big_fanouts_messages_are_written_claimed_and_returned_if_never_taken);

@@ -825,6 +825,43 @@ async fn reserved_call_ids_are_ours_alone(db: &TestDb) {
 }
 both_backends!(reserved_call_ids_are_ours_alone);
 
+/// Messages written already claimed (ADR 0021): `sending` under the given lease with the attempt
+/// counted, and the rows returned are the rows stored, ids included, in the order given.
+async fn messages_written_claimed_come_back_as_stored(db: &TestDb) {
+    let store = open(db).await;
+    let now = 1_000;
+    let alert_id = seed_alert(store.as_ref(), "active", now).await;
+    let mut tx = store.begin().await.unwrap();
+    let calls = tx
+        .insert_calls(&[new_call(alert_id, "p-1", now + 1, now), new_call(alert_id, "p-2", now + 1, now)])
+        .await
+        .unwrap();
+    let mut messages: Vec<NewMessage> =
+        calls.iter().map(|c| new_message(Some(alert_id), Some(*c), &format!("+86138000000{c:02}"), now)).collect();
+    let mut email = new_message(Some(alert_id), Some(calls[0]), "a@example.org", now);
+    email.channel = "email".into();
+    messages.push(email);
+    assert!(tx.insert_messages_claimed(&[], 31_000).await.unwrap().is_empty());
+    let rows = tx.insert_messages_claimed(&messages, 31_000).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    let stored = store.messages_of_alert(alert_id).await.unwrap();
+    for (row, m) in rows.iter().zip(&messages) {
+        assert_eq!(
+            (row.call_id, row.channel.as_str(), row.recipient.as_str()),
+            (m.call_id, m.channel.as_str(), m.recipient.as_str())
+        );
+        assert_eq!((row.state.as_str(), row.attempts, row.lease_until), ("sending", 1, Some(31_000)));
+        let db_row = stored.iter().find(|s| s.id == row.id).expect("stored under the id returned");
+        assert_eq!(db_row, row, "the row returned is the row stored");
+    }
+    store.close().await;
+}
+both_backends!(messages_written_claimed_come_back_as_stored);
+
 async fn a_batch_of_sent_calls_moves_on_in_two_statements_but_only_from_pending(db: &TestDb) {
     let store = open(db).await;
     let now = 1_000;

@@ -7,6 +7,7 @@ pub mod build;
 pub mod channel;
 mod claims;
 pub mod console;
+mod handoff;
 mod hook_guard;
 mod http;
 pub mod inbound;
@@ -20,5 +21,6 @@ pub mod voice_webhook;
 
 pub use build::{build_channel, build_channel_with, build_channels, build_channels_with, BuildContext};
 pub use channel::*;
+pub use handoff::Handoff;
 pub use http::describe_request_error;
 pub use inbound::*;

@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::channel::{Channel, ChannelLimits, Channels, Lookup, Outgoing, SendError, Sent};
 use crate::claims::Claims;
+use crate::handoff::Handoff;
 
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
@@ -173,6 +174,8 @@ pub struct Outbox {
     state: Arc<Mutex<BTreeMap<String, ChannelState>>>,
     /// What this instance has claimed and not yet recorded, and whether it is stopping.
     claims: Claims,
+    /// Messages written already claimed by this instance, waiting for their channel's step.
+    handoff: Arc<Handoff>,
 }
 
 /// One message and what became of sending it.
@@ -185,14 +188,35 @@ struct Outcome {
 
 impl Outbox {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, channels: Channels, config: OutboxConfig) -> Self {
+        // A channel may have two steps' worth handed over; none where a rate limit would keep
+        // them waiting (and their lease running) in memory.
+        let limits: Vec<(String, usize)> = channels
+            .names()
+            .map(|name| {
+                let limits = channels.limits(name);
+                let per_request = channels.get(name).map_or(1, |a| a.max_batch().max(1));
+                let room = if limits.rate_per_sec.is_some() {
+                    0
+                } else {
+                    2 * claim_size(config.batch, limits.concurrency, per_request)
+                };
+                (name.clone(), room)
+            })
+            .collect();
         Outbox {
             store,
             clock,
             channels,
-            config,
             state: Arc::new(Mutex::new(BTreeMap::new())),
             claims: Claims::default(),
+            handoff: Arc::new(Handoff::new(limits, config.lease)),
+            config,
         }
+    }
+
+    /// Where whoever writes messages already claimed for this instance hands them over.
+    pub fn handoff(&self) -> Arc<Handoff> {
+        self.handoff.clone()
     }
 
     /// Shutdown (issue 8): claim nothing more, and start no send not yet started; those of a
@@ -209,6 +233,14 @@ impl Outbox {
         let mut released = 0;
         for ((lease_until, started), ids) in self.claims.held() {
             released += self.store.release_messages(&ids, lease_until, started, now).await?;
+        }
+        // Handed over and never taken by a step: never tried.
+        let mut waiting: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for m in self.handoff.drain() {
+            waiting.entry(m.lease_until.unwrap_or(0)).or_default().push(m.id);
+        }
+        for (lease_until, ids) in waiting {
+            released += self.store.release_messages(&ids, lease_until, false, now).await?;
         }
         Ok(released)
     }
@@ -266,8 +298,17 @@ impl Outbox {
         if room == 0 {
             return Ok(OutboxStep::Empty { next_due: throttled_until });
         }
-        let lease_until = now.plus(self.config.lease).millis();
-        let claimed = self.store.claim_messages(now.millis(), lease_until, room as i64, Some(name)).await?;
+        // Messages written already claimed come first (they are a big alert's first calls);
+        // then the queue.
+        let handed = self.handoff.take(name, room);
+        let (claimed, lease_until) = if handed.is_empty() {
+            let lease_until = now.plus(self.config.lease).millis();
+            (self.store.claim_messages(now.millis(), lease_until, room as i64, Some(name)).await?, lease_until)
+        } else {
+            // One lease for the step: the earliest, so no send starts after any of them ends.
+            let lease_until = handed.iter().filter_map(|m| m.lease_until).min().unwrap_or(now.millis());
+            (handed, lease_until)
+        };
         if claimed.is_empty() {
             let due = self.store.next_message_due(Some(name)).await?;
             return Ok(OutboxStep::Empty { next_due: due });

@@ -154,6 +154,12 @@ pub(crate) const MESSAGES_VALUES: (&str, &str) = (
      state, attempts, next_attempt_at, created_at, priority)",
     "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
 );
+/// Messages written already claimed by the writing instance (`sending`, leased; ADR 0021).
+pub(crate) const CLAIMED_MESSAGES_VALUES: (&str, &str) = (
+    "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+     state, attempts, next_attempt_at, created_at, priority, lease_until)",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)",
+);
 pub(crate) const EVENTS_VALUES: (&str, &str) = (
     "INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note)",
     "(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -167,7 +173,7 @@ macro_rules! impl_sql_store {
         use $crate::records::*;
         use $crate::sql::{
             insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql, CALLS_VALUES,
-            CALLS_WITH_IDS_VALUES,
+            CALLS_WITH_IDS_VALUES, CLAIMED_MESSAGES_VALUES,
             CALL_COLUMNS, EVENTS_VALUES, JSON_CHUNK, MESSAGES_VALUES, OPEN_STATES_SQL,
         };
         use serde_json::json;
@@ -820,6 +826,95 @@ macro_rules! impl_sql_store {
                     sqlx::query(&sql).bind(json_param(rows)).execute(&mut *self.tx).await?;
                 }
                 Ok(())
+            }
+
+            async fn insert_messages_claimed(&mut self, messages: &[NewMessage], lease_until: i64) -> StoreResult<Vec<MessageRow>> {
+                if messages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut ids = Vec::with_capacity(messages.len());
+                if $backend == Backend::Sqlite {
+                    // One writer: consecutive ids in the given order, the last last_insert_rowid();
+                    // checked by reading their calls back (one JSON row).
+                    let mut n = 0;
+                    for rows in values_slices(messages) {
+                        let sql = values_sql(CLAIMED_MESSAGES_VALUES.0, CLAIMED_MESSAGES_VALUES.1, rows.len());
+                        let mut q = sqlx::query(&sql);
+                        for m in rows {
+                            q = q.bind(m.alert_id).bind(m.call_id).bind(&m.channel).bind(&m.recipient).bind(m.purpose.as_str())
+                                .bind(&m.subject).bind(&m.body).bind(&m.code).bind(&m.link).bind(m.now).bind(m.now).bind(m.priority)
+                                .bind(lease_until);
+                        }
+                        n += q.execute(&mut *self.tx).await?.rows_affected() as i64;
+                    }
+                    let (last, calls): (i64, String) = sqlx::query_as(
+                        "SELECT last_insert_rowid(), (SELECT json_group_array(json_array(call_id, channel)) FROM \
+                         (SELECT call_id, channel FROM messages WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))",
+                    )
+                    .bind(n)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                    let calls: Vec<(Option<i64>, String)> = serde_json::from_str(&calls)
+                        .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted messages: {e}")))?;
+                    if n as usize != messages.len()
+                        || calls.len() != messages.len()
+                        || calls.iter().zip(messages).any(|((call, channel), m)| *call != m.call_id || *channel != m.channel)
+                    {
+                        return Err($crate::error::StoreError::Corrupt("inserted messages did not get consecutive ids".into()));
+                    }
+                    ids.extend(last - n + 1..=last);
+                } else {
+                    // RETURNING in no promised order: matched back by call and channel (a call
+                    // has one message per channel in one batch).
+                    let sql = format!(
+                        "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
+                         state, attempts, next_attempt_at, created_at, priority, lease_until) \
+                         SELECT CAST(j.value ->> 0 AS BIGINT), CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, j.value ->> 3, \
+                         j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8, 'sending', 1, \
+                         CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), $2 \
+                         FROM {} RETURNING id, call_id, channel",
+                        json_rows($backend)
+                    );
+                    for chunk in messages.chunks(JSON_CHUNK) {
+                        let rows = chunk.iter().map(|m| message_json(m, None)).collect();
+                        let back: Vec<(i64, Option<i64>, String)> =
+                            sqlx::query_as(&sql).bind(json_param(rows)).bind(lease_until).fetch_all(&mut *self.tx).await?;
+                        let by_key: std::collections::HashMap<(Option<i64>, &str), i64> =
+                            back.iter().map(|(id, call, channel)| ((*call, channel.as_str()), *id)).collect();
+                        for m in chunk {
+                            ids.push(*by_key.get(&(m.call_id, m.channel.as_str())).ok_or_else(|| {
+                                $crate::error::StoreError::Corrupt(format!("no id came back for a message of call {:?}", m.call_id))
+                            })?);
+                        }
+                    }
+                }
+                Ok(messages
+                    .iter()
+                    .zip(ids)
+                    .map(|(m, id)| MessageRow {
+                        id,
+                        alert_id: m.alert_id,
+                        call_id: m.call_id,
+                        channel: m.channel.clone(),
+                        recipient: m.recipient.clone(),
+                        purpose: m.purpose.as_str().to_string(),
+                        subject: m.subject.clone(),
+                        body: m.body.clone(),
+                        code: m.code.clone(),
+                        link: m.link.clone(),
+                        state: "sending".into(),
+                        attempts: 1,
+                        next_attempt_at: m.now,
+                        lease_until: Some(lease_until),
+                        provider_id: None,
+                        last_error: None,
+                        created_at: m.now,
+                        sent_at: None,
+                        delivered_at: None,
+                        priority: m.priority,
+                        tried_channels: String::new(),
+                    })
+                    .collect())
             }
 
             async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()> {

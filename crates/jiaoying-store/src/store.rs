@@ -312,6 +312,14 @@ pub trait StoreTx: Send {
     async fn insert_message(&mut self, message: &NewMessage) -> StoreResult<i64>;
     /// Many messages in few statements (a fan-out's first messages); ids are not returned.
     async fn insert_messages(&mut self, messages: &[NewMessage]) -> StoreResult<()>;
+    /// Inserts messages already claimed by the writing instance (`sending` under `lease_until`,
+    /// their first attempt counted), to be handed to its outbox after the commit (ADR 0021);
+    /// returns them as rows, in the order given.
+    async fn insert_messages_claimed(
+        &mut self,
+        messages: &[NewMessage],
+        lease_until: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
     /// Many events in few statements, in the order given.
     async fn insert_events(&mut self, events: &[NewEvent]) -> StoreResult<()>;
     /// Messages of a call still queued are withdrawn (the call ended before they went out).

@@ -476,6 +476,16 @@ impl Tracker {
             ready.retain_persons(|p| !called.contains(p));
             let mut deferred = crate::calls::Deferred::default();
             opened += ready.write(tx.as_mut(), &self.config.composer, &row, policy, now, &mut deferred).await?;
+            // As many as the outbox has room for are written claimed for it and handed over
+            // after the commit, sparing it the claim (ADR 0021); the rest are queued.
+            let handoff = self.fanout.handoff.get();
+            let claimed = match handoff {
+                Some(h) => {
+                    let messages = deferred.take_for_handoff(h);
+                    tx.insert_messages_claimed(&messages, h.lease_until(now)).await?
+                }
+                None => Vec::new(),
+            };
             deferred.flush(tx.as_mut()).await?;
             if next == 0 {
                 tx.set_fanout_pending(alert_id, false).await?;
@@ -483,6 +493,9 @@ impl Tracker {
                 ids = tx.reserve_call_ids(next).await?;
             }
             tx.commit().await?;
+            if let (Some(h), false) = (handoff, claimed.is_empty()) {
+                h.give(claimed);
+            }
             self.wake_all();
             if self.fanout.stop_after_first.load(std::sync::atomic::Ordering::Relaxed) {
                 // Tests: a stop between chunks, as a crash would leave it.

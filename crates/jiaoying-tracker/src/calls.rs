@@ -30,6 +30,24 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
+    /// Takes the messages `handoff` has room for, per channel, in the order held; the rest stay
+    /// to be queued.
+    pub(crate) fn take_for_handoff(&mut self, handoff: &jiaoying_dispatch::Handoff) -> Vec<jiaoying_store::NewMessage> {
+        let mut room: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let (mut taken, mut kept) = (Vec::new(), Vec::new());
+        for m in std::mem::take(&mut self.messages) {
+            let left = room.entry(m.channel.clone()).or_insert_with(|| handoff.room(&m.channel));
+            if *left > 0 {
+                *left -= 1;
+                taken.push(m);
+            } else {
+                kept.push(m);
+            }
+        }
+        self.messages = kept;
+        taken
+    }
+
     /// Writes what was held back, in the order it was opened.
     pub(crate) async fn flush(&mut self, tx: &mut dyn StoreTx) -> StoreResult<()> {
         tx.insert_messages(&std::mem::take(&mut self.messages)).await?;

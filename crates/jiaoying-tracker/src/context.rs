@@ -83,6 +83,12 @@ impl Tracker {
         self.fanout.stop_after_first.store(stop, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Big fan-outs write their messages already claimed for this instance's outbox and hand
+    /// them over through `handoff` (ADR 0021). Without it they are queued.
+    pub fn set_handoff(&self, handoff: Arc<jiaoying_dispatch::Handoff>) {
+        let _ = self.fanout.handoff.set(handoff);
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -128,6 +134,8 @@ impl Tracker {
 pub(crate) struct FanoutChunks {
     pub(crate) chunk: std::sync::atomic::AtomicUsize,
     pub(crate) stop_after_first: std::sync::atomic::AtomicBool,
+    /// The outbox's hand-over of messages written already claimed (ADR 0021), once registered.
+    pub(crate) handoff: std::sync::OnceLock<Arc<jiaoying_dispatch::Handoff>>,
 }
 
 impl Default for FanoutChunks {
@@ -135,6 +143,7 @@ impl Default for FanoutChunks {
         FanoutChunks {
             chunk: std::sync::atomic::AtomicUsize::new(crate::accept::FANOUT_CHUNK),
             stop_after_first: std::sync::atomic::AtomicBool::new(false),
+            handoff: std::sync::OnceLock::new(),
         }
     }
 }

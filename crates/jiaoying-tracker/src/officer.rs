@@ -126,9 +126,8 @@ impl Tracker {
                 after.next_action_at = Some(alert.expires.map_or(deadline, |e| e.min(deadline)));
             }
             let reason = CallReason::Repeat { attempt: attempt as u32 };
-            let compose = |channels: &[String]| {
-                self.config.composer.call_messages(&alert, &after, person, reason, channels, now)
-            };
+            let compose =
+                |channels: &[String]| self.config.composer.call_messages(&alert, &after, person, reason, channels, now);
             let mut messages = compose(policy.repeat_channels());
             if messages.is_empty() {
                 let first = if call.escalated_from.is_some() { policy.escalation_channels() } else { &policy.channels };

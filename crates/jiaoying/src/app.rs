@@ -124,6 +124,7 @@ impl Application {
         let outbox_wake = Arc::new(Notify::new());
         let tracker = Tracker::new(store.clone(), clock.clone(), tracker_config(settings, &channels)?, outbox_wake);
         let outbox = Outbox::new(store.clone(), clock.clone(), channels, settings.outbox.config());
+        tracker.set_handoff(outbox.handoff());
         let duties_config = settings.duties_config().map_err(|e| anyhow::anyhow!("{e}"))?;
         let duties = Duties::new(tracker.clone(), duties_config, settings.security.secret.expose_secret().as_bytes());
         let feed_sources = settings.feed_sources().map_err(|e| anyhow::anyhow!("{e}"))?;
