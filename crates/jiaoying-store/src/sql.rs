@@ -203,6 +203,22 @@ macro_rules! impl_sql_store {
             Ok(out)
         }
 
+        /// A bound-values statement (SQLite's multi-row `INSERT … VALUES`).
+        type Bound<'q> = sqlx::query::Query<'q, $DB, <$DB as sqlx::Database>::Arguments<'q>>;
+
+        /// Binds a call's columns in [`CALLS_VALUES`] order (after its id, where given).
+        fn bind_call<'q>(q: Bound<'q>, c: &'q NewCall) -> Bound<'q> {
+            q.bind(c.alert_id).bind(&c.person_id).bind(&c.roles).bind(&c.unit_id).bind(&c.area)
+                .bind(c.level).bind(&c.reply_code).bind(c.deadline).bind(c.next_action_at)
+                .bind(c.escalated_from).bind(c.now).bind(c.now).bind(&c.directive).bind(c.done_within)
+        }
+
+        /// Binds a message's columns in [`MESSAGES_VALUES`] order.
+        fn bind_message<'q>(q: Bound<'q>, m: &'q NewMessage) -> Bound<'q> {
+            q.bind(m.alert_id).bind(m.call_id).bind(&m.channel).bind(&m.recipient).bind(m.purpose.as_str())
+                .bind(&m.subject).bind(&m.body).bind(&m.code).bind(&m.link).bind(m.now).bind(m.now).bind(m.priority)
+        }
+
         fn call_select(tail: &str) -> String {
             format!("SELECT {CALL_COLUMNS} FROM calls {tail}")
         }
@@ -489,9 +505,7 @@ macro_rules! impl_sql_store {
                         let sql = values_sql(CALLS_WITH_IDS_VALUES.0, CALLS_WITH_IDS_VALUES.1, rows.len());
                         let mut q = sqlx::query(&sql);
                         for (c, id) in rows {
-                            q = q.bind(*id).bind(c.alert_id).bind(&c.person_id).bind(&c.roles).bind(&c.unit_id).bind(&c.area)
-                                .bind(c.level).bind(&c.reply_code).bind(c.deadline).bind(c.next_action_at)
-                                .bind(c.escalated_from).bind(c.now).bind(c.now).bind(&c.directive).bind(c.done_within);
+                            q = bind_call(q.bind(*id), c);
                         }
                         q.execute(&mut *self.tx).await?;
                     }
@@ -559,9 +573,7 @@ macro_rules! impl_sql_store {
                         let sql = values_sql(CALLS_VALUES.0, CALLS_VALUES.1, rows.len());
                         let mut q = sqlx::query(&sql);
                         for c in rows {
-                            q = q.bind(c.alert_id).bind(&c.person_id).bind(&c.roles).bind(&c.unit_id).bind(&c.area)
-                                .bind(c.level).bind(&c.reply_code).bind(c.deadline).bind(c.next_action_at)
-                                .bind(c.escalated_from).bind(c.now).bind(c.now).bind(&c.directive).bind(c.done_within);
+                            q = bind_call(q, c);
                         }
                         n += q.execute(&mut *self.tx).await?.rows_affected() as i64;
                     }
@@ -813,8 +825,7 @@ macro_rules! impl_sql_store {
                         let sql = values_sql(MESSAGES_VALUES.0, MESSAGES_VALUES.1, rows.len());
                         let mut q = sqlx::query(&sql);
                         for m in rows {
-                            q = q.bind(m.alert_id).bind(m.call_id).bind(&m.channel).bind(&m.recipient).bind(m.purpose.as_str())
-                                .bind(&m.subject).bind(&m.body).bind(&m.code).bind(&m.link).bind(m.now).bind(m.now).bind(m.priority);
+                            q = bind_message(q, m);
                         }
                         q.execute(&mut *self.tx).await?;
                     }
@@ -841,9 +852,7 @@ macro_rules! impl_sql_store {
                         let sql = values_sql(CLAIMED_MESSAGES_VALUES.0, CLAIMED_MESSAGES_VALUES.1, rows.len());
                         let mut q = sqlx::query(&sql);
                         for m in rows {
-                            q = q.bind(m.alert_id).bind(m.call_id).bind(&m.channel).bind(&m.recipient).bind(m.purpose.as_str())
-                                .bind(&m.subject).bind(&m.body).bind(&m.code).bind(&m.link).bind(m.now).bind(m.now).bind(m.priority)
-                                .bind(lease_until);
+                            q = bind_message(q, m).bind(lease_until);
                         }
                         n += q.execute(&mut *self.tx).await?.rows_affected() as i64;
                     }
