@@ -219,6 +219,49 @@ macro_rules! impl_sql_store {
                 .bind(&m.subject).bind(&m.body).bind(&m.code).bind(&m.link).bind(m.now).bind(m.now).bind(m.priority)
         }
 
+        /// SQLite: inserts `rows` with bound values (`statement`'s head and row, `bind` one row)
+        /// and returns the ids they got. One writer: the rows get consecutive ids in their order,
+        /// the last of them last_insert_rowid(). Checked by reading `key` (a JSON value per row)
+        /// of that id range of `table` back as one JSON row and comparing it with `keys`, instead
+        /// of a returned row (a driver wake-up) per insert.
+        async fn insert_with_consecutive_ids<T>(
+            tx: &mut sqlx::Transaction<'static, $DB>,
+            statement: (&str, &str),
+            rows: &[T],
+            bind: impl for<'q> Fn(Bound<'q>, &'q T) -> Bound<'q>,
+            table: &str,
+            key: &str,
+            keys: Vec<serde_json::Value>,
+        ) -> StoreResult<Vec<i64>> {
+            let mut n = 0;
+            for slice in values_slices(rows) {
+                let sql = values_sql(statement.0, statement.1, slice.len());
+                let mut q = sqlx::query(&sql);
+                for row in slice {
+                    q = bind(q, row);
+                }
+                n += q.execute(&mut **tx).await?.rows_affected() as i64;
+            }
+            let (last, back): (i64, String) = sqlx::query_as(&format!(
+                "SELECT last_insert_rowid(), (SELECT json_group_array({key}) FROM \
+                 (SELECT * FROM {table} WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))"
+            ))
+            .bind(n)
+            .fetch_one(&mut **tx)
+            .await?;
+            let back: Vec<serde_json::Value> = serde_json::from_str(&back)
+                .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted {table}: {e}")))?;
+            if n as usize != rows.len() || back != keys {
+                return Err($crate::error::StoreError::Corrupt(format!("inserted {table} did not get consecutive ids")));
+            }
+            Ok((last - n + 1..=last).collect())
+        }
+
+        /// Gives a closure the signature [`insert_with_consecutive_ids`] asks for (any lifetime).
+        fn binder<T, F: for<'q> Fn(Bound<'q>, &'q T) -> Bound<'q>>(f: F) -> F {
+            f
+        }
+
         fn call_select(tail: &str) -> String {
             format!("SELECT {CALL_COLUMNS} FROM calls {tail}")
         }
@@ -564,32 +607,9 @@ macro_rules! impl_sql_store {
 
             async fn insert_calls(&mut self, calls: &[NewCall]) -> StoreResult<Vec<i64>> {
                 if $backend == Backend::Sqlite {
-                    // Bound values (a JSON row is parsed again for each column it gives). One
-                    // writer: the rows get consecutive ids in their order, the last of them
-                    // last_insert_rowid(). Checked by reading the persons back (one JSON row),
-                    // instead of a returned row (a driver wake-up) per call.
-                    let mut n = 0;
-                    for rows in values_slices(calls) {
-                        let sql = values_sql(CALLS_VALUES.0, CALLS_VALUES.1, rows.len());
-                        let mut q = sqlx::query(&sql);
-                        for c in rows {
-                            q = bind_call(q, c);
-                        }
-                        n += q.execute(&mut *self.tx).await?.rows_affected() as i64;
-                    }
-                    let (last, persons): (i64, String) = sqlx::query_as(
-                        "SELECT last_insert_rowid(), (SELECT json_group_array(person_id) FROM \
-                         (SELECT person_id FROM calls WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))",
-                    )
-                    .bind(n)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                    let persons: Vec<String> = serde_json::from_str(&persons)
-                        .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted calls: {e}")))?;
-                    if n as usize != calls.len() || persons.len() != calls.len() || persons.iter().zip(calls).any(|(p, c)| *p != c.person_id) {
-                        return Err($crate::error::StoreError::Corrupt("inserted calls did not get consecutive ids".into()));
-                    }
-                    return Ok((last - n + 1..=last).collect());
+                    // Bound values: a JSON row is parsed again for each column it gives.
+                    let keys = calls.iter().map(|c| json!(c.person_id)).collect();
+                    return insert_with_consecutive_ids(&mut self.tx, CALLS_VALUES, calls, bind_call, "calls", "person_id", keys).await;
                 }
                 // PostgreSQL: one JSON parameter per chunk (constant text: prepared and planned once).
                 let insert = format!(
@@ -845,33 +865,12 @@ macro_rules! impl_sql_store {
                 }
                 let mut ids = Vec::with_capacity(messages.len());
                 if $backend == Backend::Sqlite {
-                    // One writer: consecutive ids in the given order, the last last_insert_rowid();
-                    // checked by reading their calls back (one JSON row).
-                    let mut n = 0;
-                    for rows in values_slices(messages) {
-                        let sql = values_sql(CLAIMED_MESSAGES_VALUES.0, CLAIMED_MESSAGES_VALUES.1, rows.len());
-                        let mut q = sqlx::query(&sql);
-                        for m in rows {
-                            q = bind_message(q, m).bind(lease_until);
-                        }
-                        n += q.execute(&mut *self.tx).await?.rows_affected() as i64;
-                    }
-                    let (last, calls): (i64, String) = sqlx::query_as(
-                        "SELECT last_insert_rowid(), (SELECT json_group_array(json_array(call_id, channel)) FROM \
-                         (SELECT call_id, channel FROM messages WHERE id > last_insert_rowid() - $1 AND id <= last_insert_rowid() ORDER BY id))",
+                    let keys = messages.iter().map(|m| json!([m.call_id, m.channel])).collect();
+                    let bind = binder(|q, m: &NewMessage| bind_message(q, m).bind(lease_until));
+                    ids = insert_with_consecutive_ids(
+                        &mut self.tx, CLAIMED_MESSAGES_VALUES, messages, bind, "messages", "json_array(call_id, channel)", keys,
                     )
-                    .bind(n)
-                    .fetch_one(&mut *self.tx)
                     .await?;
-                    let calls: Vec<(Option<i64>, String)> = serde_json::from_str(&calls)
-                        .map_err(|e| $crate::error::StoreError::Corrupt(format!("inserted messages: {e}")))?;
-                    if n as usize != messages.len()
-                        || calls.len() != messages.len()
-                        || calls.iter().zip(messages).any(|((call, channel), m)| *call != m.call_id || *channel != m.channel)
-                    {
-                        return Err($crate::error::StoreError::Corrupt("inserted messages did not get consecutive ids".into()));
-                    }
-                    ids.extend(last - n + 1..=last);
                 } else {
                     // RETURNING in no promised order: matched back by call and channel (a call
                     // has one message per channel in one batch).
