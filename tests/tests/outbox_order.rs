@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiaoying_core::urgency::{message_priority, MessageKind};
-use jiaoying_core::{Clock, ManualClock, Span, Tier};
+use jiaoying_core::{CallState, Clock, ManualClock, Span, Tier};
 use jiaoying_dispatch::outbox::{Outbox, OutboxConfig, OutboxStep};
 use jiaoying_dispatch::{build_channels, ChannelSpec};
 use jiaoying_store::{NewMessage, Purpose, Store};
@@ -239,6 +239,86 @@ async fn sent_and_unrecorded_stays_within_twice_the_requests_in_flight(db: &Test
     assert_eq!(step.await.unwrap(), OutboxStep::Sent(10));
     assert_eq!(gateway.received().len(), 10);
 }
+
+/// A call moves to `sent` and `delivered` with its own message only: a notice about the same call
+/// (an Update's, which may leave first) or a confirmation of its answer says nothing of whether
+/// the call itself went out, and neither do their receipts.
+async fn only_a_calls_own_message_moves_it_on(db: &TestDb) {
+    let gateway = Gateway::start(jiaoying_tests::app::SMS_SECRET).await;
+    let (store, outbox, clock) = setup(db, &gateway, serde_json::json!({}), 10).await;
+    let now = clock.now().millis();
+    let mut tx = store.begin().await.unwrap();
+    let alert_id = tx
+        .insert_alert(&jiaoying_store::NewAlertRow {
+            source: "test".into(),
+            status: "Actual".into(),
+            msg_type: "Alert".into(),
+            event: "暴雨".into(),
+            tier: Tier::Red,
+            headline: "暴雨红色预警".into(),
+            description: String::new(),
+            instruction: String::new(),
+            onset: None,
+            expires: None,
+            areas: "[]".into(),
+            state: "active".into(),
+            content_sent: now,
+            now,
+        })
+        .await
+        .unwrap();
+    let call_id = tx
+        .insert_call(&jiaoying_store::NewCall {
+            alert_id,
+            person_id: "p-1".into(),
+            roles: "grid".into(),
+            unit_id: None,
+            area: "500105002".into(),
+            level: 0,
+            reply_code: "1234".into(),
+            deadline: now + 300_000,
+            next_action_at: now + 300_000,
+            escalated_from: None,
+            directive: None,
+            done_within: None,
+            now,
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let message = |purpose: Purpose, text: &str| NewMessage {
+        alert_id: Some(alert_id),
+        call_id: Some(call_id),
+        channel: "sms".into(),
+        recipient: "13900000009".into(),
+        purpose,
+        subject: text.into(),
+        body: text.into(),
+        code: None,
+        link: None,
+        now,
+        priority: 0,
+    };
+    let state = || async { store.call(call_id).await.unwrap().unwrap().state };
+
+    let mut tx = store.begin().await.unwrap();
+    let notice = tx.insert_message(&message(Purpose::Notice, "更新")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(outbox.step(clock.now()).await.unwrap(), OutboxStep::Sent(1));
+    assert_eq!(gateway.received().len(), 1);
+    assert_eq!(state().await, CallState::Pending, "a notice does not send the call");
+    outbox.receipt(notice, true, None).await.unwrap();
+    assert_eq!(state().await, CallState::Pending, "nor does its receipt deliver it");
+
+    let mut tx = store.begin().await.unwrap();
+    let own = tx.insert_message(&message(Purpose::Call, "请回复1234")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(outbox.step(clock.now()).await.unwrap(), OutboxStep::Sent(1));
+    assert_eq!(state().await, CallState::Sent, "the call's own message does");
+    outbox.receipt(own, true, None).await.unwrap();
+    assert_eq!(state().await, CallState::Delivered);
+}
+both_backends!(only_a_calls_own_message_moves_it_on);
 
 both_backends!(the_most_urgent_messages_go_first);
 both_backends!(sent_and_unrecorded_stays_within_twice_the_requests_in_flight);

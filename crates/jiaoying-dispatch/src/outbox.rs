@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use jiaoying_core::metric_names::{GATEWAY_REQUEST_SECONDS, MESSAGES_TOTAL};
 use jiaoying_core::{mask_numbers_in, mask_recipient, CallState, Clock, Span, Timestamp};
-use jiaoying_store::{MessageRow, NewEvent, SendResult, Store, StoreError, StoreTx, INTERRUPTED_SEND};
+use jiaoying_store::{MessageRow, NewEvent, Purpose, SendResult, Store, StoreError, StoreTx, INTERRUPTED_SEND};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -647,7 +647,11 @@ impl Outbox {
                 continue;
             }
             match (&o.result, o.msg.call_id, &o.failover_to) {
-                (SendResult::Sent { .. }, Some(call_id), _) => sent_calls.push(call_id),
+                // Only the call's own message moves it: a notice or a confirmation about the same
+                // call says nothing of whether the call itself went out.
+                (SendResult::Sent { .. }, Some(call_id), _) if o.msg.purpose == Purpose::Call.as_str() => {
+                    sent_calls.push(call_id)
+                }
                 (SendResult::Failed { .. }, _, Some(fallback)) => {
                     let id = tx.insert_failover(o.msg.id, fallback, now.millis()).await?;
                     tracing::info!(message_id = o.msg.id, failover_id = id, channel = %fallback, "message moved to fallback channel");
@@ -671,7 +675,8 @@ impl Outbox {
     ) -> Result<Option<MessageRow>, StoreError> {
         let now = self.clock.now();
         let row = self.store.message_receipt(id, delivered, error, now.millis()).await?;
-        if let (true, Some(MessageRow { call_id: Some(call_id), .. })) = (delivered, &row) {
+        let own = row.as_ref().is_some_and(|m| m.purpose == Purpose::Call.as_str());
+        if let (true, true, Some(MessageRow { call_id: Some(call_id), .. })) = (delivered, own, &row) {
             for _ in 0..5 {
                 let mut tx = self.store.begin().await?;
                 if advance_call(tx.as_mut(), *call_id, CallState::Delivered, "gateway", now).await? {
