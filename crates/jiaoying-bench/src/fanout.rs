@@ -1,4 +1,4 @@
-//! `cargo run --release -p jiaoying-bench -- fanout [--persons N] [--latency-alerts M]`
+//! `cargo run --release -p jiaoying-bench -- fanout [--persons N] [--latency-alerts M] [--runs R]`
 //!
 //! Dispatch fan-out, end to end: the real service (`jiaoying::Application`, its HTTP listener,
 //! outbox and timer loops) with one SMS channel pointing at a loopback sink that checks every
@@ -35,6 +35,8 @@ const LATENCY_PERSONS: usize = 5;
 struct Options {
     persons: usize,
     latency_alerts: usize,
+    /// Runs of each jiaoying row (backends alternating); the median by total time is reported.
+    runs: usize,
     jiaoying: bool,
     alertmanager: bool,
     gateways: Vec<Gateway>,
@@ -58,13 +60,14 @@ impl Gateway {
     }
 }
 
-const USAGE: &str = "usage: fanout [--persons N] [--latency-alerts M] [--gateway webhook|aliyun|both] \
+const USAGE: &str = "usage: fanout [--persons N] [--latency-alerts M] [--runs R] [--gateway webhook|aliyun|both] \
                      [--no-alertmanager | --only-alertmanager]";
 
 fn options(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options {
         persons: 20_000,
         latency_alerts: 200,
+        runs: 1,
         jiaoying: true,
         alertmanager: true,
         gateways: vec![Gateway::Webhook, Gateway::AliyunBatch],
@@ -78,6 +81,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
         match a.as_str() {
             "--persons" => o.persons = number("--persons")?,
             "--latency-alerts" => o.latency_alerts = number("--latency-alerts")?,
+            "--runs" => o.runs = number("--runs")?,
             "--gateway" => {
                 o.gateways = match it.next().map(String::as_str) {
                     Some("webhook") => vec![Gateway::Webhook],
@@ -92,6 +96,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
         }
     }
     anyhow::ensure!(o.persons > 0, "--persons must be at least 1");
+    anyhow::ensure!(o.runs > 0, "--runs must be at least 1");
     anyhow::ensure!(o.jiaoying || o.alertmanager, "nothing to run; {USAGE}");
     Ok(o)
 }
@@ -314,6 +319,14 @@ async fn fresh_pg_run(admin: &str, o: &Options, gateway: Gateway) -> anyhow::Res
     result
 }
 
+/// Adds a run to the `slot`-th row (created by the first round).
+fn push_run(runs: &mut Vec<(String, Vec<JyFigures>)>, slot: usize, name: String, figures: JyFigures) {
+    match runs.get_mut(slot) {
+        Some((_, all)) => all.push(figures),
+        None => runs.push((name, vec![figures])),
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -340,19 +353,43 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
     if o.jiaoying && pg_admin.is_none() {
         eprintln!("note: JIAOYING_BENCH_PG_URL / JIAOYING_TEST_PG_URL not set; PostgreSQL skipped");
     }
-    for &gateway in o.gateways.iter().filter(|_| o.jiaoying) {
-        let db = dir.path().join(format!("fanout-{}.db", rows.len()));
-        let sqlite = run_jiaoying(&format!("sqlite://{}", db.display()), &o, gateway).await?;
-        rows.push((format!("jiaoying, SQLite, {}", gateway.label()), sqlite));
-        if let Some(admin) = &pg_admin {
-            rows.push((format!("jiaoying, PostgreSQL, {}", gateway.label()), fresh_pg_run(admin, &o, gateway).await?));
+    // Each row's runs, the backends taking turns, so that a noisy moment of the machine does not
+    // fall on one row's every run.
+    let mut runs: Vec<(String, Vec<JyFigures>)> = Vec::new();
+    for round in 0..o.runs {
+        let mut slot = 0;
+        for &gateway in o.gateways.iter().filter(|_| o.jiaoying) {
+            let db = dir.path().join(format!("fanout-{round}-{slot}.db"));
+            let sqlite = run_jiaoying(&format!("sqlite://{}", db.display()), &o, gateway).await?;
+            push_run(&mut runs, slot, format!("jiaoying, SQLite, {}", gateway.label()), sqlite);
+            slot += 1;
+            if let Some(admin) = &pg_admin {
+                let pg = fresh_pg_run(admin, &o, gateway).await?;
+                push_run(&mut runs, slot, format!("jiaoying, PostgreSQL, {}", gateway.label()), pg);
+                slot += 1;
+            }
         }
+    }
+    let mut totals: Vec<(String, Vec<Duration>)> = Vec::new();
+    for (name, mut figures) in runs {
+        figures.sort_by_key(|f| f.all);
+        totals.push((name.clone(), figures.iter().map(|f| f.all).collect()));
+        rows.push((name, figures.swap_remove(figures.len() / 2)));
     }
     let am = if o.alertmanager { alertmanager::run(o.persons).await? } else { None };
     let load_after = load_average();
 
     let n = o.persons;
     println!("One red alert reaching {n} persons → {n} signed SMS at a loopback sink; one machine, one run");
+    if o.runs > 1 {
+        println!(
+            "jiaoying rows: the median of {} runs by total time (backends taking turns); each run's total:",
+            o.runs
+        );
+        for (name, all) in &totals {
+            println!("- {name}: {}", all.iter().map(|d| ms(*d)).collect::<Vec<_>>().join(", "));
+        }
+    }
     println!("load average before / after: {load_before} / {load_after}\n");
     println!(
         "| system | accept (POST answered) | first message at sink | drain after accept | all {n} at sink | msg/s | \
@@ -472,13 +509,15 @@ mod tests {
     #[test]
     fn options_parse_and_refuse_nonsense() {
         let args = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        let o = options(&args(&["--persons", "500", "--latency-alerts", "10", "--no-alertmanager"])).unwrap();
-        assert_eq!((o.persons, o.latency_alerts, o.jiaoying, o.alertmanager), (500, 10, true, false));
+        let o = options(&args(&["--persons", "500", "--latency-alerts", "10", "--no-alertmanager", "--runs", "3"]))
+            .unwrap();
+        assert_eq!((o.persons, o.latency_alerts, o.jiaoying, o.alertmanager, o.runs), (500, 10, true, false, 3));
+        assert!(options(&args(&["--runs", "0"])).is_err());
         assert_eq!(o.gateways, [Gateway::Webhook, Gateway::AliyunBatch]);
         assert_eq!(options(&args(&["--gateway", "aliyun"])).unwrap().gateways, [Gateway::AliyunBatch]);
         assert!(options(&args(&["--gateway", "smoke-signal"])).is_err());
         let d = options(&[]).unwrap();
-        assert_eq!((d.persons, d.latency_alerts, d.jiaoying, d.alertmanager), (20_000, 200, true, true));
+        assert_eq!((d.persons, d.latency_alerts, d.jiaoying, d.alertmanager, d.runs), (20_000, 200, true, true, 1));
         assert!(!options(&args(&["--only-alertmanager"])).unwrap().jiaoying);
         assert!(options(&args(&["--only-alertmanager", "--no-alertmanager"])).is_err());
         assert!(options(&args(&["--persons"])).is_err());
@@ -509,7 +548,8 @@ mod tests {
 
     async fn small_fanout(gateway: Gateway) {
         let dir = tempfile::tempdir().unwrap();
-        let o = Options { persons: 240, latency_alerts: 3, jiaoying: true, alertmanager: false, gateways: vec![] };
+        let o =
+            Options { persons: 240, latency_alerts: 3, runs: 1, jiaoying: true, alertmanager: false, gateways: vec![] };
         let f = run_jiaoying(&format!("sqlite://{}", dir.path().join("t.db").display()), &o, gateway).await.unwrap();
         assert_eq!(f.counts.sms, 240 + 3 * LATENCY_PERSONS, "{gateway:?}");
         match gateway {
