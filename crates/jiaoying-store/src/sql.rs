@@ -30,14 +30,21 @@ pub(crate) fn json_param(rows: Vec<serde_json::Value>) -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
-/// `INSERT INTO messages` from JSON rows `{alias}.value` (as [`message_json`] writes them).
-pub(crate) fn insert_messages_from(alias: &str, from: &str) -> String {
+/// `INSERT INTO messages` from JSON rows `{alias}.value` (as [`message_json`] writes them):
+/// queued, or with `lease` (a parameter such as `$2`) already claimed by the writing instance
+/// (`sending` under that lease, the attempt counted; ADR 0021).
+pub(crate) fn insert_messages_from(alias: &str, from: &str, lease: Option<&str>) -> String {
     let f = |i: usize| format!("{alias}.value ->> {i}");
     let n = |i: usize| format!("CAST({alias}.value ->> {i} AS BIGINT)");
+    let times = format!("{}, {}, {}", n(9), n(9), n(10));
+    let (lease_column, values) = match lease {
+        None => ("", format!("'queued', 0, {times}")),
+        Some(p) => (", lease_until", format!("'sending', 1, {times}, {p}")),
+    };
     format!(
         "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
-         state, attempts, next_attempt_at, created_at, priority) \
-         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, 'queued', 0, {}, {}, {} FROM {from}",
+         state, attempts, next_attempt_at, created_at, priority{lease_column}) \
+         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {values} FROM {from}",
         n(0),
         n(1),
         f(2),
@@ -47,10 +54,41 @@ pub(crate) fn insert_messages_from(alias: &str, from: &str) -> String {
         f(6),
         f(7),
         f(8),
-        n(9),
-        n(9),
-        n(10)
     )
+}
+
+/// PostgreSQL: `INSERT INTO calls` from JSON rows `j.value` (as [`call_json`] writes them), under
+/// each row's reserved id (index 13) where `with_id`, else the identity's next.
+pub(crate) fn insert_calls_from(from: &str, with_id: bool) -> String {
+    let (id_column, id_value) = if with_id { ("id, ", "CAST(j.value ->> 13 AS BIGINT), ") } else { ("", "") };
+    format!(
+        "INSERT INTO calls ({id_column}alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
+         deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
+         SELECT {id_value}CAST(j.value ->> 0 AS BIGINT), j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
+         CAST(j.value ->> 5 AS BIGINT), 'pending', j.value ->> 6, 1, CAST(j.value ->> 7 AS BIGINT), \
+         CAST(j.value ->> 8 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), \
+         CAST(j.value ->> 10 AS BIGINT), j.value ->> 11, CAST(j.value ->> 12 AS BIGINT) FROM {from}"
+    )
+}
+
+/// A call as a JSON row of [`insert_calls_from`]; `id` goes last (index 13).
+pub(crate) fn call_json(c: &crate::records::NewCall, id: Option<i64>) -> serde_json::Value {
+    serde_json::json!([
+        c.alert_id,
+        c.person_id,
+        c.roles,
+        c.unit_id,
+        c.area,
+        c.level,
+        c.reply_code,
+        c.deadline,
+        c.next_action_at,
+        c.escalated_from,
+        c.now,
+        c.directive,
+        c.done_within,
+        id
+    ])
 }
 
 /// A message to queue as a JSON row of [`insert_messages_from`]; `extra` goes last (index 11).
@@ -172,7 +210,7 @@ macro_rules! impl_sql_store {
         use $crate::error::StoreResult;
         use $crate::records::*;
         use $crate::sql::{
-            insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql, CALLS_VALUES,
+            call_json, insert_calls_from, insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql, CALLS_VALUES,
             CALLS_WITH_IDS_VALUES, CLAIMED_MESSAGES_VALUES,
             CALL_COLUMNS, EVENTS_VALUES, JSON_CHUNK, MESSAGES_VALUES, OPEN_STATES_SQL,
         };
@@ -554,28 +592,9 @@ macro_rules! impl_sql_store {
                     }
                     return Ok(());
                 }
-                let insert = format!(
-                    "INSERT INTO calls (id, alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
-                     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
-                     SELECT CAST(j.value ->> 13 AS BIGINT), CAST(j.value ->> 0 AS BIGINT), j.value ->> 1, j.value ->> 2, \
-                     j.value ->> 3, j.value ->> 4, CAST(j.value ->> 5 AS BIGINT), 'pending', j.value ->> 6, 1, \
-                     CAST(j.value ->> 7 AS BIGINT), CAST(j.value ->> 8 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), \
-                     CAST(j.value ->> 10 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), j.value ->> 11, \
-                     CAST(j.value ->> 12 AS BIGINT) FROM {}",
-                    json_rows($backend)
-                );
+                let insert = insert_calls_from(json_rows($backend), true);
                 for chunk in rows.chunks(JSON_CHUNK) {
-                    let param = json_param(
-                        chunk
-                            .iter()
-                            .map(|(c, id)| {
-                                json!([
-                                    c.alert_id, c.person_id, c.roles, c.unit_id, c.area, c.level, c.reply_code,
-                                    c.deadline, c.next_action_at, c.escalated_from, c.now, c.directive, c.done_within, id
-                                ])
-                            })
-                            .collect(),
-                    );
+                    let param = json_param(chunk.iter().map(|(c, id)| call_json(c, Some(*id))).collect());
                     sqlx::query(&insert).bind(&param).execute(&mut *self.tx).await?;
                 }
                 Ok(())
@@ -612,28 +631,10 @@ macro_rules! impl_sql_store {
                     return insert_with_consecutive_ids(&mut self.tx, CALLS_VALUES, calls, bind_call, "calls", "person_id", keys).await;
                 }
                 // PostgreSQL: one JSON parameter per chunk (constant text: prepared and planned once).
-                let insert = format!(
-                    "INSERT INTO calls (alert_id, person_id, roles, unit_id, area, level, state, reply_code, attempts, \
-                     deadline, next_action_at, escalated_from, created_at, updated_at, directive, done_within) \
-                     SELECT CAST(j.value ->> 0 AS BIGINT), j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
-                     CAST(j.value ->> 5 AS BIGINT), 'pending', j.value ->> 6, 1, CAST(j.value ->> 7 AS BIGINT), \
-                     CAST(j.value ->> 8 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), \
-                     CAST(j.value ->> 10 AS BIGINT), j.value ->> 11, CAST(j.value ->> 12 AS BIGINT) FROM {}",
-                    json_rows($backend)
-                );
+                let insert = insert_calls_from(json_rows($backend), false);
                 let mut ids = Vec::with_capacity(calls.len());
                 for chunk in calls.chunks(JSON_CHUNK) {
-                    let param = json_param(
-                        chunk
-                            .iter()
-                            .map(|c| {
-                                json!([
-                                    c.alert_id, c.person_id, c.roles, c.unit_id, c.area, c.level, c.reply_code,
-                                    c.deadline, c.next_action_at, c.escalated_from, c.now, c.directive, c.done_within
-                                ])
-                            })
-                            .collect(),
-                    );
+                    let param = json_param(chunk.iter().map(|c| call_json(c, None)).collect());
                     // RETURNING gives rows in no promised order: matched back by alert and
                     // person, which the table's UNIQUE (alert_id, person_id) makes unambiguous
                     // (one timer step escalates to the same superior in several alerts).
@@ -851,7 +852,7 @@ macro_rules! impl_sql_store {
                     }
                     return Ok(());
                 }
-                let sql = insert_messages_from("j", json_rows($backend));
+                let sql = insert_messages_from("j", json_rows($backend), None);
                 for chunk in messages.chunks(JSON_CHUNK) {
                     let rows = chunk.iter().map(|m| message_json(m, None)).collect();
                     sqlx::query(&sql).bind(json_param(rows)).execute(&mut *self.tx).await?;
@@ -874,15 +875,7 @@ macro_rules! impl_sql_store {
                 } else {
                     // RETURNING in no promised order: matched back by call and channel (a call
                     // has one message per channel in one batch).
-                    let sql = format!(
-                        "INSERT INTO messages (alert_id, call_id, channel, recipient, purpose, subject, body, code, link, \
-                         state, attempts, next_attempt_at, created_at, priority, lease_until) \
-                         SELECT CAST(j.value ->> 0 AS BIGINT), CAST(j.value ->> 1 AS BIGINT), j.value ->> 2, j.value ->> 3, \
-                         j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8, 'sending', 1, \
-                         CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 9 AS BIGINT), CAST(j.value ->> 10 AS BIGINT), $2 \
-                         FROM {} RETURNING id, call_id, channel",
-                        json_rows($backend)
-                    );
+                    let sql = format!("{} RETURNING id, call_id, channel", insert_messages_from("j", json_rows($backend), Some("$2")));
                     for chunk in messages.chunks(JSON_CHUNK) {
                         let rows = chunk.iter().map(|m| message_json(m, None)).collect();
                         let back: Vec<(i64, Option<i64>, String)> =
@@ -1260,7 +1253,7 @@ macro_rules! impl_sql_store {
                                  WHERE state = 'queued' AND call_id IN (SELECT id FROM answered)), \
                              confirmed AS ({} WHERE CAST(m.value ->> 11 AS BIGINT) IN (SELECT id FROM answered)) \
                              SELECT id FROM answered",
-                            insert_messages_from("m", "jsonb_array_elements($4::jsonb) AS m(value)")
+                            insert_messages_from("m", "jsonb_array_elements($4::jsonb) AS m(value)", None)
                         ))
                         .bind(param)
                         .bind(now)

@@ -260,14 +260,15 @@ impl<'a> PreparedCalls<'a> {
     /// Keeps the calls of the persons `keep` accepts.
     pub(crate) fn retain_persons(&mut self, keep: impl Fn(&str) -> bool) {
         let kept: Vec<bool> = self.calls.iter().map(|c| keep(&c.person_id)).collect();
-        let mut i = 0;
-        self.specs.retain(|_| (kept[i], i += 1).0);
-        let mut i = 0;
-        self.calls.retain(|_| (kept[i], i += 1).0);
-        let mut i = 0;
-        self.ids.retain(|_| (kept[i], i += 1).0);
-        let mut i = 0;
-        self.openings.retain(|_| (kept[i], i += 1).0);
+        // The four lists are parallel (the store takes the calls and ids as slices of their own).
+        fn retain<T>(v: &mut Vec<T>, kept: &[bool]) {
+            let mut k = kept.iter();
+            v.retain(|_| *k.next().unwrap_or(&false));
+        }
+        retain(&mut self.specs, &kept);
+        retain(&mut self.calls, &kept);
+        retain(&mut self.ids, &kept);
+        retain(&mut self.openings, &kept);
     }
 
     pub(crate) fn persons(&self) -> Vec<&str> {
