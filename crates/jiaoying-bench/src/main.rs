@@ -21,6 +21,12 @@ use jiaoying_store::Store;
 use jiaoying_tracker::{Composer, Step, Tracker, TrackerConfig};
 use sqlx::Connection;
 
+/// mimalloc instead of the system allocator: a profile of 10 000 answers a second showed glibc's
+/// malloc and free (with its consolidation of freed chunks) at a seventh of the service's CPU;
+/// ADR 0022.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod answers;
 mod fanout;
 mod flat;

@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 use jiaoying::{commands, telemetry, Application, Settings};
 use jiaoying_core::SystemClock;
 
+/// mimalloc instead of the system allocator: a profile of 10 000 answers a second showed glibc's
+/// malloc and free (with its consolidation of freed chunks) at a seventh of the service's CPU;
+/// ADR 0022.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "jiaoying", version, about = "叫应: disaster warnings that are called and answered")]
 struct Cli {
