@@ -9,8 +9,8 @@ use jiaoying_core::{
     UnitKind,
 };
 use jiaoying_store::{
-    AlertFilter, ApiTokenInfo, CallRow, NewAlertRow, NewCall, NewEvent, NewMessage, Purpose, RegistryChanges,
-    SendResult, StateCount, Store, StoreError,
+    AlertFilter, ApiTokenInfo, CallRow, CodedAnswer, CodedOutcome, NewAlertRow, NewCall, NewEvent, NewMessage, Purpose,
+    RegistryChanges, SendResult, StateCount, Store, StoreError,
 };
 use jiaoying_tests::both_backends;
 use jiaoying_tests::db::{Backend, TestDb};
@@ -861,6 +861,111 @@ async fn messages_written_claimed_come_back_as_stored(db: &TestDb) {
     store.close().await;
 }
 both_backends!(messages_written_claimed_come_back_as_stored);
+
+/// PostgreSQL's one statement for a burst of SMS answers by code (ADR 0022) takes only the common
+/// case — the number's open call with that code, in time, its provider id new — and writes all
+/// of it: the answer, its event, the withdrawn repeat, the provider id, the confirmation (a
+/// drill's for a drill's call). Everything else it leaves untouched, its provider id included,
+/// for the transaction path. SQLite takes bursts in one transaction and declines.
+async fn answers_by_code_at_once_take_only_the_common_case(db: &TestDb) {
+    let store = open(db).await;
+    let now = 5_000;
+    let registry = small_registry();
+    store.upsert_registry(&registry, now).await.unwrap();
+    let mobile = |id: &str| registry.persons.iter().find(|p| p.id.as_str() == id).unwrap().mobile.as_str().to_string();
+    let alert_id = seed_alert(store.as_ref(), "active", now).await;
+    let mut tx = store.begin().await.unwrap();
+    let drill_id =
+        tx.insert_alert(&NewAlertRow { status: "Exercise".into(), ..new_alert("active", now + 1) }).await.unwrap();
+    let adm = tx.insert_call(&new_call(alert_id, "p-adm-1", 60_001, now)).await.unwrap();
+    let reg = tx.insert_call(&new_call(alert_id, "p-reg-1", 60_002, now)).await.unwrap();
+    let unit = tx.insert_call(&new_call(alert_id, "p-unit-1", 60_003, now)).await.unwrap();
+    let duty = tx.insert_call(&new_call(drill_id, "p-duty-1", 60_004, now)).await.unwrap();
+    // The unit's call is escalated: an answer now is late, not the common case.
+    let row = tx.call(unit).await.unwrap().unwrap();
+    assert!(tx.update_call(&row, &CallRow { state: CallState::Escalated, ..row.clone() }).await.unwrap());
+    tx.commit().await.unwrap();
+    let repeat = seed_message(store.as_ref(), &new_message(Some(alert_id), Some(adm), &mobile("p-adm-1"), now)).await;
+    assert!(store.first_sight("sms", "seen-before", now).await.unwrap());
+
+    let answer = |person: &str, code: &str, provider_id: &str| {
+        let confirmation = |body: &str| NewMessage {
+            purpose: Purpose::Reply,
+            subject: body.into(),
+            body: body.into(),
+            code: None,
+            link: None,
+            ..new_message(None, None, &mobile(person), now + 10)
+        };
+        CodedAnswer {
+            mobile: mobile(person),
+            code: code.into(),
+            channel: "sms".into(),
+            provider_id: Some(provider_id.into()),
+            confirmation: confirmation(&format!("plain {person}")),
+            drill_confirmation: confirmation(&format!("drill {person}")),
+        }
+    };
+    let answers = [
+        answer("p-adm-1", "0001", "a-1"),
+        answer("p-reg-1", "0002", "seen-before"), // the gateway's retry
+        answer("p-unit-1", "0003", "u-1"),        // late
+        answer("p-unit-1", "0001", "u-2"),        // another person's code
+        answer("p-duty-1", "0004", "d-1"),        // a drill's call
+    ];
+    let Some(outcomes) = store.answer_codes_at_once(&answers, now + 10).await.unwrap() else {
+        assert_eq!(db.backend, Backend::Sqlite, "only SQLite declines");
+        store.close().await;
+        return;
+    };
+    assert_eq!(db.backend, Backend::Postgres);
+    assert_eq!(
+        outcomes,
+        vec![
+            CodedOutcome::Answered { call_id: adm },
+            CodedOutcome::Duplicate,
+            CodedOutcome::Elsewhere,
+            CodedOutcome::Elsewhere,
+            CodedOutcome::Answered { call_id: duty },
+        ]
+    );
+    let call = store.call(adm).await.unwrap().unwrap();
+    assert_eq!(
+        (call.state, call.answered_at, call.answered_via.as_deref(), call.answered_by.as_deref(), call.next_action_at),
+        (CallState::Answered, Some(now + 10), Some("sms"), Some("person:p-adm-1"), None)
+    );
+    assert_eq!(store.call(reg).await.unwrap().unwrap().state, CallState::Pending, "a retry answers nothing");
+    assert_eq!(store.call(unit).await.unwrap().unwrap().state, CallState::Escalated);
+    let events = store.events_of_alert(alert_id).await.unwrap();
+    let answered: Vec<_> = events.iter().filter(|e| e.to_state == "answered").collect();
+    assert_eq!(answered.len(), 1, "{events:?}");
+    assert_eq!((answered[0].call_id, answered[0].actor.as_str()), (adm, "person:p-adm-1"));
+    assert_eq!(answered[0].from_state.as_deref(), Some("pending"));
+    assert_eq!(store.message(repeat).await.unwrap().unwrap().state, "cancelled", "the repeat is withdrawn");
+    // Provider ids: recorded for the answered, untouched for what was left.
+    assert!(!store.first_sight("sms", "a-1", now).await.unwrap());
+    assert!(store.first_sight("sms", "u-1", now).await.unwrap(), "left untouched for the careful path");
+    assert!(store.first_sight("sms", "u-2", now).await.unwrap());
+    // One confirmation each for the two answered, the drill's marked as a drill's.
+    let mut queued: Vec<(String, String)> = store
+        .claim_messages(now + 10, now + 70_000, 100, Some("sms"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.purpose == "reply")
+        .map(|m| (m.recipient, m.body))
+        .collect();
+    queued.sort();
+    let mut want =
+        vec![(mobile("p-adm-1"), "plain p-adm-1".to_string()), (mobile("p-duty-1"), "drill p-duty-1".to_string())];
+    want.sort();
+    assert_eq!(queued, want);
+    // Answering again changes nothing: the call is no longer open.
+    let again = store.answer_codes_at_once(&[answer("p-adm-1", "0001", "a-3")], now + 20).await.unwrap().unwrap();
+    assert_eq!(again, vec![CodedOutcome::Elsewhere]);
+    store.close().await;
+}
+both_backends!(answers_by_code_at_once_take_only_the_common_case);
 
 async fn a_batch_of_sent_calls_moves_on_in_two_statements_but_only_from_pending(db: &TestDb) {
     let store = open(db).await;

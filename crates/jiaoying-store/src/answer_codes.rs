@@ -90,7 +90,12 @@ pub(crate) async fn answer_codes_at_once(
             .collect(),
     );
     static STATEMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let rows: Vec<(i32, String, Option<i64>)> = sqlx::query_as(STATEMENT.get_or_init(statement)).bind(input).bind(now).bind(confirmations).fetch_all(pool).await?;
+    let rows: Vec<(i32, String, Option<i64>)> = sqlx::query_as(STATEMENT.get_or_init(statement))
+        .bind(input)
+        .bind(now)
+        .bind(confirmations)
+        .fetch_all(pool)
+        .await?;
     for (idx, outcome, call_id) in rows {
         let Some(slot) = usize::try_from(idx).ok().and_then(|i| outcomes.get_mut(i)) else {
             return Err(crate::StoreError::Corrupt(format!("answer index {idx} out of range")));

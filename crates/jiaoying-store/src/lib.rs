@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod sql;
+mod answer_codes;
 mod error;
 mod notify;
 mod postgres;

@@ -63,6 +63,15 @@ impl PgStore {
         Ok(())
     }
 
+    /// [`crate::Store::answer_codes_at_once`]: the one statement.
+    async fn answer_codes_in_one_statement(
+        &self,
+        answers: &[crate::CodedAnswer],
+        now: i64,
+    ) -> StoreResult<Option<Vec<crate::CodedOutcome>>> {
+        crate::answer_codes::answer_codes_at_once(&self.write, answers, now).await.map(Some)
+    }
+
     async fn event_wakeups(&self) -> StoreResult<Option<Box<dyn crate::notify::EventWakeups>>> {
         Ok(Some(Box::new(crate::notify::PgEventWakeups::connect(&self.write).await?)))
     }

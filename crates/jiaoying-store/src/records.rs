@@ -869,3 +869,32 @@ pub struct CallAnswer {
     pub actor: String,
     pub note: Option<String>,
 }
+
+/// An SMS answer by reply code, for [`crate::Store::answer_codes_at_once`]: who sent which code
+/// through which channel, and the confirmation to queue if it answers, plain and as a drill's
+/// (marked), since the call's alert is found by the same statement.
+#[derive(Debug, Clone)]
+pub struct CodedAnswer {
+    pub mobile: String,
+    pub code: String,
+    pub channel: String,
+    /// The gateway's id of the inbound SMS, taken once.
+    pub provider_id: Option<String>,
+    pub confirmation: NewMessage,
+    pub drill_confirmation: NewMessage,
+}
+
+/// What [`crate::Store::answer_codes_at_once`] did with one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodedOutcome {
+    /// The call, open and in time, is answered, the answer logged, the confirmation queued.
+    Answered { call_id: i64 },
+    /// Its provider id was seen before: a gateway's retry. Nothing written.
+    Duplicate,
+    /// Its provider id is now recorded, but its call changed between the read and the
+    /// compare-and-set: answer it the careful way, without checking the provider id again.
+    Contended,
+    /// Not the common case (no such call, a directive, late, already answered, ...): nothing
+    /// written; answer it the careful way.
+    Elsewhere,
+}

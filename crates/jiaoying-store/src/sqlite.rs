@@ -64,6 +64,16 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// None: SQLite's one writer takes a burst in one transaction, with no round trips to save
+    /// (and it has no data-modifying `WITH`).
+    async fn answer_codes_in_one_statement(
+        &self,
+        _answers: &[crate::CodedAnswer],
+        _now: i64,
+    ) -> StoreResult<Option<Vec<crate::CodedOutcome>>> {
+        Ok(None)
+    }
+
     /// None: a SQLite file serves one instance (ADR 0017), whose event streams poll the log.
     async fn event_wakeups(&self) -> StoreResult<Option<Box<dyn crate::notify::EventWakeups>>> {
         Ok(None)

@@ -30,6 +30,15 @@ pub trait Store: Send + Sync + 'static {
     /// (nearly empty) scan them whole on every answer.
     async fn refresh_statistics(&self) -> StoreResult<()>;
 
+    /// PostgreSQL: the common case of a burst of SMS answers by code — the number's call with the
+    /// code, open and in time (pending, sent or delivered; no directive) — answered in one
+    /// statement committed on its own: its provider id recorded, the compare-and-set, the event,
+    /// the withdrawn repeats and the confirmation, at `now`. One outcome per answer, in order;
+    /// the answers must name distinct `(mobile, code)` pairs and distinct provider ids. `None`:
+    /// this backend takes bursts in one transaction instead (SQLite, whose single writer has no
+    /// round trips to save and no data-modifying `WITH`).
+    async fn answer_codes_at_once(&self, answers: &[CodedAnswer], now: i64) -> StoreResult<Option<Vec<CodedOutcome>>>;
+
     /// Starts a write transaction. On SQLite this takes the single writer connection, so keep it
     /// short and never do network I/O while holding it.
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
