@@ -31,7 +31,8 @@ const DRILL_CACHE: usize = 4096;
 
 /// Bursts in flight at once on PostgreSQL. Two measured best on two cores (10 000 replies a
 /// second through the hook: p99 15–21 ms with two, 17–23 with three, 35–41 with four, the
-/// bursts smaller and the CPU per answer higher the more writers share the queue).
+/// bursts smaller and the CPU per answer higher the more writers share the queue). Measured again
+/// with the one statement (ADR 0022): three and four no better.
 const POSTGRES_WRITERS: usize = 2;
 
 /// One SMS answer by code to a known call.
