@@ -903,7 +903,7 @@ async fn answers_by_code_at_once_take_only_the_common_case(db: &TestDb) {
             channel: "sms".into(),
             provider_id: Some(provider_id.into()),
             confirmation: confirmation(&format!("plain {person}")),
-            drill_confirmation: confirmation(&format!("drill {person}")),
+            drill_text: format!("drill {person}"),
         }
     };
     let answers = [
@@ -953,7 +953,10 @@ async fn answers_by_code_at_once_take_only_the_common_case(db: &TestDb) {
         .unwrap()
         .into_iter()
         .filter(|m| m.purpose == "reply")
-        .map(|m| (m.recipient, m.body))
+        .map(|m| {
+            assert_eq!(m.subject, m.body, "the drill text replaces both");
+            (m.recipient, m.body)
+        })
         .collect();
     queued.sort();
     let mut want =

@@ -12,7 +12,7 @@ use crate::records::{CodedAnswer, CodedOutcome};
 use crate::sql::{insert_messages_from, json_param, message_json};
 
 /// The statement. `$1`: `[index, mobile, code, channel, provider id]` per answer; `$2`: now;
-/// `$3`: `[index, confirmation, drill confirmation]` per answer.
+/// `$3`: `[index, confirmation, drill text]` per answer.
 ///
 /// - `chosen`: per answer, the call one person's careful read would pick (the newest answerable
 ///   call with that code among the number's persons, else the newest), found per answer by
@@ -22,11 +22,15 @@ use crate::sql::{insert_messages_from, json_param, message_json};
 ///   retry's id is already there and its answer goes no further.
 /// - `answered`: the compare-and-set on the state and attempts as read (a row changed by
 ///   another transaction meanwhile is re-checked against them and left alone).
-/// - then the event, the withdrawn repeats and the confirmation, as the transaction path does.
+/// - then the event, the withdrawn repeats and the confirmation, as the transaction path does
+///   (its subject and body replaced by the drill text where the alert is a drill; `message_json`
+///   puts them at 5 and 6).
 fn statement() -> String {
     let confirmations = "answered a JOIN alerts al ON al.id = a.alert_id \
          JOIN jsonb_array_elements($3::jsonb) AS c(value) ON CAST(c.value ->> 0 AS INT) = a.idx \
-         CROSS JOIN LATERAL (SELECT CASE WHEN al.status = 'Exercise' THEN c.value -> 2 ELSE c.value -> 1 END AS value) m";
+         CROSS JOIN LATERAL (SELECT CASE WHEN al.status = 'Exercise' \
+             THEN jsonb_set(jsonb_set(c.value -> 1, '{5}', c.value -> 2), '{6}', c.value -> 2) \
+             ELSE c.value -> 1 END AS value) m";
     format!(
         "WITH input AS (\
              SELECT CAST(j.value ->> 0 AS INT) AS idx, j.value ->> 1 AS mobile, j.value ->> 2 AS code, \
@@ -86,7 +90,7 @@ pub(crate) async fn answer_codes_at_once(
         answers
             .iter()
             .enumerate()
-            .map(|(i, a)| json!([i, message_json(&a.confirmation, None), message_json(&a.drill_confirmation, None)]))
+            .map(|(i, a)| json!([i, message_json(&a.confirmation, None), a.drill_text]))
             .collect(),
     );
     static STATEMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -871,8 +871,8 @@ pub struct CallAnswer {
 }
 
 /// An SMS answer by reply code, for [`crate::Store::answer_codes_at_once`]: who sent which code
-/// through which channel, and the confirmation to queue if it answers, plain and as a drill's
-/// (marked), since the call's alert is found by the same statement.
+/// through which channel, and the confirmation to queue if it answers, with the text it takes
+/// instead where the call is a drill's (the call's alert is found by the same statement).
 #[derive(Debug, Clone)]
 pub struct CodedAnswer {
     pub mobile: String,
@@ -881,7 +881,8 @@ pub struct CodedAnswer {
     /// The gateway's id of the inbound SMS, taken once.
     pub provider_id: Option<String>,
     pub confirmation: NewMessage,
-    pub drill_confirmation: NewMessage,
+    /// The confirmation's subject and body for a drill's call (marked as a drill's).
+    pub drill_text: String,
 }
 
 /// What [`crate::Store::answer_codes_at_once`] did with one answer.

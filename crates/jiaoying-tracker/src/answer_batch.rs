@@ -187,8 +187,8 @@ impl Tracker {
                 code: a.code.clone(),
                 channel: a.channel.clone(),
                 provider_id: a.dedupe.clone(),
-                confirmation: composer.reply_message(&a.channel, &a.to, text.clone(), now),
-                drill_confirmation: composer.reply_message(&a.channel, &a.to, marked(text, true), now),
+                drill_text: marked(text.clone(), true),
+                confirmation: composer.reply_message(&a.channel, &a.to, text, now),
             });
             picked.push(i);
         }
