@@ -9,7 +9,7 @@ use sqlx::{Pool, Postgres};
 
 use crate::error::StoreResult;
 use crate::records::{CodedAnswer, CodedOutcome};
-use crate::sql::{insert_messages_from, json_param, message_json};
+use crate::sql::{insert_messages_from, json_param, message_json, ANSWERED_LOGGED_AND_WITHDRAWN};
 
 /// The statement. `$1`: `[index, mobile, code, channel, provider id]` per answer; `$2`: now;
 /// `$3`: `[index, confirmation, drill text]` per answer.
@@ -22,9 +22,9 @@ use crate::sql::{insert_messages_from, json_param, message_json};
 ///   retry's id is already there and its answer goes no further.
 /// - `answered`: the compare-and-set on the state and attempts as read (a row changed by
 ///   another transaction meanwhile is re-checked against them and left alone).
-/// - then the event, the withdrawn repeats and the confirmation, as the transaction path does
-///   (its subject and body replaced by the drill text where the alert is a drill; `message_json`
-///   puts them at 5 and 6).
+/// - then the event and the withdrawn repeats (the same CTEs as the burst transaction's), and the
+///   confirmation (its subject and body replaced by the drill text where the alert is a drill;
+///   `message_json` puts them at 5 and 6).
 fn statement() -> String {
     let confirmations = "answered a JOIN alerts al ON al.id = a.alert_id \
          JOIN jsonb_array_elements($3::jsonb) AS c(value) ON CAST(c.value ->> 0 AS INT) = a.idx \
@@ -56,13 +56,9 @@ fn statement() -> String {
                  answered_by = 'person:' || t.person_id, answer_note = NULL, late = FALSE, next_action_at = NULL, \
                  updated_at = $2 \
              FROM taken t WHERE calls.id = t.id AND calls.state = t.state AND calls.attempts = t.attempts \
-             RETURNING calls.id, calls.alert_id, t.idx, t.state AS from_state, t.person_id), \
-         logged AS (\
-             INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
-             SELECT alert_id, id, $2, from_state, 'answered', 'person:' || person_id, 'sms', NULL \
-             FROM answered ORDER BY id), \
-         withdrawn AS (\
-             UPDATE messages SET state = 'cancelled' WHERE state = 'queued' AND call_id IN (SELECT id FROM answered)), \
+             RETURNING calls.id, calls.alert_id, t.idx, t.state AS from_state, calls.answered_by AS actor, \
+                 calls.answered_via AS via, calls.answer_note AS note), \
+         {ANSWERED_LOGGED_AND_WITHDRAWN}, \
          confirmed AS ({}) \
          SELECT idx, 'answered' AS outcome, id FROM answered \
          UNION ALL SELECT s.idx, 'duplicate', NULL FROM simple s WHERE s.provider_id IS NOT NULL \

@@ -30,6 +30,15 @@ pub(crate) fn json_param(rows: Vec<serde_json::Value>) -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
+/// PostgreSQL: after an `answered` CTE of calls just answered at `$2` (`RETURNING id, alert_id,
+/// from_state, actor, via, note`), the two CTEs every answer needs: its event logged, and the
+/// call's queued repeats withdrawn (no longer needed).
+pub(crate) const ANSWERED_LOGGED_AND_WITHDRAWN: &str =
+    "logged AS (INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
+         SELECT alert_id, id, $2, from_state, 'answered', actor, via, note FROM answered ORDER BY id), \
+     withdrawn AS (UPDATE messages SET state = 'cancelled' \
+         WHERE state = 'queued' AND call_id IN (SELECT id FROM answered))";
+
 /// `INSERT INTO messages` from JSON rows `{alias}.value` (as [`message_json`] writes them):
 /// queued, or with `lease` (a parameter such as `$2`) already claimed by the writing instance
 /// (`sending` under that lease, the attempt counted; ADR 0021).
@@ -210,7 +219,8 @@ macro_rules! impl_sql_store {
         use $crate::error::StoreResult;
         use $crate::records::*;
         use $crate::sql::{
-            call_json, insert_calls_from, insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql, CALLS_VALUES,
+            call_json, insert_calls_from, insert_messages_from, json_param, json_rows, message_json, messages_as_json_row, values_slices, values_sql,
+            ANSWERED_LOGGED_AND_WITHDRAWN, CALLS_VALUES,
             CALLS_WITH_IDS_VALUES, CLAIMED_MESSAGES_VALUES,
             CALL_COLUMNS, EVENTS_VALUES, JSON_CHUNK, MESSAGES_VALUES, OPEN_STATES_SQL,
         };
@@ -221,7 +231,6 @@ macro_rules! impl_sql_store {
             tx: sqlx::Transaction<'static, $DB>,
         }
 
-        /// `(person_id, reply_code)` of the open calls of `person_ids`, read on `conn`.
         /// Whether a statement over a table whose size changes by orders of magnitude within
         /// seconds (a fan-out's calls, the outbox) may keep its prepared plan. Not on
         /// PostgreSQL: after five executions it may settle on a generic plan, made while the
@@ -232,6 +241,7 @@ macro_rules! impl_sql_store {
         /// than the scans did.)
         const KEEP_PLAN: bool = matches!($backend, Backend::Sqlite);
 
+        /// `(person_id, reply_code)` of the open calls of `person_ids`, read on `conn`.
         async fn open_reply_codes_on(
             conn: &mut <$DB as sqlx::Database>::Connection,
             person_ids: &[&str],
@@ -1258,10 +1268,7 @@ macro_rules! impl_sql_store {
                         let rows: Vec<(i64,)> = sqlx::query_as(&format!(
                             "WITH answered AS ({update} RETURNING calls.id, calls.alert_id, j.value ->> 1 AS from_state, \
                                  j.value ->> 3 AS via, j.value ->> 4 AS actor, j.value ->> 5 AS note), \
-                             logged AS (INSERT INTO call_events (alert_id, call_id, at, from_state, to_state, actor, via, note) \
-                                 SELECT alert_id, id, $2, from_state, 'answered', actor, via, note FROM answered ORDER BY id), \
-                             withdrawn AS (UPDATE messages SET state = 'cancelled' \
-                                 WHERE state = 'queued' AND call_id IN (SELECT id FROM answered)), \
+                             {ANSWERED_LOGGED_AND_WITHDRAWN}, \
                              confirmed AS ({} WHERE CAST(m.value ->> 11 AS BIGINT) IN (SELECT id FROM answered)) \
                              SELECT id FROM answered",
                             insert_messages_from("m", "jsonb_array_elements($4::jsonb) AS m(value)", None)
