@@ -1,4 +1,4 @@
-//! `cargo run --release -p jiaoying-bench -- answers [--calls N] [--senders S] [--rate R] [--seconds T]`
+//! `cargo run --release -p jiaoying-bench -- answers [--calls N] [--senders S] [--rate R] [--seconds T] [--series]`
 //!
 //! Answers through the generic reply hook, end to end: the real service (`jiaoying::Application`:
 //! its HTTP listener, hook authentication, the tracker, every background loop) takes signed
@@ -47,6 +47,8 @@ pub struct Load {
     /// The open-loop phase's offered rate (replies a second) and length.
     pub rate: f64,
     pub seconds: f64,
+    /// Print the offered phase's latency by quarter second (`--series`).
+    pub series: bool,
     /// Which backends to run (`--only sqlite|postgres`): both by default.
     pub sqlite: bool,
     pub postgres: bool,
@@ -54,7 +56,7 @@ pub struct Load {
 
 impl Default for Load {
     fn default() -> Self {
-        Load { calls: 20_000, senders: 128, rate: 10_000.0, seconds: 3.0, sqlite: true, postgres: true }
+        Load { calls: 20_000, senders: 128, rate: 10_000.0, seconds: 3.0, series: false, sqlite: true, postgres: true }
     }
 }
 
@@ -69,6 +71,18 @@ pub struct Phase {
     pub replies: usize,
     /// Replies answered per second: all of them over the time from the first due to the last done.
     pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// CPU time per answer (service, database and the rest, load generator).
+    pub cpu: Option<crate::cpu::PerUnit>,
+    /// The open loop's latency by quarter second (empty for the closed loop).
+    pub series: Vec<Window>,
+}
+
+/// A quarter second of the offered phase, by when its replies were due.
+pub struct Window {
+    pub from_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -138,6 +152,8 @@ fn phase(mut lat: Vec<f64>, elapsed: Duration) -> Phase {
         p50_ms: percentile(&lat, 0.5),
         p99_ms: percentile(&lat, 0.99),
         max_ms: lat.last().copied().unwrap_or(f64::NAN),
+        cpu: None,
+        series: Vec::new(),
     }
 }
 
@@ -195,7 +211,7 @@ async fn open_loop(addr: SocketAddr, replies: Replies, rate: f64) -> anyhow::Res
                 let due = start + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due).await;
                 reply(&mut conn, request).await.map_err(|e| e.context(format!("reply {i}")))?;
-                lat.push(due.elapsed().as_secs_f64() * 1000.0);
+                lat.push((i, due.elapsed().as_secs_f64() * 1000.0));
             }
             anyhow::Ok(lat)
         });
@@ -204,7 +220,38 @@ async fn open_loop(addr: SocketAddr, replies: Replies, rate: f64) -> anyhow::Res
     while let Some(t) = tasks.join_next().await {
         lat.extend(t??);
     }
-    Ok(phase(lat, start.elapsed()))
+    let series = series(&lat, rate);
+    let mut phase = phase(lat.into_iter().map(|(_, l)| l).collect(), start.elapsed());
+    phase.series = series;
+    Ok(phase)
+}
+
+/// The offered phase in quarter seconds by when each reply was due: where in the run the tail
+/// comes from (a checkpoint, the first seconds, all along).
+fn series(lat: &[(usize, f64)], rate: f64) -> Vec<Window> {
+    let per_window = ((rate / 4.0) as usize).max(1);
+    let mut windows: Vec<Vec<f64>> = Vec::new();
+    for &(i, ms) in lat {
+        let w = i / per_window;
+        if windows.len() <= w {
+            windows.resize(w + 1, Vec::new());
+        }
+        windows[w].push(ms);
+    }
+    windows
+        .into_iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(w, mut v)| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            Window {
+                from_s: w as f64 / 4.0,
+                p50_ms: percentile(&v, 0.5),
+                p99_ms: percentile(&v, 0.99),
+                max_ms: v[v.len() - 1],
+            }
+        })
+        .collect()
 }
 
 /// Runs the load on its own OS thread and single-threaded runtime, as a gateway would be its own
@@ -215,11 +262,17 @@ where
 {
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new().name("bench-load".into()).spawn(move || {
+        let (start, own_start) = (crate::cpu::Ticks::now(), crate::cpu::this_thread());
         let outcome = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(load));
+            .and_then(|rt| rt.block_on(load))
+            .map(|mut phase| {
+                let own = crate::cpu::this_thread().saturating_sub(own_start);
+                phase.cpu = crate::cpu::PerUnit::between(start, crate::cpu::Ticks::now(), own, phase.replies);
+                phase
+            });
         let _ = done.send(outcome);
     })?;
     result.await?
@@ -315,7 +368,7 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
         load_average()
     );
     println!(
-        "| backend | phase | replies | answered/s | p50 | p99 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        "| backend | phase | replies | answered/s | p50 | p99 | max | CPU µs/answer: service + database and rest + load = all |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for (name, a) in &rows {
         for (label, p) in [
@@ -323,9 +376,29 @@ pub async fn report(args: &[String]) -> anyhow::Result<()> {
             (format!("capacity, {} senders", load.senders), &a.capacity),
         ] {
             println!(
-                "| {name} | {label} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms |",
-                p.replies, p.per_sec, p.p50_ms, p.p99_ms, p.max_ms
+                "| {name} | {label} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+                p.replies,
+                p.per_sec,
+                p.p50_ms,
+                p.p99_ms,
+                p.max_ms,
+                p.cpu.map_or("—".to_string(), |c| format!(
+                    "{:.0} + {:.0} + {:.0} = {:.0}",
+                    c.service_us,
+                    c.rest_us,
+                    c.load_us,
+                    c.total_us()
+                ))
             );
+        }
+    }
+    if load.series {
+        for (name, a) in &rows {
+            println!("\n{name}, offered phase by quarter second (when the replies were due):\n");
+            println!("| from | p50 | p99 | max |\n| ---: | ---: | ---: | ---: |");
+            for w in &a.offered.series {
+                println!("| {:.2} s | {:.1} ms | {:.1} ms | {:.1} ms |", w.from_s, w.p50_ms, w.p99_ms, w.max_ms);
+            }
         }
     }
     println!("\nTarget (issue 5): 10 000 answers a second sustained, p99 ≤ 20 ms, on each backend:");
@@ -349,7 +422,8 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-const USAGE: &str = "usage: answers [--calls N] [--senders N] [--rate R] [--seconds T] [--only sqlite|postgres]";
+const USAGE: &str =
+    "usage: answers [--calls N] [--senders N] [--rate R] [--seconds T] [--series] [--only sqlite|postgres]";
 
 fn options(args: &[String]) -> anyhow::Result<Load> {
     let mut load = Load::default();
@@ -366,6 +440,7 @@ fn options(args: &[String]) -> anyhow::Result<Load> {
             "--senders" => load.senders = number("--senders")? as usize,
             "--rate" => load.rate = number("--rate")?,
             "--seconds" => load.seconds = number("--seconds")?,
+            "--series" => load.series = true,
             "--only" => match it.next().map(String::as_str) {
                 Some("sqlite") => load.postgres = false,
                 Some("postgres") => load.sqlite = false,
@@ -383,10 +458,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn series_groups_replies_by_when_they_were_due() {
+        // 8 a second: two replies a quarter second; the third window has a slow one.
+        let lat = [(0, 1.0), (1, 3.0), (2, 2.0), (3, 2.0), (4, 40.0), (5, 4.0)];
+        let s = series(&lat, 8.0);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.iter().map(|w| w.from_s).collect::<Vec<_>>(), [0.0, 0.25, 0.5]);
+        assert_eq!((s[2].max_ms, s[2].p99_ms), (40.0, 40.0));
+        assert_eq!(s[1].max_ms, 2.0);
+    }
+
+    #[test]
     fn options_parse_and_refuse_nonsense() {
         let args = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         let l = options(&args(&["--calls", "50", "--senders", "4", "--rate", "200", "--seconds", "0.5"])).unwrap();
         assert_eq!((l.calls, l.senders, l.open_replies()), (50, 4, 100));
+        assert!(!l.series && options(&args(&["--series"])).unwrap().series);
         let d = options(&[]).unwrap();
         assert_eq!((d.calls, d.senders, d.open_replies()), (20_000, 128, 30_000));
         assert!(options(&args(&["--rate", "0"])).is_err());

@@ -28,6 +28,7 @@ use sqlx::Connection;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod answers;
+mod cpu;
 mod fanout;
 mod flat;
 mod lateness;
