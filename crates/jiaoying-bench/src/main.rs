@@ -176,6 +176,9 @@ async fn fresh_pg(admin: &str) -> anyhow::Result<(String, String)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the service's own binary does (ADR 0023), so that the service measured here is the one
+    // that runs.
+    jiaoying::memory::without_transparent_huge_pages()?;
     match std::env::args().nth(1).as_deref() {
         Some("lateness") => return lateness_report().await,
         Some("answers") => return answers::report(&std::env::args().skip(2).collect::<Vec<_>>()).await,

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod drill;
 pub mod duty_settings;
 pub mod lifecycle;
+pub mod memory;
 pub mod registry_file;
 pub mod settings;
 pub mod telemetry;

@@ -174,6 +174,10 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = jiaoying::memory::without_transparent_huge_pages() {
+        // Only slower (ADR 0023), never wrong: say so and go on.
+        eprintln!("warning: could not turn transparent huge pages off: {e}");
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new().context("starting the runtime") {
         Ok(r) => r,
