@@ -80,7 +80,7 @@ async fn a_drill_is_called_escalated_reported_and_compared(app: &mut TestApp) {
     app.advance(Span::from_millis(5 * 60_000));
     sms_until(app, |m| m.iter().filter(|m| m.text().contains("第2次提醒")).count() >= 2).await;
     app.advance(Span::from_millis(5 * 60_000));
-    let sms = sms_until(app, |m| {
+    sms_until(app, |m| {
         [HEAD.1, LEADER.1].iter().all(|to| m.iter().any(|m| m.to() == *to && m.text().contains("未应答")))
     })
     .await;
