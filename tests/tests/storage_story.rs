@@ -623,6 +623,35 @@ async fn the_outbox_leases_retries_and_records_receipts(db: &TestDb) {
     store.close().await;
 }
 
+async fn a_channels_next_due_is_its_earliest_queued_message_of_any_priority(db: &TestDb) {
+    let store = open(db).await;
+    let alert_id = seed_alert(&*store, "active", 0).await;
+    assert_eq!(store.next_message_due(Some("sms")).await.unwrap(), None, "nothing queued");
+    // (channel, priority, due): the earliest on `sms` has neither the highest nor the lowest
+    // priority; `mail`'s earlier message must not count for `sms`.
+    for (i, (channel, priority, due)) in
+        [("sms", 43, 5_000), ("sms", 41, 3_000), ("sms", 10, 2_000), ("sms", 0, 9_000), ("mail", 43, 1_000)]
+            .into_iter()
+            .enumerate()
+    {
+        let m = NewMessage {
+            channel: channel.into(),
+            priority,
+            ..new_message(Some(alert_id), None, &format!("+86138000000{i:02}"), due)
+        };
+        seed_message(&*store, &m).await;
+    }
+    assert_eq!(store.next_message_due(Some("sms")).await.unwrap(), Some(2_000));
+    assert_eq!(store.next_message_due(Some("mail")).await.unwrap(), Some(1_000));
+    assert_eq!(store.next_message_due(Some("fax")).await.unwrap(), None);
+    assert_eq!(store.next_message_due(None).await.unwrap(), Some(1_000));
+    // Claimed, the 2 000 message is due again when its lease ends; the next queued is 3 000.
+    let claimed = store.claim_messages(2_000, 2_500, 1, Some("sms")).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.next_attempt_at).collect::<Vec<_>>(), [2_000]);
+    assert_eq!(store.next_message_due(Some("sms")).await.unwrap(), Some(2_500));
+    store.close().await;
+}
+
 async fn a_batch_of_sends_is_recorded_set_based_only_where_the_claim_is_still_ours(db: &TestDb) {
     let store = open(db).await;
     let alert_id = seed_alert(&*store, "active", 0).await;
@@ -1050,6 +1079,7 @@ both_backends!(an_accepted_alert_is_stored_whole_or_not_at_all);
 both_backends!(due_calls_are_claimed_in_time_order_and_updated_by_compare_and_set);
 both_backends!(the_database_allows_exactly_the_call_transitions_the_core_allows);
 both_backends!(the_outbox_leases_retries_and_records_receipts);
+both_backends!(a_channels_next_due_is_its_earliest_queued_message_of_any_priority);
 both_backends!(cancelling_a_call_withdraws_only_its_queued_messages);
 both_backends!(an_inbound_provider_id_is_new_only_once_per_channel);
 both_backends!(an_api_token_is_found_by_its_hash_and_replaced_by_name);

@@ -1484,6 +1484,21 @@ macro_rules! impl_sql_store {
             }
 
             async fn next_message_due(&self, channel: Option<&str>) -> StoreResult<Option<i64>> {
+                // A channel's earliest queued message, one priority at a time. Its queue index
+                // leads with the priority (the claim's order), so a plain `MIN(next_attempt_at)`
+                // read the channel's whole backlog: 15–22 ms at 100 000 queued on PostgreSQL,
+                // on every step of a rate-limited channel. Walking the few distinct priorities
+                // from the top (each found by the index), and taking each one's earliest due
+                // from the index too, reads a handful of entries whatever the backlog.
+                const CHANNEL_NEXT_QUEUED: &str = "WITH RECURSIVE priorities (p) AS (\
+                         SELECT MAX(priority) FROM messages WHERE channel = $1 AND state = 'queued' \
+                         UNION ALL \
+                         SELECT (SELECT MAX(priority) FROM messages \
+                                 WHERE channel = $1 AND state = 'queued' AND priority < priorities.p) \
+                         FROM priorities WHERE priorities.p IS NOT NULL) \
+                     SELECT MIN((SELECT MIN(next_attempt_at) FROM messages \
+                                 WHERE channel = $1 AND state = 'queued' AND priority = priorities.p)) \
+                     FROM priorities WHERE priorities.p IS NOT NULL";
                 let (q, s): (Option<i64>, Option<i64>) = match channel {
                     None => (
                         sqlx::query_as::<_, (Option<i64>,)>("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued'")
@@ -1496,9 +1511,7 @@ macro_rules! impl_sql_store {
                             .0,
                     ),
                     Some(ch) => (
-                        sqlx::query_as::<_, (Option<i64>,)>(
-                            "SELECT MIN(next_attempt_at) FROM messages WHERE channel = $1 AND state = 'queued'",
-                        )
+                        sqlx::query_as::<_, (Option<i64>,)>(CHANNEL_NEXT_QUEUED)
                         .bind(ch)
                         .fetch_one(&self.read)
                         .await?
