@@ -1,12 +1,13 @@
 //! Where a phase's CPU went, per unit of work: the machine's busy time (`/proc/stat`), this
 //! process's (`/proc/self/stat`) and the load generator thread's own (`/proc/thread-self/stat`,
 //! read on that thread). The rest of the machine's busy time is the database server and the
-//! kernel's work for it. Latency on a shared two-core machine is noisy (±10 % and more between
-//! runs); CPU time per answer moves far less, so it is the figure to compare changes by.
+//! kernel's work for it. Latency on a shared two-core machine is noisy (p99 moved ±30 % and more
+//! between runs of one binary); CPU time per answer moved about ±5 %, so it is the figure to
+//! compare changes by.
 //! Linux only: elsewhere every reading is zero and the figures are left out.
 
 /// Clock ticks of busy CPU at one moment.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Ticks {
     machine: u64,
     process: u64,
@@ -27,7 +28,7 @@ pub fn this_thread() -> u64 {
 }
 
 /// CPU microseconds per unit of work over one phase.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct PerUnit {
     /// The service: this process without the load generator's thread.
     pub service_us: f64,
